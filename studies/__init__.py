@@ -1,0 +1,1 @@
+"""The stylestudy Django app: studies, stimuli, participants, analysis."""

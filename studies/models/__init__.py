@@ -1,0 +1,37 @@
+"""Data model of a study (see README "Data model")."""
+
+from .participants import (
+    BackgroundQuestion,
+    Participant,
+    ParticipantGroup,
+    Response,
+    Trial,
+    TrialItem,
+)
+from .study import (
+    Candidate,
+    ContentImage,
+    CultureTag,
+    MethodConfig,
+    MetricValue,
+    Question,
+    Study,
+    StyleImage,
+)
+
+__all__ = [
+    "BackgroundQuestion",
+    "Candidate",
+    "ContentImage",
+    "CultureTag",
+    "MethodConfig",
+    "MetricValue",
+    "Participant",
+    "ParticipantGroup",
+    "Question",
+    "Response",
+    "Study",
+    "StyleImage",
+    "Trial",
+    "TrialItem",
+]

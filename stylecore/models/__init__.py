@@ -1,0 +1,1 @@
+"""Networks with pretrained weights (feature extractors, encoders, decoders)."""
