@@ -26,6 +26,7 @@ from .env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("STYLESTUDY_DATA_DIR", BASE_DIR / "data")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = get_secret_key(DEBUG)
@@ -126,6 +127,7 @@ USE_TZ = True
 # --- Files ------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
 STORAGES = {
@@ -152,12 +154,15 @@ STYLESTUDY_SAMPLES_DIR = env_path("STYLESTUDY_SAMPLES_DIR", _SHARED / "samples")
 _BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "control"):
+        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
+    (DATA_DIR / "celery-results").mkdir(exist_ok=True)
     _DEFAULT_RESULT_BACKEND = f"file://{DATA_DIR / 'celery-results'}"
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Longer than the longest task, so Redis does not redeliver a running task.
@@ -203,6 +208,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preload-list submission binds the whole domain for months: an
+        # operator's decision (SECURE_HSTS_PRELOAD=1), not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     if env_bool("USE_X_FORWARDED_PROTO", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

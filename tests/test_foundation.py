@@ -1,0 +1,92 @@
+"""The platform's foundation: configuration, migrations, production safety."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+_SETUP = "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup()"
+
+
+def test_system_check_passes():
+    """``manage.py check`` reports no issues."""
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_migrations_are_committed():
+    """Every model change has a committed migration."""
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+
+
+def test_production_refuses_default_secret_key():
+    """DEBUG=0 without a real secret key refuses to start, saying why."""
+    proc = _run_python(_SETUP, DEBUG="0", ALLOWED_HOSTS="study.example.org")
+    assert proc.returncode != 0
+    assert "DJANGO_SECRET_KEY" in proc.stderr
+
+
+def test_production_refuses_empty_allowed_hosts():
+    """DEBUG=0 with an empty ALLOWED_HOSTS refuses to start, saying why."""
+    proc = _run_python(_SETUP, DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
+    assert proc.returncode != 0
+    assert "ALLOWED_HOSTS" in proc.stderr
+
+
+def test_production_settings_pass_deploy_check():
+    """A properly configured production instance passes ``check --deploy``."""
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env={**os.environ, "DEBUG": "0", "DJANGO_SECRET_KEY": "s3cr3t-" + "x" * 50, "ALLOWED_HOSTS": "study.example.org"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_bad_boolean_setting_is_a_clear_error():
+    proc = _run_python(_SETUP, DEBUG="maybe")
+    assert proc.returncode != 0
+    assert "DEBUG must be one of" in proc.stderr
+
+
+def test_stylecore_imports_without_django():
+    """stylecore is usable with no Django installed or configured."""
+    code = (
+        "import sys; sys.modules['django'] = None\n"
+        "import stylecore, stylecore.io, stylecore.weights, stylecore.cli\n"
+        "import pkgutil, importlib\n"
+        "for m in pkgutil.walk_packages(stylecore.__path__, 'stylecore.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print('ok')"
+    )
+    proc = _run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_healthz_reports_database(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
