@@ -13,7 +13,15 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from .models import BackgroundQuestion, ContentImage, CultureTag, ParticipantGroup, Question, Study, StyleImage
+from .models import (
+    BackgroundQuestion,
+    ContentImage,
+    CultureTag,
+    ParticipantGroup,
+    Question,
+    Study,
+    StyleImage,
+)
 
 DEMO_SLUG = "demo-cross-cultural"
 
