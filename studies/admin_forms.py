@@ -104,7 +104,7 @@ class MethodConfigForm(forms.ModelForm):
                 params={"method": method, "available": ", ".join(self.specs) or "none"},
             )
         raw = {}
-        for pname, param in spec.params.items():
+        for pname in spec.params:
             value = data.get(param_field_name(method, pname))
             if value is None or value == "":
                 continue

@@ -64,6 +64,7 @@ def _check_editable(study: Study, what: str = "its stimuli and methods") -> None
 
 def do_create_study(*, title: str, slug: str, owner, **fields) -> Study:
     """Create a draft study owned by ``owner``."""
+    fields.setdefault("languages", [fields.get("default_language", "en")])
     with transaction.atomic():
         study = Study(title=title, slug=slug, **fields)
         study.full_clean()
