@@ -13,7 +13,15 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from .models import BackgroundQuestion, ContentImage, CultureTag, ParticipantGroup, Question, Study, StyleImage
+from .models import (
+    BackgroundQuestion,
+    ContentImage,
+    CultureTag,
+    ParticipantGroup,
+    Question,
+    Study,
+    StyleImage,
+)
 
 DEMO_SLUG = "demo-cross-cultural"
 
@@ -130,7 +138,7 @@ def create_demo_study(samples_dir: Path, owner, *, contents: int = 3, styles_per
             {"value": "japanese", "labels": {"en": "Japanese", "zh-hans": "日本", "ja": "日本"}},
         ],
     )
-    for folder, (slug, name, _names) in CULTURES.items():
+    for folder, (slug, _name, _names) in CULTURES.items():
         ParticipantGroup.objects.create(
             study=study, slug=folder, name=f"{folder.title()} participants",
             culture=CultureTag.objects.get(slug=slug), eligibility={"cultural_background": [folder]}, quota=20,
