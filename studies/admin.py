@@ -384,6 +384,8 @@ class MethodConfigAdmin(FrozenAwareAdmin):
     list_select_related = ["study"]
 
     def get_fieldsets(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return [(None, {"fields": ["study", "label", "method", "family", "params"]})]
         form = self.get_form(request, obj)(instance=obj)
         return [(None, {"fields": ["study", "label", "method", "family"]}), *form.method_fieldsets()]
 

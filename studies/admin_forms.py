@@ -71,16 +71,18 @@ class MethodConfigForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.specs = _methods()
-        self.fields["method"].choices = [(n, f"{n}: {s.description}") for n, s in self.specs.items()]
+        if "method" in self.fields:
+            self.fields["method"].choices = [(n, f"{n}: {s.description}") for n, s in self.specs.items()]
         current = self.instance.params if self.instance.pk else {}
         for name, spec in self.specs.items():
             for pname, param in spec.params.items():
                 initial = current.get(pname, param.default) if self.instance.method == name else param.default
                 self.fields[param_field_name(name, pname)] = _form_field(param, pname, initial)
         families = {n: [f for f in s.families if f] for n, s in self.specs.items()}
-        self.fields["family"].help_text = _("Leave empty for the method's default. Supported: %(list)s") % {
-            "list": "; ".join(f"{n}: {', '.join(f) or '—'}" for n, f in families.items())
-        }
+        if "family" in self.fields:
+            self.fields["family"].help_text = _("Leave empty for the method's default. Supported: %(list)s") % {
+                "list": "; ".join(f"{n}: {', '.join(f) or '—'}" for n, f in families.items())
+            }
 
     def method_fieldsets(self) -> list[tuple[str, dict]]:
         """One admin fieldset per method with its parameter fields."""

@@ -25,6 +25,8 @@ def png_bytes(colour=(200, 30, 30), size=(40, 30), fmt="PNG", **save) -> bytes:
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Logins in these tests need no real key stretching.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings.MEDIA_ROOT
 
 
