@@ -1,8 +1,10 @@
 """``manage.py demo``: the quickstart on the embedded default.
 
 Creates an admin login and the demo study, starts a Celery worker (with the
-periodic scheduler) on the configured broker, waits until it answers, prints
-the URLs and credentials, and serves the site until interrupted.
+periodic scheduler) on the configured broker, waits until it answers, queues
+generation and scoring of the demo candidates, makes the study live once they
+are generated, prints the URLs and credentials, and serves the site until
+interrupted.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ class Command(BaseCommand):
         if setup_only:
             return
         worker = None if no_worker else self._start_worker()
+        if worker is not None:
+            from studies.demo import run_demo_pipeline
+
+            run_demo_pipeline(study, report=self.stdout.write)
+            self.stdout.write(f"  participant: {base}{participant_link(study)}")
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:
