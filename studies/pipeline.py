@@ -306,6 +306,9 @@ def run_generation(candidate_ids: Sequence[int], *, host: str | None = None, dev
     work = _Generation(token, host, device or worker_device())
     try:
         with _Heartbeat(claimed, token):
+            delay = float(getattr(settings, "STYLESTUDY_GENERATION_DELAY_SECONDS", 0) or 0)
+            if delay:
+                time.sleep(delay)  # fault-injection window (tests, demos of crash recovery)
             rows = list(
                 Candidate.objects.filter(pk__in=claimed, claim=token)
                 .select_related("study", "content", "style", "method_config")
