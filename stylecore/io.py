@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from ._checks import check_image
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image]
+ImageSource = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 (a runtime alias)
 
 __all__ = [
     "ImageSource",
