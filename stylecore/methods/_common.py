@@ -196,3 +196,56 @@ __all__ = [
     "unpad",
     "weights_for",
 ]
+
+
+def default_single_level(family: str) -> list[int]:
+    """relu4_1 (the AdaIN paper's level) when present, else the deepest present level."""
+    present = parse_levels("", family)
+    below = [lv for lv in present if lv <= 4]
+    return [below[0] if below else present[-1]]
+
+
+_GRID_BATCH_PIXELS = 4 * 512 * 512  # images per decoder batch at 512 px; bounds peak memory
+
+
+def grid_run(
+    contents: list[torch.Tensor],
+    styles: list[torch.Tensor],
+    family: str,
+    levels: Sequence[int],
+    alphas: Sequence[float],
+    prep: Callable[[int, torch.Tensor], Any],
+    transform: Callable[[int, int, torch.Tensor, list[Any]], torch.Tensor],
+    *,
+    preserve: bool = False,
+) -> dict[tuple[int, int], torch.Tensor]:
+    """Grid driver: style-side ``prep(level, style_features)`` once per style and level,
+    the content's first-level features once per content, pairs decoded in batches.
+
+    ``transform(step, level, features (n, C, h, w), preps)`` gets the ``n``
+    styles' prepared data in batch order.
+    """
+    dev = contents[0].device
+    prepared = {
+        level: [prep(level, load_encoder(family, level, dev)(s)) for s in styles] for level in levels
+    }
+    out: dict[tuple[int, int], torch.Tensor] = {}
+    for i, c in enumerate(contents):
+        x, size = pad_for(levels, c)
+        fc0 = load_encoder(family, levels[0], dev)(x)
+        per_batch = max(1, _GRID_BATCH_PIXELS // (x.shape[-1] * x.shape[-2]))
+        for start in range(0, len(styles), per_batch):
+            js = list(range(start, min(len(styles), start + per_batch)))
+
+            def step_fn(step: int, level: int, fc: torch.Tensor, js: list[int] = js) -> torch.Tensor:
+                return transform(step, level, fc, [prepared[level][j] for j in js])
+
+            res = unpad(
+                run_levels(x.expand(len(js), -1, -1, -1), family, levels, alphas, step_fn, first_features=fc0),
+                size,
+            )
+            if preserve:
+                res = preserve_color(res, c)
+            for k, j in enumerate(js):
+                out[(i, j)] = res[k : k + 1]
+    return out
