@@ -14,6 +14,8 @@ import torch
 _METRIC_MODULES = (
     "ssim",
     "psnr",
+    "lpips",
+    "stlpips",
 )
 
 _REGISTRY: dict[str, MetricSpec] = {}
