@@ -16,6 +16,11 @@ _METRIC_MODULES = (
     "psnr",
     "lpips",
     "stlpips",
+    "gram",
+    "content",
+    "color",
+    "edges",
+    "recognisability",
 )
 
 _REGISTRY: dict[str, MetricSpec] = {}
