@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 HELP = "train a CycleGAN or a culture-conditioned generator on image folders"
@@ -82,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
         progress_bar=not args.quiet,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        result = train_gan(config, _domains(args), args.out, resume=not args.no_resume)
+    result = train_gan(config, _domains(args), args.out, resume=not args.no_resume)
     print(result.summary())
     for name, path in result.generators.items():
         print(f"generator {name}: {path}")
