@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from PIL import Image, ImageOps
 
 from ._checks import check_image
 
-ImageSource = str | os.PathLike | bytes | Image.Image
+ImageSource = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 (a runtime alias)
 
 __all__ = [
     "ImageSource",

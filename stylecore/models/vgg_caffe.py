@@ -87,13 +87,19 @@ class VGG19Features(nn.Module):
         std = torch.tensor(TORCHVISION_STD, device=image.device, dtype=image.dtype)
         return (image - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
 
-    def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, image: torch.Tensor, layers: Sequence[str], *, check: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Activations at ``layers`` for ``(B, 3, H, W)`` RGB input in [0, 1].
+
+        ``check=False`` skips the input range check, for optimisers whose
+        iterate leaves [0, 1] between projections.
 
         Raises:
             ValueError: a requested layer is deeper than the network was built.
         """
-        check_image(image)
+        if check:
+            check_image(image)
         wanted = set(layers)
         unknown = wanted - set(self.layer_names)
         if unknown:
