@@ -444,17 +444,31 @@ def run_scoring(candidate_ids: Sequence[int], metrics: Sequence[str] | None = No
         images.append(out)
         contents.append(content.clamp(0, 1))
         styles.append(load_image(_read(row.style.image), max_side=row.study.image_size))
-    results = compute(todo, images, contents, styles, device=device or worker_device())
     stored = 0
-    for item in results:
-        row = rows[item["index"]]
-        MetricValue.objects.update_or_create(
-            candidate=row, name=item["name"], version=str(item.get("version") or ""),
-            defaults={
-                "value": None if item.get("value") is None else float(item["value"]),
-                "unavailable_reason": item.get("unavailable") or "",
-                "computed_at": timezone.now(),
-            },
-        )
-        stored += 1
+    for name in todo:
+        # One metric at a time, so a metric that cannot score these images
+        # (e.g. too small for its pyramid) is recorded without sinking the rest.
+        try:
+            results = compute([name], images, contents, styles, device=device or worker_device())
+        except TRANSIENT_ERRORS:
+            raise
+        except (ValueError, RuntimeError) as exc:
+            if is_out_of_memory(exc):
+                raise
+            results = [
+                {"index": k, "name": name, "version": versions[name] or "", "value": None,
+                 "unavailable": f"error: {type(exc).__name__}: {exc}"}
+                for k in range(len(rows))
+            ]
+        for item in results:
+            row = rows[item["index"]]
+            MetricValue.objects.update_or_create(
+                candidate=row, name=item["name"], version=str(item.get("version") or ""),
+                defaults={
+                    "value": None if item.get("value") is None else float(item["value"]),
+                    "unavailable_reason": (item.get("unavailable") or "")[:4000],
+                    "computed_at": timezone.now(),
+                },
+            )
+            stored += 1
     return {"candidates": len(rows), "stored": stored}

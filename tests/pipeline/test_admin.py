@@ -9,7 +9,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from studies import pipeline
-from studies.actions import compute_config_hash, do_go_live, do_import_images, do_queue_generation
+from studies.actions import (
+    compute_config_hash,
+    do_go_live,
+    do_import_images,
+    do_queue_generation,
+)
 from studies.models import Candidate, ContentImage, MethodConfig, Study
 from studies.models.study import StudyFrozenError
 
