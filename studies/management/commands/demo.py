@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
@@ -51,16 +52,27 @@ class Command(BaseCommand):
             return
         worker = None if no_worker else self._start_worker()
         if worker is not None:
-            from studies.demo import run_demo_pipeline
-
-            run_demo_pipeline(study, report=self.stdout.write)
-            self.stdout.write(f"  participant: {base}{participant_link(study)}")
+            # Generation runs while the site is already up (progress in the admin);
+            # the study goes live by itself when its candidates are ready.
+            threading.Thread(target=self._pipeline, args=(study, base), name="demo-pipeline", daemon=True).start()
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
+
+    def _pipeline(self, study, base: str) -> None:
+        from django.db import connection
+
+        from studies.demo import run_demo_pipeline
+
+        try:
+            study = run_demo_pipeline(study, report=self.stdout.write)
+            self.stdout.write(f"  progress:    {base}/admin/studies/study/{study.pk}/progress/")
+            self.stdout.write(f"  participant: {base}{participant_link(study)}")
+        finally:
+            connection.close()
 
     def _start_worker(self) -> subprocess.Popen:
         log_path = settings.DATA_DIR / "worker.log"
