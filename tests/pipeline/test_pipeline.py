@@ -209,3 +209,32 @@ def test_scoring_stores_values_once(study, fake_methods, fake_metrics, django_ca
     assert never.value is None and "not installed" in never.unavailable_reason
     assert pipeline.run_scoring(ids, ["mean_abs_diff", "never"], device="cpu") == {"candidates": 4, "stored": 0}
     assert len(fake_metrics.calls) == 2, "one call per metric, none the second time"
+
+
+@pytest.mark.weights
+def test_models_are_loaded_once_per_process(researcher, culture, weights_dir, monkeypatch,
+                                            django_capture_on_commit_callbacks):
+    """A second batch in the same process reads no weight file again (real AdaIN)."""
+    import stylecore.weights
+
+    from .conftest import build_study
+
+    study = build_study(researcher, culture, slug="cache", contents=1, styles=1, methods=())
+    from studies.models import MethodConfig
+
+    MethodConfig.objects.create(study=study, label="AdaIN", method="adain", params={"alpha": 1.0})
+    _queue(study, django_capture_on_commit_callbacks)
+    import stylecore.models.autoencoder as autoencoder
+
+    monkeypatch.setattr(autoencoder, "_CACHE", {})  # start cold, so the first batch must load
+    loads = []
+    real = stylecore.weights.load_state_dict
+    monkeypatch.setattr(stylecore.weights, "load_state_dict", lambda *a, **k: loads.append(a) or real(*a, **k))
+    first = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    assert first["failed"] == [], Candidate.objects.values_list("error", flat=True)
+    assert loads, "the first batch reads the encoder and decoder files"
+    loads.clear()
+    Candidate.objects.update(status="queued", claim="")
+    second = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    assert len(second["done"]) == 1 and loads == []
+    assert Candidate.objects.get().provenance["weights"], "the weights' sha256 are recorded"
