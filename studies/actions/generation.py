@@ -380,7 +380,7 @@ def study_progress(study: Study, *, window: timedelta = timedelta(minutes=10)) -
         elapsed = max((now - first).total_seconds(), 1.0)
         rate = n_recent / elapsed * 60
     pending = totals["queued"] + totals["running"]
-    eta = timedelta(minutes=pending / rate) if rate and pending else None
+    eta = timedelta(seconds=round(pending / rate * 60)) if rate and pending else None
     failures = list(
         study.candidates.filter(status=Candidate.Status.FAILED)
         .select_related("content", "style", "method_config")
