@@ -1,12 +1,13 @@
-"""Linear mixed models of ratings (statsmodels MixedLM, REML) and the in-group contrast.
+"""Linear mixed models of ratings (REML) and the in-group contrast.
 
-The study model is ``score ~ method * style_culture * group`` with random
-intercepts for participant and content image (crossed). statsmodels fits
-crossed effects as variance components inside a single all-encompassing group,
-which costs time growing quickly with rows; above ``max_rows`` the fit
-therefore uses participant x method x style-culture cell means (averaging over
-content images) with a random intercept per participant, and says so in
-:attr:`MixedModelResult.fit_note`.
+The study model is ``score ~ method * style_culture * group`` with crossed
+random intercepts for participant and content image. statsmodels' MixedLM fits
+crossed effects only as variance components of one all-encompassing group,
+which already takes seconds at a few thousand rows; :func:`fit_crossed_lmm`
+therefore fits the same REML criterion from sufficient statistics
+(:mod:`studies.analysis.crossed`) and handles millions of rows.
+:func:`fit_lmm` wraps statsmodels for other designs (e.g. random slopes) and
+is the reference the crossed fitter is tested against.
 
 The in-group contrast asks whether participants rate their own culture's
 styles higher than other groups rate those same styles: for each group g with
@@ -25,12 +26,6 @@ from patsy import build_design_matrices
 from scipy import stats
 
 from ._common import ConfidenceInterval, check_confidence_level
-
-# Above this many rows the crossed participant x content fit is replaced by a
-# participant-level fit of cell means: statsmodels fits crossed effects as
-# variance components of one all-encompassing group, which already takes
-# seconds at a few thousand rows and cannot reach 1e6.
-DEFAULT_MAX_ROWS = 3_000
 
 
 @dataclass
@@ -189,19 +184,80 @@ def fit_lmm(
     return out
 
 
-def _aggregate_cells(
-    data: pd.DataFrame, *, score: str, keys: list[str], max_rows: int
-) -> tuple[pd.DataFrame, str]:
-    if len(data) <= max_rows:
-        return data, ""
-    cells = data.groupby(keys, observed=True, sort=False)[score].mean().reset_index()
-    note = (
-        f"{len(data)} rows exceed the crossed-effects limit of {max_rows}; fitted on "
-        f"{len(cells)} participant x method x style-culture cell means (content images "
-        "averaged out, so their variance folds into the residual) with a random "
-        "intercept per participant"
+def fit_crossed_lmm(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    variables: list[str],
+    random: list[str],
+    confidence_level: float = 0.95,
+) -> MixedModelResult:
+    """REML fit with crossed random intercepts, scaling to millions of rows.
+
+    Uses the sufficient-statistics REML of :mod:`studies.analysis.crossed`
+    (same criterion as lme4's ``lmer(..., REML = TRUE)``); fixed-effect
+    standard errors are the usual ``sigma^2 (X' V^-1 X)^-1``.
+
+    Args:
+        data: Long data without missing values in the used columns.
+        formula: ``"response ~ rhs"`` patsy formula.
+        variables: Every column the right-hand side uses (its distinct
+            combinations form the design cells).
+        random: Columns with one random intercept per level each (crossed).
+        confidence_level: Level of the fixed-effect intervals.
+
+    Returns:
+        A :class:`MixedModelResult` with variance components named after
+        ``random`` plus ``residual``.
+
+    Raises:
+        ValueError: No random factor given, or a singular fixed-effects design.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> subject = np.repeat(np.arange(30), 10)
+        >>> y = 1.0 + rng.normal(size=30)[subject] + rng.normal(size=300)
+        >>> df = pd.DataFrame({"y": y, "subject": subject, "one": 0})
+        >>> fit = fit_crossed_lmm(df, "y ~ 1", variables=["one"], random=["subject"])
+        >>> round(fit.fixed.loc["Intercept", "estimate"], 1)
+        1.2
+    """
+    from scipy import linalg
+
+    from .crossed import crossed_lmm_arrays, fit_crossed
+
+    if not random:
+        raise ValueError("random must name at least one grouping column")
+    level = check_confidence_level(confidence_level)
+    response, rhs = (part.strip() for part in formula.split("~", 1))
+    cols = list(dict.fromkeys([response, *variables, *random]))
+    data = data.dropna(subset=cols)
+    stats_, design_info, names = crossed_lmm_arrays(
+        data, rhs, variables=variables, random=random, response=response
     )
-    return cells, note
+    try:
+        beta, cov, sigma2, variances, converged = fit_crossed(stats_)
+    except linalg.LinAlgError as exc:
+        raise ValueError(f"fixed-effects design is singular (empty cells?): {exc}") from exc
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = beta / se
+    half = stats.norm.ppf(0.5 + level / 2.0) * se
+    fixed = pd.DataFrame(
+        {"estimate": beta, "se": se, "z": z, "pvalue": 2 * stats.norm.sf(np.abs(z)),
+         "ci_low": beta - half, "ci_high": beta + half},
+        index=pd.Index(names, name="term"),
+    )
+    components = {name: float(v) for name, v in zip(random, variances)}
+    components["residual"] = float(sigma2)
+    out = MixedModelResult(
+        fixed=fixed, variance_components=components, formula=formula,
+        n_obs=int(stats_.n), n_groups=int(stats_.n_first), converged=converged,
+        confidence_level=level,
+    )
+    out._design_info = design_info  # type: ignore[attr-defined]
+    out._cov = cov  # type: ignore[attr-defined]
+    return out
 
 
 def study_mixed_model(
@@ -214,9 +270,7 @@ def study_mixed_model(
     group_culture: str = "group_culture",
     participant: str = "participant_id",
     content: str = "content_id",
-    max_rows: int = DEFAULT_MAX_ROWS,
     confidence_level: float = 0.95,
-    rng: np.random.Generator | int | None = None,
 ) -> MixedModelResult:
     """``score ~ method * style_culture * group`` with crossed random intercepts.
 
@@ -227,9 +281,8 @@ def study_mixed_model(
 
     Args:
         frame: Long frame of one question's Likert scores.
-        max_rows: Above this many rows, cell means are fitted instead of the
-            crossed model (recorded in ``fit_note``).
-        rng: Unused; kept so every analysis takes the same arguments.
+        score: Response column; the other keywords name the factor columns.
+        confidence_level: Level of the intervals.
 
     Returns:
         A :class:`MixedModelResult`.
@@ -241,36 +294,18 @@ def study_mixed_model(
     data = frame.dropna(subset=cols)[cols + ([group_culture] if group_culture in frame else [])]
     if data[participant].nunique() < 2:
         raise ValueError("mixed model needs at least two participants")
-    keys = [participant, method, culture, group] + (
-        [group_culture] if group_culture in data.columns else []
-    )
-    data, note = _aggregate_cells(data, score=score, keys=keys, max_rows=max_rows)
-    terms = [f"C({c})" for c in (method, culture, group) if data[c].nunique() > 1]
-    if not terms:
+    variables = [c for c in (method, culture, group) if data[c].nunique() > 1]
+    if not variables:
         raise ValueError("mixed model needs variation in method, style culture or group")
-    formula = f"{score} ~ " + " * ".join(terms)
-    if note:
-        result = fit_lmm(
-            data, formula, groups=participant, confidence_level=confidence_level,
-            fit_note=note,
-        )
-        result.variance_components = {
-            ("participant" if k.startswith(f"{participant} ") else k): v
-            for k, v in result.variance_components.items()
-        }
-    else:
-        data = data.assign(
-            _one=1,
-            _participant=data[participant].astype(str),
-            _content=data[content].astype(str),
-        )
-        result = fit_lmm(
-            data,
-            formula,
-            groups="_one",
-            vc_formula={"participant": "0 + C(_participant)", "content": "0 + C(_content)"},
-            confidence_level=confidence_level,
-        )
+    formula = f"{score} ~ " + " * ".join(f"C({c})" for c in variables)
+    result = fit_crossed_lmm(
+        data.rename(columns={participant: "participant", content: "content"})
+        if participant != "participant" or content != "content" else data,
+        formula,
+        variables=variables,
+        random=["participant", "content"],
+        confidence_level=confidence_level,
+    )
     contrast = _in_group_contrast(result, data, method, culture, group, group_culture)
     if contrast is not None:
         result.contrasts["in_group"] = contrast

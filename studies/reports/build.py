@@ -51,7 +51,6 @@ class ReportOptions:
         confidence_level: Interval level.
         correlation: Correlation used for the between-group permutation test.
         seed: Seed of the random generator (recorded for reproducibility).
-        mixed_max_rows: Crossed-effects limit of the mixed model.
         rules: Exclusion rules.
     """
 
@@ -60,7 +59,6 @@ class ReportOptions:
     confidence_level: float = 0.95
     correlation: str = "spearman"
     seed: int = 0
-    mixed_max_rows: int = mixed.DEFAULT_MAX_ROWS
     rules: tidy.ExclusionRules = field(default_factory=tidy.ExclusionRules)
 
 
@@ -246,8 +244,7 @@ def build_report(
     for qid, part in likert.groupby("question_id"):
         label = _question_label(questions, qid)
         try:
-            model = mixed.study_mixed_model(part, max_rows=options.mixed_max_rows,
-                                            confidence_level=options.confidence_level)
+            model = mixed.study_mixed_model(part, confidence_level=options.confidence_level)
         except (ValueError, np.linalg.LinAlgError) as exc:
             problems.append(f"mixed model for {label} failed: {exc}")
             continue
