@@ -80,7 +80,11 @@ def study_frame(study_id: int) -> pd.DataFrame:
     )
     # Responses to trials without any item (e.g. an instructed-response check).
     bare = _bare_responses(study_id)
-    frame = pd.concat([items, bare], ignore_index=True) if len(bare) else items
+    if len(bare):
+        # All-NA columns (e.g. no candidate) would make concat guess dtypes.
+        frame = pd.concat([items, bare.dropna(axis=1, how="all")], ignore_index=True)
+    else:
+        frame = items
 
     participants = _frame(
         Participant.objects.filter(study_id=study_id),

@@ -102,7 +102,8 @@ def _noop(fraction: float, message: str) -> None:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready rows (NaN -> None)."""
-    frame = frame.reset_index()
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
+        frame = frame.reset_index()
     return json.loads(frame.to_json(orient="records", date_format="iso", default_handler=str))
 
 
@@ -254,8 +255,10 @@ def build_report(
             "fixed_effects": _records(model.fixed),
             "variance_components": model.variance_components,
             "contrasts": {
-                name: {"estimate": c.estimate, "se": c.se, "pvalue": c.pvalue,
-                       "ci_low": c.confidence_interval()[0], "ci_high": c.confidence_interval()[1]}
+                name: {"estimate": float(c.estimate), "se": float(c.se),
+                       "pvalue": float(c.pvalue),
+                       "ci_low": float(c.confidence_interval()[0]),
+                       "ci_high": float(c.confidence_interval()[1])}
                 for name, c in model.contrasts.items()
             },
         }
