@@ -107,7 +107,8 @@ def bradley_terry(
     Returns:
         DataFrame indexed by item (sorted) with columns ``strength`` (log-strength),
         ``se`` (asymptotic standard error on the centred scale), ``wins`` and
-        ``comparisons``.
+        ``comparisons``. ``attrs["covariance"]`` holds the strengths' asymptotic
+        covariance, for standard errors of differences.
 
     Raises:
         TypeError: ``comparisons`` is not a DataFrame.
@@ -135,7 +136,7 @@ def bradley_terry(
         counts, len(items),
     )
     theta, cov = _fit_bt(wins, ridge=ridge, max_iter=max_iter, tol=tol)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "strength": theta,
             "se": np.sqrt(np.clip(np.diag(cov), 0.0, None)),
@@ -144,6 +145,8 @@ def bradley_terry(
         },
         index=pd.Index(items, name="item"),
     )
+    out.attrs["covariance"] = pd.DataFrame(cov, index=out.index, columns=out.index)
+    return out
 
 
 @dataclass
