@@ -2,10 +2,11 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import studies.models.participants
-import studies.models.study
 from django.conf import settings
 from django.db import migrations, models
+
+import studies.models.participants
+import studies.models.study
 
 
 class Migration(migrations.Migration):
