@@ -193,7 +193,26 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Candidate pipeline: a worker refreshes the heartbeat of what it is generating
+# every STYLESTUDY_HEARTBEAT_SECONDS; the sweep re-queues a running candidate
+# whose heartbeat is older than STYLESTUDY_STALE_AFTER_SECONDS (its worker died).
+STYLESTUDY_HEARTBEAT_SECONDS = env_int("STYLESTUDY_HEARTBEAT_SECONDS", 10)
+STYLESTUDY_STALE_AFTER_SECONDS = env_int("STYLESTUDY_STALE_AFTER_SECONDS", 120)
+STYLESTUDY_SWEEP_SECONDS = env_int("STYLESTUDY_SWEEP_SECONDS", 60)
+STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS = env_int("STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS", 3600)
+STYLESTUDY_DEVICE = env_str("STYLESTUDY_DEVICE", "")
+# Extra seconds a generation task waits after claiming its candidates: a window
+# for fault-injection tests (kill -9 mid-run). Always 0 in production.
+STYLESTUDY_GENERATION_DELAY_SECONDS = float(env_str("STYLESTUDY_GENERATION_DELAY_SECONDS", "0") or 0)
+STYLESTUDY_METRICS = env_list("STYLESTUDY_METRICS")
+STYLESTUDY_MAX_UPLOAD_PIXELS = env_int("STYLESTUDY_MAX_UPLOAD_PIXELS", 40_000_000)
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "sweep-stale-candidates": {
+        "task": "studies.tasks.sweep_stale_candidates_task",
+        "schedule": float(STYLESTUDY_SWEEP_SECONDS),
+        "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
+    },
+}
 
 # --- Security -----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

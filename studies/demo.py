@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from PIL import Image
 
+from .actions import do_go_live, do_import_images, do_queue_generation
 from .models import (
     BackgroundQuestion,
-    ContentImage,
+    Candidate,
     CultureTag,
+    MethodConfig,
     ParticipantGroup,
     Question,
     Study,
-    StyleImage,
 )
 
+logger = logging.getLogger(__name__)
+
 DEMO_SLUG = "demo-cross-cultural"
+
+# Method configurations of the demo: (label, method, parameters); only those
+# whose method is installed are created. Colour transfer needs no weights;
+# WCT and AdaIN run on the VGG19 encoder/decoder files.
+DEMO_METHODS = [
+    ("Colour transfer", "color", {}),
+    ("WCT", "wct", {}),
+    ("AdaIN", "adain", {}),
+]
 
 # Sample folder name → culture tag (slug, English name, translations).
 CULTURES = {
@@ -50,19 +61,6 @@ def ensure_demo_admin(username: str = "admin", password: str = "stylestudy-demo"
     return DemoLogin(username, password)
 
 
-def _size(data: bytes) -> dict[str, int]:
-    with Image.open(io.BytesIO(data)) as img:
-        return {"width": img.width, "height": img.height}
-
-
-def _attach(img, name: str, data: bytes) -> None:
-    size = _size(data)
-    img.image.save(name, ContentFile(data), save=False)
-    # ImageField's own dimension update reads None here; set them from Pillow.
-    img.width, img.height = size["width"], size["height"]
-    img.save()
-
-
 def _sample_files(samples_dir: Path, kind: str) -> list[Path]:
     manifest = samples_dir / "manifest.json"
     listed = []
@@ -75,8 +73,10 @@ def _sample_files(samples_dir: Path, kind: str) -> list[Path]:
 
 
 @transaction.atomic
-def create_demo_study(samples_dir: Path, owner, *, contents: int = 3, styles_per_culture: int = 2) -> Study:
-    """Create (or return) the demo study from the sample images."""
+def create_demo_study(
+    samples_dir: Path, owner, *, contents: int = 3, styles_per_culture: int = 2, image_size: int = 256
+) -> Study:
+    """Create (or return) the demo study from the sample images (imported like uploads)."""
     study = Study.objects.filter(slug=DEMO_SLUG).first()
     if study is not None:
         return study
@@ -102,25 +102,19 @@ def create_demo_study(samples_dir: Path, owner, *, contents: int = 3, styles_per
                 "thanks": "ご参加ありがとうございました。",
             },
         },
-        image_size=256,
+        image_size=image_size,
         trials_per_participant=12,
     )
     study.owners.add(owner)
-    for path in _sample_files(samples_dir, "content")[:contents]:
-        data = path.read_bytes()
-        img = ContentImage(study=study, title=path.stem, original_filename=path.name, sha256=hashlib.sha256(data).hexdigest(),
-                           **_size(data))
-        _attach(img, path.name, data)
+    content_files = [(p.name, p.read_bytes()) for p in _sample_files(samples_dir, "content")[:contents]]
+    report = do_import_images(study, content_files, kind="content")
     for folder, (slug, name, names) in CULTURES.items():
         tag, _ = CultureTag.objects.get_or_create(slug=slug, defaults={"name": name, "names": names})
         files = [p for p in _sample_files(samples_dir, "style") if p.parent.name == folder and not p.name.startswith("chipgan")]
-        for path in files[:styles_per_culture]:
-            data = path.read_bytes()
-            img = StyleImage(
-                study=study, culture=tag, title=path.stem, original_filename=path.name,
-                sha256=hashlib.sha256(data).hexdigest(), **_size(data),
-            )
-            _attach(img, path.name, data)
+        chosen = [(p.name, p.read_bytes()) for p in files[:styles_per_culture]]
+        report.rejected += do_import_images(study, chosen, kind="style", culture=tag).rejected
+    if report.rejected:
+        logger.warning("demo: sample files rejected: %s", report.rejected)
     Question.objects.create(
         study=study, kind=Question.Kind.LIKERT, dimension=Question.Dimension.STYLE_FIDELITY, order=1,
         texts={"en": "How well does the image capture the style of the artwork?",
@@ -143,4 +137,59 @@ def create_demo_study(samples_dir: Path, owner, *, contents: int = 3, styles_per
             study=study, slug=folder, name=f"{folder.title()} participants",
             culture=CultureTag.objects.get(slug=slug), eligibility={"cultural_background": [folder]}, quota=20,
         )
+    return study
+
+
+def ensure_demo_methods(study: Study) -> list[MethodConfig]:
+    """The demo's method configurations (those whose method is installed)."""
+    try:
+        from stylecore.methods import available_methods
+    except ImportError:
+        return []
+    installed = set(available_methods())
+    configs = []
+    for label, method, params in DEMO_METHODS:
+        if method in installed:
+            config, _ = MethodConfig.objects.get_or_create(
+                study=study, label=label, defaults={"method": method, "params": params}
+            )
+            configs.append(config)
+    return configs
+
+
+def run_demo_pipeline(study: Study, *, timeout: float = 900, poll: float = 2.0, report=print) -> Study:
+    """Queue generation and scoring, wait for the candidates, then make the study live.
+
+    A worker must be running. Returns the study (live when every candidate is
+    generated and at least one is done).
+    """
+    study.refresh_from_db()
+    if study.status == Study.Status.LIVE:
+        return study
+    if not ensure_demo_methods(study):
+        report("  no style-transfer methods installed: the study stays a draft")
+        return study
+    queued = do_queue_generation(study, score=True)
+    report(f"  generating:  {queued['queued']} candidate(s) in {queued['tasks']} task(s)")
+    started = time.monotonic()
+    pending_states = [Candidate.Status.QUEUED, Candidate.Status.RUNNING]
+    last = None
+    while study.candidates.filter(status__in=pending_states).exists():
+        if time.monotonic() - started > timeout:
+            report(f"  generation still running after {timeout:.0f} s; the study stays {study.status}")
+            return study
+        done = study.candidates.filter(status=Candidate.Status.DONE).count()
+        if done != last:
+            report(f"  generated:   {done}/{study.candidates.count()}")
+            last = done
+        time.sleep(poll)
+    failed = study.candidates.filter(status=Candidate.Status.FAILED).count()
+    if failed:
+        report(f"  {failed} candidate(s) failed; see the study's progress page")
+    try:
+        study = do_go_live(study)
+    except ValidationError as exc:
+        report(f"  not live: {' '.join(exc.messages)}")
+        return study
+    report(f"  live:        configuration hash {study.config_hash[:12]}")
     return study

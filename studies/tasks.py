@@ -1,4 +1,10 @@
-"""Celery tasks: thin wrappers that load rows by id, call stylecore or analysis, store results."""
+"""Celery tasks: thin wrappers that load rows by id, call stylecore or analysis, store results.
+
+Routing (``CELERY_TASK_ROUTES``): ``generate_*``, ``score_*`` and ``train_*``
+go to the ``gpu`` queue, everything else to ``cpu``. Every task here is
+idempotent (see :mod:`studies.pipeline`), so late acknowledgement and
+redelivery after a worker dies are safe.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,19 @@ import socket
 
 from celery import shared_task
 from django.db import connection
+
+from .pipeline import (
+    TRANSIENT_ERRORS,
+    run_generation,
+    run_scoring,
+    sweep_stale_candidates,
+)
+
+# Transient failures: retried with exponential backoff (5 s, 10 s, … ≤ 5 min).
+_RETRY = dict(
+    autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, retry_backoff_max=300, retry_jitter=True, max_retries=6,
+    acks_late=True, reject_on_worker_lost=True,
+)
 
 
 @shared_task(name="studies.tasks.ping_task")
@@ -20,3 +39,31 @@ def ping_task(payload: str) -> dict:
         "database_name": str(connection.settings_dict["NAME"]),
         "studies": Study.objects.count(),
     }
+
+
+@shared_task(name="studies.tasks.generate_candidates_task", ignore_result=True, **_RETRY)
+def generate_candidates_task(candidate_ids: list[int], score: list[str] | bool = False) -> dict:
+    """Generate queued candidates (one batched model call per method config and seed).
+
+    Args:
+        candidate_ids: candidates to generate; ones that are not queued any
+            more (done, running elsewhere, cancelled) are skipped.
+        score: then queue scoring of the new images: a list of metric names,
+            ``True`` for the default metrics, ``False`` for none.
+    """
+    outcome = run_generation(candidate_ids)
+    if score and outcome["done"]:
+        score_candidates_task.delay(outcome["done"], metrics=score if isinstance(score, list) else None)
+    return outcome
+
+
+@shared_task(name="studies.tasks.score_candidates_task", ignore_result=True, **_RETRY)
+def score_candidates_task(candidate_ids: list[int], metrics: list[str] | None = None) -> dict:
+    """Compute and store metric values of generated candidates (skips stored ones)."""
+    return run_scoring(candidate_ids, metrics)
+
+
+@shared_task(name="studies.tasks.sweep_stale_candidates_task", ignore_result=True, **_RETRY)
+def sweep_stale_candidates_task(stale_after: float | None = None) -> dict:
+    """Re-queue candidates whose worker died while generating them (periodic, cpu queue)."""
+    return sweep_stale_candidates(stale_after=stale_after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +23,44 @@ def thumbnail_upload_to(instance: models.Model, filename: str) -> str:
 
 
 def candidate_upload_to(instance: Candidate, filename: str) -> str:
-    return f"studies/{instance.study_id}/candidates/{instance.pk}.png"
+    return f"studies/{instance.study_id}/candidates/{filename}"
+
+
+class StudyFrozenError(ValidationError):
+    """An edit that would change the stimuli or methods of a live or closed study."""
+
+    def __init__(self, study: Study, what: str = "its stimuli and methods") -> None:
+        super().__init__(
+            _("Study “%(study)s” is %(status)s: %(what)s are frozen (configuration hash %(hash)s).")
+            % {"study": study.title, "status": study.get_status_display().lower(), "what": what,
+               "hash": (study.config_hash or "")[:12]},
+            code="frozen",
+        )
+        self.study = study
+
+
+class _FrozenWithStudy(models.Model):
+    """Validation refuses changes to a row whose study is live or closed.
+
+    Checked in ``clean()`` (admin forms, ``do_*`` actions) rather than in
+    ``save()``, so fixtures and data migrations can still build live studies.
+    """
+
+    frozen_what = "its stimuli and methods"
+
+    class Meta:
+        abstract = True
+
+    def _check_not_frozen(self) -> None:
+        study = Study.objects.filter(pk=self.study_id).only("status", "title", "config_hash").first()
+        if study is not None and study.is_frozen:
+            raise StudyFrozenError(study, self.frozen_what)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.study_id:
+            self._check_not_frozen()
+
 
 
 class CultureTag(models.Model):
@@ -103,10 +141,24 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    # Fields that change what participants see; fixed once the study is live.
+    FROZEN_FIELDS = ("image_size", "seeds")
+
     @property
     def is_frozen(self) -> bool:
         """Stimuli and methods cannot change once a study is live or closed."""
         return self.status in (self.Status.LIVE, self.Status.CLOSED)
+
+    def clean(self) -> None:
+        super().clean()
+        if not self.pk:
+            return
+        stored = Study.objects.filter(pk=self.pk).first()
+        if stored is None or not stored.is_frozen:
+            return
+        changed = [f for f in self.FROZEN_FIELDS if getattr(stored, f) != getattr(self, f)]
+        if changed:
+            raise StudyFrozenError(stored, ", ".join(changed))
 
     def text(self, key: str, language: str) -> str:
         """A participant-facing text in ``language``, falling back to the default language."""
@@ -117,7 +169,7 @@ class Study(models.Model):
         return ""
 
 
-class _StudyImage(models.Model):
+class _StudyImage(_FrozenWithStudy):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+", verbose_name=_("study"))
     sha256 = models.CharField(_("SHA-256 of pixels"), max_length=64, editable=False)
     width = models.PositiveIntegerField(_("width"), editable=False, default=0)
@@ -170,7 +222,7 @@ class StyleImage(_StudyImage):
         return self.title or self.original_filename or f"style {self.pk}"
 
 
-class MethodConfig(models.Model):
+class MethodConfig(_FrozenWithStudy):
     """A style-transfer method with validated parameters, as used in one study."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="method_configs", verbose_name=_("study"))
@@ -209,6 +261,12 @@ class Candidate(models.Model):
     error = models.TextField(_("error"), blank=True)
     provenance = models.JSONField(_("provenance"), default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    claim = models.CharField(
+        _("claim token"), max_length=32, blank=True, editable=False,
+        help_text=_("Set by the worker that is generating this candidate; results from any other claim are discarded."),
+    )
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True, editable=False)
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True, editable=False)
     worker = models.CharField(_("worker host"), max_length=200, blank=True)
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
@@ -228,6 +286,10 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method_config} · {self.content} · {self.style} · seed {self.seed}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)
 
 
 class MetricValue(models.Model):

@@ -1,8 +1,10 @@
 """``manage.py demo``: the quickstart on the embedded default.
 
 Creates an admin login and the demo study, starts a Celery worker (with the
-periodic scheduler) on the configured broker, waits until it answers, prints
-the URLs and credentials, and serves the site until interrupted.
+periodic scheduler) on the configured broker, waits until it answers, queues
+generation and scoring of the demo candidates, makes the study live once they
+are generated, prints the URLs and credentials, and serves the site until
+interrupted.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
@@ -48,12 +51,28 @@ class Command(BaseCommand):
         if setup_only:
             return
         worker = None if no_worker else self._start_worker()
+        if worker is not None:
+            # Generation runs while the site is already up (progress in the admin);
+            # the study goes live by itself when its candidates are ready.
+            threading.Thread(target=self._pipeline, args=(study, base), name="demo-pipeline", daemon=True).start()
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
+
+    def _pipeline(self, study, base: str) -> None:
+        from django.db import connection
+
+        from studies.demo import run_demo_pipeline
+
+        try:
+            study = run_demo_pipeline(study, report=self.stdout.write)
+            self.stdout.write(f"  progress:    {base}/admin/studies/study/{study.pk}/progress/")
+            self.stdout.write(f"  participant: {base}{participant_link(study)}")
+        finally:
+            connection.close()
 
     def _start_worker(self) -> subprocess.Popen:
         log_path = settings.DATA_DIR / "worker.log"

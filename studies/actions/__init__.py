@@ -1,0 +1,36 @@
+"""State changes of studies go through the ``do_*`` functions here.
+
+Each saves the change atomically and queues any follow-up work after commit.
+"""
+
+from .generation import (
+    ImportReport,
+    check_can_go_live,
+    compute_config_hash,
+    do_cancel,
+    do_close,
+    do_create_study,
+    do_go_live,
+    do_import_images,
+    do_queue_generation,
+    do_queue_scoring,
+    do_retry_failed,
+    do_update_study_status,
+    study_progress,
+)
+
+__all__ = [
+    "ImportReport",
+    "check_can_go_live",
+    "compute_config_hash",
+    "do_cancel",
+    "do_close",
+    "do_create_study",
+    "do_go_live",
+    "do_import_images",
+    "do_queue_generation",
+    "do_queue_scoring",
+    "do_retry_failed",
+    "do_update_study_status",
+    "study_progress",
+]
