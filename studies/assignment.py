@@ -299,14 +299,25 @@ def expire_stale_sessions(*, study: Study | None = None, now: datetime | None = 
     )
     if study is not None:
         active = active.filter(study=study)
-    expired = 0
-    timeouts = active.values_list("study__session_timeout_minutes", flat=True).distinct()
-    for minutes in timeouts:
-        cutoff = now - timedelta(minutes=minutes)
-        expired += active.filter(study__session_timeout_minutes=minutes, last_seen_at__lt=cutoff).update(
-            status=Participant.Status.EXPIRED
-        )
-    return expired
+    # Cheap pre-filter on the shortest timeout in use, then the exact per-study cutoff.
+    shortest = Study.objects.order_by("session_timeout_minutes").values_list("session_timeout_minutes", flat=True)
+    if study is not None:
+        shortest = shortest.filter(pk=study.pk)
+    minutes = shortest.first()
+    if minutes is None:
+        return 0
+    candidates = active.filter(last_seen_at__lt=now - timedelta(minutes=minutes)).values_list(
+        "pk", "last_seen_at", "study__session_timeout_minutes"
+    )
+    stale = [pk for pk, seen, timeout in candidates if seen < now - timedelta(minutes=timeout)]
+    if not stale:
+        return 0
+    # Status re-checked in the UPDATE: a session answering right now is not expired.
+    return Participant.objects.filter(
+        pk__in=stale,
+        status__in=(Participant.Status.CONSENTED, Participant.Status.IN_PROGRESS),
+        last_seen_at__lt=now - timedelta(minutes=minutes),
+    ).update(status=Participant.Status.EXPIRED)
 
 
 def candidate_counts(group: ParticipantGroup, *, statuses=("completed",)) -> dict[tuple[int, tuple[int, ...]], int]:
