@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import re
-
 from typing import TYPE_CHECKING
 
 from django.conf import settings

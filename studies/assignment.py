@@ -38,7 +38,15 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from .models import Candidate, Participant, ParticipantGroup, Question, Study, Trial, TrialItem
+from .models import (
+    Candidate,
+    Participant,
+    ParticipantGroup,
+    Question,
+    Study,
+    Trial,
+    TrialItem,
+)
 
 #: Statuses that hold a design slot and a place in the quota.
 HOLDING_STATUSES = Participant.HOLDING

@@ -25,7 +25,13 @@ from .access import access_participant_by_token
 from .actions import participants as actions
 from .forms import AnswerForm, BackgroundForm
 from .models import Candidate, ContentImage, Participant, Question, Study, Trial
-from .ratelimit import RateLimited, check_rate_limit, client_key, entry_limit, participant_limit
+from .ratelimit import (
+    RateLimited,
+    check_rate_limit,
+    client_key,
+    entry_limit,
+    participant_limit,
+)
 
 _SESSION_KEY = "stylestudy_sessions"
 

@@ -15,7 +15,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..access import pseudonymise
-from ..assignment import build_trials, choose_group, expire_stale_sessions, free_slot, plan_questions
+from ..assignment import (
+    build_trials,
+    choose_group,
+    expire_stale_sessions,
+    free_slot,
+    plan_questions,
+)
 from ..models import BackgroundQuestion, Participant, Response, Study, Trial
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,12 @@ from studies.actions.participants import (
     do_submit_background,
     next_trial,
 )
-from studies.assignment import candidate_counts, expire_stale_sessions, plan_questions, question_units
+from studies.assignment import (
+    candidate_counts,
+    expire_stale_sessions,
+    plan_questions,
+    question_units,
+)
 from studies.models import Candidate, Participant, ParticipantGroup, Question
 
 from .factories import BACKGROUND_POST, make_study
