@@ -75,7 +75,7 @@
   function say(li) {
     if (!announce) { return; }
     var pos = Array.prototype.indexOf.call(list.children, li) + 1;
-    announce.textContent = (announce.dataset.template || "%(pos)s").replace("%(pos)s", String(pos));
+    announce.textContent = (announce.dataset.template || "{pos}").replace("{pos}", String(pos));
   }
   function move(li, delta) {
     if (delta < 0 && li.previousElementSibling) { list.insertBefore(li, li.previousElementSibling); }
