@@ -62,7 +62,7 @@ def access_participant_by_token(token: str, *, for_update: bool = False) -> Part
 
 _REDACTIONS = [
     (re.compile(r"(/p/)[A-Za-z0-9_-]{8,}"), r"\1<token>"),
-    (re.compile(r"((?:%s)=)[^&\s\"']*" % "|".join(RECRUITER_ID_PARAMS + (RECRUITER_SESSION_PARAM,))), r"\1<redacted>"),
+    (re.compile("((?:" + "|".join(RECRUITER_ID_PARAMS + (RECRUITER_SESSION_PARAM,)) + r")=)[^&\s\"']*"), r"\1<redacted>"),
 ]
 
 
