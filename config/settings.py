@@ -237,11 +237,28 @@ if not DEBUG:
 # Key for pseudonymising recruiter ids (keyed hash); falls back to SECRET_KEY.
 STYLESTUDY_PSEUDONYM_KEY = env_str("STYLESTUDY_PSEUDONYM_KEY") or SECRET_KEY
 
+# --- Participants -----------------------------------------------------------
+# POSTs per participant session per minute, and new sessions per client address per minute.
+STYLESTUDY_RATE_LIMIT_PER_MINUTE = env_int("STYLESTUDY_RATE_LIMIT_PER_MINUTE", 60)
+STYLESTUDY_ENTRY_RATE_LIMIT_PER_MINUTE = env_int("STYLESTUDY_ENTRY_RATE_LIMIT_PER_MINUTE", 30)
+# Attention checks mixed into each participant's trials (alternating scrambled-image and instructed).
+STYLESTUDY_ATTENTION_CHECKS = env_int("STYLESTUDY_ATTENTION_CHECKS", 2)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Request log lines carry URLs; participant tokens and recruiter ids are redacted from them.
+    "filters": {"participant_privacy": {"()": "studies.access.RedactParticipantData"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["participant_privacy"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["participant_privacy"]},
+        "django.server": {"filters": ["participant_privacy"]},
+        "django.security": {"filters": ["participant_privacy"]},
+        "django.security.csrf": {"filters": ["participant_privacy"]},
+    },
 }

@@ -1,6 +1,39 @@
+"""Views: health check and the participant's side of a study.
+
+Each participant view validates input, calls one action from
+:mod:`studies.actions.participants`, then renders or redirects. A participant
+is reached only through :func:`studies.access.access_participant_by_token`.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from functools import wraps
+
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import get_language_from_request
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .access import access_participant_by_token
+from .actions import participants as actions
+from .forms import AnswerForm, BackgroundForm
+from .models import Candidate, ContentImage, Participant, Question, Study, Trial
+from .ratelimit import (
+    RateLimited,
+    check_rate_limit,
+    client_key,
+    entry_limit,
+    participant_limit,
+)
+
+_SESSION_KEY = "stylestudy_sessions"
 
 
 @require_GET
@@ -9,3 +42,368 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"ok": True, "database": connection.vendor})
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _study_languages(study: Study) -> list[str]:
+    return list(study.languages or [study.default_language or "en"])
+
+
+def _choose_language(request: HttpRequest, study: Study, participant: Participant | None = None) -> str:
+    """Participant's choice, then ``?lang=``, then Accept-Language, then the study default."""
+    offered = _study_languages(study)
+    if participant is not None and participant.language in offered:
+        return participant.language
+    asked = request.GET.get("lang") or request.POST.get("lang")
+    if asked in offered:
+        return asked
+    browser = get_language_from_request(request)
+    if browser in offered:
+        return browser
+    return study.default_language if study.default_language in offered else offered[0]
+
+
+def _activate(request: HttpRequest, language: str) -> None:
+    translation.activate(language)
+    request.LANGUAGE_CODE = language
+
+
+def _render(request, template: str, context: dict, *, status: int = 200) -> HttpResponse:
+    response = render(request, f"studies/participant/{template}", context, status=status)
+    # Participant pages are personal and change with progress: never cached.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _is_preview(request: HttpRequest) -> bool:
+    return bool(getattr(request, "user", None) and request.user.is_authenticated and request.user.is_staff)
+
+
+def _rate_limited(request: HttpRequest, study: Study | None = None) -> HttpResponse:
+    context = {"study": study, "languages": []}
+    response = _render(request, "rate_limited.html", context, status=429)
+    response["Retry-After"] = "60"
+    return response
+
+
+def participant_view(view):
+    """Resolve the token, apply the language and (for POST) the per-session rate limit."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str, *args, **kwargs):
+        participant = access_participant_by_token(token)
+        _activate(request, _choose_language(request, participant.study, participant))
+        if request.method == "POST":
+            try:
+                check_rate_limit("participant", participant.token, limit=participant_limit())
+            except RateLimited:
+                return _rate_limited(request, participant.study)
+        return view(request, participant, *args, **kwargs)
+
+    return wrapper
+
+
+def _session_url(participant: Participant) -> str:
+    return reverse("studies:participant_session", args=[participant.token])
+
+
+def _base_context(study: Study, language: str, participant: Participant | None = None) -> dict:
+    return {
+        "study": study,
+        "participant": participant,
+        "language": language,
+        "languages": [(code, translation.get_language_info(code)["name_local"]) for code in _study_languages(study)],
+        "study_title": study.text("title", language) or study.title,
+    }
+
+
+# --- entry and consent --------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """The study link: consent page (GET), accept or decline (POST)."""
+    study = get_object_or_404(Study, slug=slug)
+    language = _choose_language(request, study)
+    _activate(request, language)
+    source = request.GET if request.method == "GET" else request.POST
+    recruiter = actions.RecruiterInfo.from_params(source)
+    preview = _is_preview(request)
+    context = _base_context(study, language)
+    try:
+        actions.check_study_open(study, preview=preview)
+    except actions.StudyNotOpen:
+        return _render(request, "closed.html", context, status=404 if study.status == Study.Status.DRAFT else 410)
+
+    returning = actions.find_returning_participant(study, recruiter)
+    if returning is None:
+        token = request.session.get(_SESSION_KEY, {}).get(study.slug)
+        if token and not recruiter.external_id:
+            returning = Participant.objects.filter(token=token, study=study).first()
+    if returning is not None:
+        return redirect(_session_url(returning))
+
+    if request.method == "GET":
+        context.update(
+            consent_text=study.text("consent", language),
+            recruiter_fields=[
+                (name, source.get(name))
+                for name in ("PROLIFIC_PID", "participant_label", "STUDY_ID", "SESSION_ID")
+                if source.get(name)
+            ],
+        )
+        return _render(request, "consent.html", context)
+
+    if request.POST.get("decision") != "accept":
+        # Declining stores nothing at all.
+        context["screenout_url"] = actions.screenout_redirect_url(study)
+        return _render(request, "declined.html", context)
+    try:
+        check_rate_limit("entry", client_key(request), limit=entry_limit())
+    except RateLimited:
+        return _rate_limited(request, study)
+    participant = actions.do_consent(study, recruiter, language=language, preview=preview)
+    sessions = dict(request.session.get(_SESSION_KEY, {}))
+    sessions[study.slug] = participant.token
+    request.session[_SESSION_KEY] = sessions
+    return redirect(_session_url(participant))
+
+
+# --- the session ----------------------------------------------------------------
+
+
+@require_GET
+@participant_view
+def participant_session(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Where the participant is now: background, instructions, the next trial, or the end."""
+    study = participant.study
+    context = _base_context(study, participant.language, participant)
+    status = participant.status
+    if status == Participant.Status.SCREENED_OUT:
+        context.update(reason=participant.screenout_reason, screenout_url=actions.screenout_redirect_url(study))
+        return _render(request, "screenout.html", context)
+    if status == Participant.Status.EXPIRED:
+        return _render(request, "expired.html", context)
+    if participant.is_finished:
+        return _done(request, participant, context)
+    if participant.group_id is None:
+        questions = list(study.background_questions.order_by("order", "id"))
+        form = BackgroundForm(questions=questions, language=participant.language)
+        context["form"] = form
+        return _render(request, "background.html", context)
+    if participant.instructions_read_at is None:
+        context["instructions_text"] = study.text("instructions", participant.language)
+        return _render(request, "instructions.html", context)
+    trial = actions.next_trial(participant)
+    if trial is None:
+        participant = actions.do_complete(participant)
+        return _done(request, participant, context)
+    actions.do_show_trial(trial)
+    return _render(request, "trial.html", {**context, **_trial_context(participant, trial)})
+
+
+def _done(request, participant: Participant, context: dict) -> HttpResponse:
+    context.update(
+        thanks_text=participant.study.text("thanks", participant.language),
+        completion_code=participant.completion_code,
+        completion_url=actions.completion_redirect_url(participant),
+    )
+    return _render(request, "done.html", context)
+
+
+@require_POST
+@participant_view
+def participant_language(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Switch the interface language, then return to the current step."""
+    actions.do_set_language(participant, request.POST.get("lang", ""))
+    return redirect(_session_url(participant))
+
+
+@require_POST
+@participant_view
+def participant_background(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Submit the background questionnaire; assigns a group or screens out."""
+    if participant.group_id is not None or participant.status != Participant.Status.CONSENTED:
+        return redirect(_session_url(participant))
+    questions = list(participant.study.background_questions.order_by("order", "id"))
+    form = BackgroundForm(request.POST, questions=questions, language=participant.language)
+    if not form.is_valid():
+        context = _base_context(participant.study, participant.language, participant)
+        context["form"] = form
+        return _render(request, "background.html", context, status=400)
+    actions.do_submit_background(participant, form.answers())
+    return redirect(_session_url(participant))
+
+
+@require_POST
+@participant_view
+def participant_start(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Instructions read: go on to the practice trial."""
+    actions.do_read_instructions(participant)
+    return redirect(_session_url(participant))
+
+
+@require_POST
+@participant_view
+def participant_answer(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
+    """Answer the trial at ``position``; a repeat or stale submission changes nothing."""
+    if not participant.is_active:
+        return redirect(_session_url(participant))
+    try:
+        trial = participant.trials.select_related("question").get(position=position)
+    except Trial.DoesNotExist:
+        raise Http404("no such trial") from None
+    current = actions.next_trial(participant)
+    if current is None or current.pk != trial.pk:
+        # Already answered (double submit, back button) or not yet reached.
+        return redirect(_session_url(participant))
+    view = _presentation(trial)
+    form = AnswerForm(request.POST, trial=trial, kind=view["kind"], points=view["points"], n_items=view["n_items"])
+    if not form.is_valid():
+        context = {**_base_context(participant.study, participant.language, participant),
+                   **_trial_context(participant, trial), "form_errors": form.non_field_errors()}
+        return _render(request, "trial.html", context, status=400)
+    actions.do_record_response(participant, position, form.answer())
+    return redirect(_session_url(participant))
+
+
+# --- trial presentation -----------------------------------------------------------
+
+
+def _presentation(trial: Trial) -> dict:
+    """How a trial is shown: kind, points and item count (attention checks included)."""
+    question = trial.question
+    n_items = trial.items.count()
+    if trial.attention_kind == Trial.AttentionKind.SCRAMBLED:
+        return {"kind": Question.Kind.TWO_AFC, "points": 0, "n_items": 2}
+    if trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
+        points = question.scale_points if question.kind == Question.Kind.LIKERT else 5
+        return {"kind": Question.Kind.LIKERT, "points": max(points, 2), "n_items": 0}
+    return {"kind": question.kind, "points": question.scale_points, "n_items": n_items}
+
+
+def _image_url(participant: Participant, position: int, which: str | int) -> str:
+    return reverse("studies:participant_image", args=[participant.token, position, str(which)])
+
+
+def _image_urls(participant: Participant, trial: Trial) -> list[str]:
+    urls = [_image_url(participant, trial.position, item.slot) for item in trial.items.all()]
+    question = trial.question
+    if not trial.attention_kind and trial.items.exists():
+        if question.show_style:
+            urls.append(_image_url(participant, trial.position, "style"))
+        if question.show_content:
+            urls.append(_image_url(participant, trial.position, "content"))
+    return urls
+
+
+def _trial_context(participant: Participant, trial: Trial) -> dict:
+    language = participant.language
+    question = trial.question
+    view = _presentation(trial)
+    items = [
+        {"slot": item.slot, "url": _image_url(participant, trial.position, item.slot),
+         "label": _("Image %(letter)s") % {"letter": "ABCDEFGHIJ"[item.slot]}}
+        for item in trial.items.all()
+    ]
+    references = []
+    if not trial.attention_kind and items:
+        if question.show_style:
+            references.append({"url": _image_url(participant, trial.position, "style"), "label": _("Artwork (style)")})
+        if question.show_content:
+            references.append({"url": _image_url(participant, trial.position, "content"), "label": _("Original photo")})
+    if trial.attention_kind == Trial.AttentionKind.SCRAMBLED:
+        prompt = _("Which image is an intact photograph (not cut into scrambled pieces)?")
+    elif trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
+        prompt = _("This question checks attention: please select %(value)s.") % {"value": trial.expected["value"]}
+    else:
+        prompt = question.text(language)
+    labels = question.scale_labels.get(language) or question.scale_labels.get("en") or []
+    if trial.attention_kind == Trial.AttentionKind.INSTRUCTED or len(labels) != 2:
+        labels = [_("Not at all"), _("Completely")] if view["kind"] == Question.Kind.LIKERT else []
+    real = participant.trials.filter(is_practice=False)
+    total = real.count()
+    done = real.filter(response__isnull=False).count()
+    next_trial = participant.trials.filter(position=trial.position + 1).select_related("question").first()
+    return {
+        "trial": trial,
+        "kind": view["kind"],
+        "prompt": prompt,
+        "items": items,
+        "references": references,
+        "scale": list(range(1, view["points"] + 1)),
+        "scale_labels": labels,
+        "progress_done": done,
+        "progress_total": total,
+        "progress_number": min(done + 1, total),
+        "is_practice": trial.is_practice,
+        "after_practice": (not trial.is_practice) and done == 0,
+        "answer_url": reverse("studies:participant_answer", args=[participant.token, trial.position]),
+        "preload": _image_urls(participant, next_trial) if next_trial else [],
+    }
+
+
+# --- images -----------------------------------------------------------------
+
+
+def _scrambled_png(content: ContentImage, seed: int, grid: int = 4) -> bytes:
+    """The content image cut into ``grid``×``grid`` tiles and shuffled (an attention-check foil)."""
+    from PIL import Image
+
+    with content.image.open("rb") as fh, Image.open(fh) as img:
+        img = img.convert("RGB")
+        img.thumbnail((512, 512))
+        w, h = (img.width // grid) * grid, (img.height // grid) * grid
+        img = img.crop((0, 0, w, h))
+        tw, th = w // grid, h // grid
+        tiles = [img.crop((x * tw, y * th, (x + 1) * tw, (y + 1) * th)) for y in range(grid) for x in range(grid)]
+        order = list(range(len(tiles)))
+        rng = random.Random(seed)
+        while order == sorted(order):  # never the intact arrangement
+            rng.shuffle(order)
+        out = Image.new("RGB", (w, h))
+        for i, src in enumerate(order):
+            out.paste(tiles[src], ((i % grid) * tw, (i // grid) * th))
+        buf = io.BytesIO()
+        out.save(buf, format="PNG")
+        return buf.getvalue()
+
+
+def _file_response(field) -> FileResponse:
+    name = field.name.lower()
+    content_type = "image/jpeg" if name.endswith((".jpg", ".jpeg")) else "image/png"
+    return FileResponse(field.open("rb"), content_type=content_type)
+
+
+@require_GET
+@participant_view
+def participant_image(request: HttpRequest, participant: Participant, position: int, which: str) -> HttpResponse:
+    """An image of one of the participant's own trials (names of methods never appear in the URL)."""
+    trial = get_object_or_404(participant.trials, position=position)
+    items = {item.slot: item for item in trial.items.select_related("candidate__content", "candidate__style")}
+    if which.isdigit():
+        item = items.get(int(which))
+        if item is None:
+            raise Http404("no such image")
+        if item.candidate_id:
+            response = _file_response(item.candidate.image)
+        else:
+            kind, _sep, rest = item.attention_image.partition(":")
+            content_id, _sep, seed = rest.partition(":")
+            content = get_object_or_404(ContentImage, pk=int(content_id), study=participant.study)
+            if kind == "scrambled":
+                response = HttpResponse(_scrambled_png(content, int(seed or 0)), content_type="image/png")
+            else:
+                response = _file_response(content.image)
+    elif which in ("style", "content"):
+        first: Candidate | None = next((i.candidate for i in items.values() if i.candidate_id), None)
+        if first is None:
+            raise Http404("no reference image")
+        response = _file_response(first.style.image if which == "style" else first.content.image)
+    else:
+        raise Http404("no such image")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

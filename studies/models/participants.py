@@ -48,6 +48,33 @@ class ParticipantGroup(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def accepts(self, answers: dict) -> bool:
+        """Whether background ``answers`` satisfy this group's eligibility rule.
+
+        Each key of ``eligibility`` must be answered: a list of allowed values
+        (a multiple-choice answer needs one of them), or ``{"min": …, "max": …}``
+        for a number. An empty rule accepts everyone.
+        """
+        for key, rule in (self.eligibility or {}).items():
+            answer = answers.get(key)
+            if answer in (None, "", []):
+                return False
+            if isinstance(rule, dict):
+                try:
+                    number = float(answer)
+                except (TypeError, ValueError):
+                    return False
+                if "min" in rule and number < float(rule["min"]):
+                    return False
+                if "max" in rule and number > float(rule["max"]):
+                    return False
+                continue
+            allowed = {str(v) for v in (rule if isinstance(rule, list) else [rule])}
+            given = {str(v) for v in (answer if isinstance(answer, list) else [answer])}
+            if not allowed & given:
+                return False
+        return True
+
 
 class BackgroundQuestion(models.Model):
     """A researcher-configurable item of the background questionnaire."""
@@ -77,6 +104,17 @@ class BackgroundQuestion(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    def text(self, language: str) -> str:
+        """The question in ``language``, falling back to English or the key."""
+        return self.texts.get(language) or self.texts.get("en") or self.key
+
+    def choice_labels(self, language: str) -> list[tuple[str, str]]:
+        """``(value, label)`` pairs in ``language``."""
+        return [
+            (str(c["value"]), c.get("labels", {}).get(language) or c.get("labels", {}).get("en") or str(c["value"]))
+            for c in self.choices
+        ]
+
 
 class Participant(models.Model):
     """One participant's session in one study (pseudonymous)."""
@@ -105,6 +143,14 @@ class Participant(models.Model):
     background = models.JSONField(_("background answers"), default=dict, blank=True)
     attention_failures = models.PositiveSmallIntegerField(_("attention failures"), default=0)
     completion_code = models.CharField(_("completion code"), max_length=64, blank=True)
+    slot = models.PositiveIntegerField(
+        _("design slot"),
+        null=True,
+        blank=True,
+        help_text=_("Position in the group's balanced design; freed when the session expires or is excluded."),
+    )
+    screenout_reason = models.CharField(_("screen-out reason"), max_length=16, blank=True)
+    instructions_read_at = models.DateTimeField(_("instructions read"), null=True, blank=True)
     consented_at = models.DateTimeField(_("consented"), null=True, blank=True)
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
@@ -119,11 +165,35 @@ class Participant(models.Model):
                 fields=["study", "external_id_hash"],
                 condition=~models.Q(external_id_hash=""),
                 name="unique_recruiter_id_per_study",
-            )
+            ),
+            # At most one session holds a design slot, so two concurrent
+            # arrivals can never be given the same trial list.
+            models.UniqueConstraint(
+                fields=["group", "slot"],
+                condition=models.Q(status__in=["consented", "in_progress", "completed"]),
+                name="unique_held_slot_per_group",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"participant {self.pk}"
+
+    #: Statuses whose session occupies a place in its group (quota and design slot).
+    HOLDING = ("consented", "in_progress", "completed")
+
+    @property
+    def is_finished(self) -> bool:
+        """True once every trial is answered (completed, or excluded but done)."""
+        return self.completed_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        """True while the participant may still answer trials."""
+        return self.completed_at is None and self.status in (
+            self.Status.CONSENTED,
+            self.Status.IN_PROGRESS,
+            self.Status.EXCLUDED,
+        )
 
 
 class Trial(models.Model):

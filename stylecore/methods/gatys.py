@@ -155,7 +155,6 @@ def _optimise(
 ) -> torch.Tensor:
     layers = sorted(set(content_targets) | set(style_loss.targets or {}))
     x = init.detach().clone().requires_grad_(True)
-    evaluations = 0
 
     def loss_fn() -> torch.Tensor:
         feats = net(x, layers, check=False)
@@ -164,29 +163,39 @@ def _optimise(
 
     with torch.enable_grad():
         if optimizer == "lbfgs":
-            opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [x], lr=1.0, max_iter=1, history_size=50, line_search_fn="strong_wolfe",
-                tolerance_grad=0.0, tolerance_change=0.0,
+            # One L-BFGS run without projections in between: clamping the iterate
+            # corrupts its curvature pairs and can stall the line search. The
+            # result is clamped once at the end, as common reference code does.
+            lbfgs = torch.optim.LBFGS(
+                [x], lr=1.0, max_iter=iterations, max_eval=iterations * 2, history_size=50,
+                line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
             )  # fmt: skip
-        else:
-            opt = torch.optim.Adam([x], lr=lr)
-        for step in range(1, iterations + 1):
+            step = 0
 
             def closure() -> torch.Tensor:
-                nonlocal evaluations
-                opt.zero_grad(set_to_none=True)
+                nonlocal step
+                lbfgs.zero_grad(set_to_none=True)
                 loss = loss_fn()
                 loss.backward()
-                evaluations += 1
+                step += 1
+                if progress is not None:
+                    progress(min(step, iterations), iterations, float(loss.detach()))
                 return loss
 
-            loss = opt.step(closure)
-            with torch.no_grad():
-                # Projection back into the image range after each step.
-                x.clamp_(0, 1)
-            if progress is not None:
-                progress(step, iterations, float(loss.detach()))
-    return x.detach()
+            lbfgs.step(closure)
+        else:
+            adam = torch.optim.Adam([x], lr=lr)
+            for step in range(1, iterations + 1):
+                adam.zero_grad(set_to_none=True)
+                loss = loss_fn()
+                loss.backward()
+                adam.step()
+                with torch.no_grad():
+                    # Projection back into the image range after each step.
+                    x.clamp_(0, 1)
+                if progress is not None:
+                    progress(step, iterations, float(loss.detach()))
+    return x.detach().clamp(0, 1)
 
 
 def _log_progress(step: int, total: int, loss: float) -> None:

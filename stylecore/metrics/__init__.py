@@ -22,13 +22,16 @@ from ._registry import (
     get_metric,
     register_metric,
 )
+from .distribution import KIDResult, compute_set
 
 __all__ = [
     "ASPECT_TOLERANCE",
+    "KIDResult",
     "MetricSpec",
     "MetricUnavailable",
     "available_metrics",
     "compute",
+    "compute_set",
     "get_metric",
     "register_metric",
 ]

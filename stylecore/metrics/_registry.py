@@ -21,6 +21,7 @@ _METRIC_MODULES = (
     "color",
     "edges",
     "recognisability",
+    "distribution",
 )
 
 _REGISTRY: dict[str, MetricSpec] = {}

@@ -10,9 +10,11 @@ leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -57,9 +59,26 @@ def _open_source(spec: WeightSpec, mirror: str | None) -> tuple[BinaryIO, int | 
         return open(path, "rb"), path.stat().st_size, str(path)
     if not location.startswith(("http://", "https://", "file://")):
         raise ValueError(f"unsupported URL scheme in {location!r}")
-    response = urllib.request.urlopen(location, timeout=60)  # noqa: S310 (scheme checked)
+    try:
+        response = urllib.request.urlopen(location, timeout=60)  # noqa: S310 (scheme checked)
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"cannot download {spec.name} from {location}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise OSError(
+            f"cannot download {spec.name} from {location}: {reason}. Without internet, pass "
+            "--mirror DIR_OR_URL with a folder or server that holds the file"
+        ) from exc
     length = response.headers.get("Content-Length")
     return response, int(length) if length else None, location
+
+
+def _read(source: BinaryIO, location: str, name: str) -> bytes:
+    try:
+        return source.read(_BLOCK)
+    except (OSError, http.client.HTTPException) as exc:
+        # A connection dropped mid-transfer raises IncompleteRead or a socket error.
+        raise OSError(f"download of {name} from {location} failed: {exc}") from exc
 
 
 def fetch(
@@ -102,7 +121,7 @@ def fetch(
     try:
         with source, os.fdopen(fd, "wb") as out:
             done = 0
-            while block := source.read(_BLOCK):
+            while block := _read(source, location, spec.name):
                 out.write(block)
                 digest.update(block)
                 done += len(block)

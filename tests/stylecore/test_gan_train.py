@@ -114,6 +114,13 @@ class TestTrainingRun:
         assert set(r.generators) == {"A2B", "B2A"}
         assert r.loss_curve("cycle_A").shape == (4,)
         assert "finished at iteration 4/4" in r.summary()
+        # The training checkpoint serves both directions, picked by domain name.
+        x = torch.rand(1, 3, 32, 32)
+        to_a = cyclegan_transfer(x, r.checkpoint, target_culture="a")
+        torch.testing.assert_close(to_a, cyclegan_transfer(x, r.generators["B2A"]))
+        torch.testing.assert_close(cyclegan_transfer(x, r.checkpoint, target_culture="b"),
+                                   cyclegan_transfer(x, r.generators["A2B"]))
+        assert (to_a - cyclegan_transfer(x, r.generators["A2B"])).abs().max() > 0
 
     @pytest.mark.parametrize("model,gan_loss,sn", [("cyclegan", "hinge", True),
                                                    ("cyclegan", "nonsaturating", False),

@@ -1,0 +1,347 @@
+"""The participant's path through a study: consent, background, trials, completion.
+
+Views validate input and call one function here; each function makes its
+change atomically. Nothing here logs personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..access import pseudonymise
+from ..assignment import (
+    build_trials,
+    choose_group,
+    expire_stale_sessions,
+    free_slot,
+    plan_questions,
+)
+from ..models import BackgroundQuestion, Participant, Response, Study, Trial
+
+logger = logging.getLogger(__name__)
+
+
+class StudyNotOpen(Exception):
+    """The study does not accept participants (not live)."""
+
+
+@dataclass(frozen=True)
+class RecruiterInfo:
+    """What a recruiter link carries; ``external_id`` is never stored in clear."""
+
+    recruiter: str = ""
+    external_id: str = ""
+    study_id: str = ""
+    session_id: str = ""
+
+    @classmethod
+    def from_params(cls, params) -> RecruiterInfo:
+        """Read ``PROLIFIC_PID``/``participant_label``, ``STUDY_ID`` and ``SESSION_ID``."""
+        pid = (params.get("PROLIFIC_PID") or "").strip()[:200]
+        label = (params.get("participant_label") or "").strip()[:200]
+        return cls(
+            recruiter="prolific" if pid else ("label" if label else ""),
+            external_id=pid or label,
+            study_id=(params.get("STUDY_ID") or "").strip()[:100],
+            session_id=(params.get("SESSION_ID") or "").strip()[:100],
+        )
+
+
+def check_study_open(study: Study, *, preview: bool = False) -> None:
+    """Raise :class:`StudyNotOpen` unless ``study`` is live (or previewed by its staff before closing)."""
+    if study.status == Study.Status.LIVE:
+        return
+    if preview and study.status != Study.Status.CLOSED:
+        return
+    raise StudyNotOpen(study.slug)
+
+
+def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Participant | None:
+    """The session started earlier with the same recruiter id, if any."""
+    if not recruiter.external_id:
+        return None
+    return Participant.objects.filter(study=study, external_id_hash=pseudonymise(study, recruiter.external_id)).first()
+
+
+def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview: bool = False) -> Participant:
+    """Start a session for a participant who consented; returns an existing one for a known recruiter id.
+
+    Raises:
+        StudyNotOpen: the study is not live (``preview``: closed).
+    """
+    check_study_open(study, preview=preview)
+    hashed = pseudonymise(study, recruiter.external_id) if recruiter.external_id else ""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(
+                study=study,
+                external_id_hash=hashed,
+                recruiter=recruiter.recruiter,
+                recruiter_study_id=recruiter.study_id,
+                recruiter_session_id=recruiter.session_id,
+                language=language,
+                status=Participant.Status.CONSENTED,
+                consented_at=now,
+                started_at=now,
+                last_seen_at=now,
+            )
+    except IntegrityError:
+        # Two tabs consented at once with the same recruiter id: one session.
+        existing = find_returning_participant(study, recruiter)
+        if existing is None:
+            raise
+        return existing
+
+
+def do_set_language(participant: Participant, language: str) -> None:
+    """Switch the participant's interface language (one of the study's languages)."""
+    if language in (participant.study.languages or []) and language != participant.language:
+        participant.language = language
+        Participant.objects.filter(pk=participant.pk).update(language=language)
+
+
+def do_submit_background(participant: Participant, answers: dict) -> Participant:
+    """Store background answers, place the participant in a group and build their trials.
+
+    A participant no group accepts, or whose eligible groups are all full, is
+    screened out (``screenout_reason`` ``ineligible`` or ``full``).
+    """
+    study = participant.study
+    expire_stale_sessions(study=study)
+    with transaction.atomic():
+        # Lock the groups so two arrivals never take the same slot or overfill a quota.
+        groups = list(study.participant_groups.select_for_update().order_by("pk"))
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        if participant.group_id is not None or participant.status != Participant.Status.CONSENTED:
+            return participant  # submitted twice: the first answer stands
+        participant.background = answers
+        eligible = [g for g in groups if g.accepts(answers)]
+        group = choose_group(eligible)
+        if group is None:
+            participant.status = Participant.Status.SCREENED_OUT
+            participant.screenout_reason = "full" if eligible else "ineligible"
+            participant.save(update_fields=["background", "status", "screenout_reason"])
+            return participant
+        participant.group = group
+        participant.slot = free_slot(group)
+        participant.status = Participant.Status.IN_PROGRESS
+        participant.last_seen_at = timezone.now()
+        participant.save(update_fields=["background", "group", "slot", "status", "last_seen_at"])
+        build_trials(participant, plan_questions(study, group))
+    return participant
+
+
+def do_read_instructions(participant: Participant) -> None:
+    """Mark the instructions as read (the practice trial comes next)."""
+    if participant.instructions_read_at is None:
+        participant.instructions_read_at = timezone.now()
+        Participant.objects.filter(pk=participant.pk, instructions_read_at=None).update(
+            instructions_read_at=participant.instructions_read_at
+        )
+
+
+def next_trial(participant: Participant) -> Trial | None:
+    """The first trial without a response, or None when all are answered."""
+    return (
+        participant.trials.filter(response__isnull=True)
+        .select_related("question")
+        .prefetch_related("items")
+        .order_by("position")
+        .first()
+    )
+
+
+def do_show_trial(trial: Trial) -> None:
+    """Record when a trial was first shown (the server-side response-time origin)."""
+    if trial.shown_at is None:
+        trial.shown_at = timezone.now()
+        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at)
+    Participant.objects.filter(pk=trial.participant_id).update(last_seen_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A validated answer: exactly one of ``value``, ``choice`` (slot) or ``ranking`` (slots)."""
+
+    value: int | None = None
+    choice: int | None = None
+    ranking: list[int] | None = None
+    client_rt_ms: int | None = None
+
+
+def _attention_passed(trial: Trial, answer: Answer) -> bool | None:
+    if not trial.attention_kind:
+        return None
+    expected = trial.expected or {}
+    if "value" in expected:
+        return answer.value == expected["value"]
+    if "choice" in expected:
+        return answer.choice == expected["choice"]
+    return None
+
+
+def do_record_response(participant: Participant, position: int, answer: Answer) -> Response | None:
+    """Save the answer to the participant's trial at ``position`` exactly once.
+
+    A repeated submission (double click, back button, resent form) returns
+    None and changes nothing. A failed attention check is counted; past the
+    study's allowance the participant is flagged ``excluded`` (they may finish,
+    and their design slot goes to the next arrival).
+
+    Raises:
+        Trial.DoesNotExist: the participant has no trial at ``position``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        trial = participant.trials.select_related("question").get(position=position)
+        if Response.objects.filter(trial=trial).exists():
+            return None
+        items = {item.slot: item for item in trial.items.all()}
+        choice_item = items.get(answer.choice) if answer.choice is not None else None
+        server_rt = None
+        if trial.shown_at is not None:
+            server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
+        passed = _attention_passed(trial, answer)
+        try:
+            with transaction.atomic():
+                response = Response.objects.create(
+                    trial=trial,
+                    value=answer.value,
+                    choice=choice_item,
+                    ranking=answer.ranking,
+                    client_rt_ms=answer.client_rt_ms,
+                    server_rt_ms=server_rt,
+                    passed_attention=passed,
+                    submitted_at=now,
+                )
+        except IntegrityError:
+            return None
+        fields = ["last_seen_at"]
+        participant.last_seen_at = now
+        if passed is False:
+            participant.attention_failures += 1
+            fields.append("attention_failures")
+            if (
+                participant.attention_failures > participant.study.max_attention_failures
+                and participant.status != Participant.Status.EXCLUDED
+            ):
+                participant.status = Participant.Status.EXCLUDED
+                fields.append("status")
+                logger.info("participant %s excluded after failed attention checks", participant.pk)
+        participant.save(update_fields=fields)
+    return response
+
+
+def do_complete(participant: Participant) -> Participant:
+    """Finish a session whose trials are all answered: completion code and time."""
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        if participant.completed_at is not None or next_trial(participant) is not None:
+            return participant
+        participant.completed_at = timezone.now()
+        participant.completion_code = participant.study.completion_code or secrets.token_hex(4).upper()
+        if participant.status != Participant.Status.EXCLUDED:
+            participant.status = Participant.Status.COMPLETED
+        participant.save(update_fields=["completed_at", "completion_code", "status"])
+    return participant
+
+
+def completion_redirect_url(participant: Participant) -> str:
+    """The recruiter's completion URL, with ``{code}`` replaced by the completion code."""
+    url = participant.study.completion_url
+    return url.replace("{code}", quote(participant.completion_code)) if url else ""
+
+
+def screenout_redirect_url(study: Study) -> str:
+    """The recruiter's screen-out URL (may be empty)."""
+    return study.screenout_url
+
+
+#: A standard background questionnaire (researchers may edit or replace it).
+DEFAULT_BACKGROUND = [
+    ("cultural_background", BackgroundQuestion.Kind.CHOICE, True, {
+        "en": "Which cultural background do you identify with most?",
+        "zh-hans": "您最认同哪种文化背景？",
+        "ja": "最も共感する文化的背景はどれですか？",
+    }, [
+        ("western", {"en": "Western (Europe, the Americas, Oceania)", "zh-hans": "西方（欧洲、美洲、大洋洲）",
+                     "ja": "西洋（ヨーロッパ、アメリカ大陸、オセアニア）"}),
+        ("chinese", {"en": "Chinese", "zh-hans": "中国", "ja": "中国"}),
+        ("japanese", {"en": "Japanese", "zh-hans": "日本", "ja": "日本"}),
+        ("other", {"en": "Other", "zh-hans": "其他", "ja": "その他"}),
+    ]),
+    ("country_grew_up", BackgroundQuestion.Kind.TEXT, True, {
+        "en": "In which country did you grow up?", "zh-hans": "您在哪个国家长大？", "ja": "どの国で育ちましたか？",
+    }, []),
+    ("languages", BackgroundQuestion.Kind.MULTI, True, {
+        "en": "Which languages do you speak fluently?", "zh-hans": "您能流利使用哪些语言？",
+        "ja": "流暢に話せる言語はどれですか？",
+    }, [
+        ("en", {"en": "English", "zh-hans": "英语", "ja": "英語"}),
+        ("zh", {"en": "Chinese", "zh-hans": "中文", "ja": "中国語"}),
+        ("ja", {"en": "Japanese", "zh-hans": "日语", "ja": "日本語"}),
+        ("other", {"en": "Other", "zh-hans": "其他", "ja": "その他"}),
+    ]),
+    ("years_abroad", BackgroundQuestion.Kind.NUMBER, True, {
+        "en": "How many years have you lived in countries other than the one you grew up in?",
+        "zh-hans": "您在成长国家以外的国家生活了多少年？",
+        "ja": "育った国以外の国に何年住んだことがありますか？",
+    }, []),
+    ("art_training", BackgroundQuestion.Kind.CHOICE, True, {
+        "en": "How much training in visual art have you had?", "zh-hans": "您接受过多少视觉艺术方面的训练？",
+        "ja": "美術の訓練をどの程度受けましたか？",
+    }, [
+        ("none", {"en": "None", "zh-hans": "没有", "ja": "なし"}),
+        ("some", {"en": "Some (courses, hobby)", "zh-hans": "一些（课程、爱好）", "ja": "少し（講座・趣味）"}),
+        ("professional", {"en": "Professional or degree", "zh-hans": "专业或学位", "ja": "専門・学位"}),
+    ]),
+    ("age_band", BackgroundQuestion.Kind.CHOICE, True, {
+        "en": "Your age", "zh-hans": "您的年龄", "ja": "年齢",
+    }, [
+        ("18-24", {"en": "18–24"}), ("25-34", {"en": "25–34"}), ("35-44", {"en": "35–44"}),
+        ("45-54", {"en": "45–54"}), ("55+", {"en": "55 or over", "zh-hans": "55岁及以上", "ja": "55歳以上"}),
+        ("na", {"en": "Prefer not to say", "zh-hans": "不愿透露", "ja": "回答しない"}),
+    ]),
+]
+
+
+def do_add_default_background_questions(study: Study) -> list[BackgroundQuestion]:
+    """Add the standard background questionnaire to ``study`` (keys that exist are kept)."""
+    created = []
+    existing = set(study.background_questions.values_list("key", flat=True))
+    for order, (key, kind, required, texts, choices) in enumerate(DEFAULT_BACKGROUND, start=1):
+        if key in existing:
+            continue
+        created.append(BackgroundQuestion.objects.create(
+            study=study, key=key, kind=kind, required=required, texts=texts, order=order,
+            choices=[{"value": v, "labels": labels} for v, labels in choices],
+        ))
+    return created
+
+
+__all__ = [
+    "Answer",
+    "RecruiterInfo",
+    "StudyNotOpen",
+    "check_study_open",
+    "completion_redirect_url",
+    "do_add_default_background_questions",
+    "do_complete",
+    "do_consent",
+    "do_read_instructions",
+    "do_record_response",
+    "do_set_language",
+    "do_show_trial",
+    "do_submit_background",
+    "find_returning_participant",
+    "next_trial",
+    "screenout_redirect_url",
+]

@@ -1,0 +1,226 @@
+"""The tidy response frame: its columns, and exclusion rules applied in the open.
+
+One row per response x shown candidate: a Likert response has one row, a 2AFC
+response two (``chosen`` marks the picked one), a ranking one row per ranked
+candidate (``rank`` 1 = best). ``score`` puts all kinds on a higher-is-better
+scale: the Likert value, 1/0 for chosen/not chosen, and ``(n - rank)/(n - 1)``
+for rankings. Metric values are columns ``metric__<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+METRIC_PREFIX = "metric__"
+BACKGROUND_PREFIX = "bg__"
+
+#: Column -> (type, description) of the tidy frame; prefixed columns are described
+#: by their prefix. The report's JSON codebook is generated from this table.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "response_id": ("integer", "Database id of the response."),
+    "trial_id": ("integer", "Database id of the trial (one screen)."),
+    "participant_id": ("integer", "Database id of the participant's session (pseudonymous)."),
+    "participant_hash": (
+        "string",
+        "Keyed hash of the recruiter id (HMAC); raw recruiter ids are never exported.",
+    ),
+    "participant_status": (
+        "string", "Session status: consented, in_progress, completed, screened_out, expired, excluded."
+    ),
+    "language": ("string", "Language the participant used."),
+    "attention_failures": ("integer", "Failed attention checks recorded for the participant."),
+    "group": ("string", "Participant group slug (cultural group)."),
+    "group_culture": ("string", "Style culture slug that counts as the group's own; empty if none."),
+    "question_id": ("integer", "Database id of the question."),
+    "question_kind": ("string", "likert, 2afc or ranking."),
+    "dimension": ("string", "Rated dimension, e.g. style_fidelity, overall."),
+    "scale_points": ("integer", "Number of Likert scale points."),
+    "trial_position": ("integer", "Position of the trial in the participant's sequence (0-based)."),
+    "is_practice": ("boolean", "Practice trial (never analysed)."),
+    "attention_kind": ("string", "Attention-check kind, empty for ordinary trials."),
+    "passed_attention": ("boolean", "Outcome of an attention check; empty for ordinary trials."),
+    "slot": ("integer", "Display position of the item within the trial (0 = first/left)."),
+    "n_items": ("integer", "Number of candidates shown in the trial."),
+    "candidate_id": ("integer", "Database id of the generated image."),
+    "method": ("string", "Method configuration label, e.g. 'WCT alpha=0.6'."),
+    "method_name": ("string", "stylecore method name, e.g. wct, adain."),
+    "content_id": ("integer", "Database id of the content photograph."),
+    "content_category": ("string", "Category of the content photograph."),
+    "style_id": ("integer", "Database id of the style artwork."),
+    "style_culture": ("string", "Culture tag slug of the style artwork."),
+    "seed": ("integer", "Random seed of the candidate."),
+    "value": ("integer", "Likert rating (1..scale_points); empty for other kinds."),
+    "chosen": ("boolean", "2AFC: this item was chosen; empty for other kinds."),
+    "rank": ("integer", "Ranking: position given to this item, 1 = best; empty otherwise."),
+    "score": (
+        "number",
+        "Higher-is-better score: Likert value; 2AFC 1 if chosen else 0; ranking (n-rank)/(n-1).",
+    ),
+    "in_group": ("boolean", "The style culture is the participant group's own culture."),
+    "client_rt_ms": ("integer", "Response time measured in the browser (ms)."),
+    "server_rt_ms": ("integer", "Response time measured by the server (ms)."),
+    "rt_ms": ("number", "Response time used for exclusion: client time, else server time (ms)."),
+    "submitted_at": ("datetime", "When the response was stored (UTC)."),
+    "exclusion": ("string", "Exclusion rule that removed the row from analysis; empty if analysed."),
+}
+
+PREFIXED: dict[str, tuple[str, str]] = {
+    METRIC_PREFIX: ("number", "Automatic metric value of the candidate (latest version); empty when unavailable."),
+    BACKGROUND_PREFIX: ("string", "Background questionnaire answer (multiple choices joined by ';')."),
+}
+
+
+def describe_column(name: str) -> dict[str, str]:
+    """Codebook entry for one column of the tidy frame.
+
+    Raises:
+        KeyError: The column is not part of the tidy frame's schema.
+    """
+    if name in COLUMNS:
+        kind, text = COLUMNS[name]
+        return {"name": name, "type": kind, "description": text}
+    for prefix, (kind, text) in PREFIXED.items():
+        if name.startswith(prefix):
+            return {"name": name, "type": kind, "description": f"{text} ({name[len(prefix):]})"}
+    raise KeyError(f"column {name!r} is not described in the tidy-frame codebook")
+
+
+def codebook(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """A codebook entry for every column of ``frame``, in column order."""
+    return [describe_column(str(c)) for c in frame.columns]
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Names of the metric columns of ``frame``."""
+    return [c for c in frame.columns if str(c).startswith(METRIC_PREFIX)]
+
+
+@dataclass
+class ExclusionRules:
+    """Which rows and participants are left out of the analysis.
+
+    Attributes:
+        drop_practice: Leave out practice trials.
+        drop_attention_trials: Leave out attention-check trials themselves (they
+            measure attentiveness, not the stimuli).
+        max_attention_failures: Exclude participants who failed more checks
+            than this; ``None`` keeps everyone.
+        min_rt_ms: Exclude responses faster than this (ms); ``None`` disables.
+        require_complete: Exclude participants whose session is not completed.
+    """
+
+    drop_practice: bool = True
+    drop_attention_trials: bool = True
+    max_attention_failures: int | None = 0
+    min_rt_ms: float | None = 300.0
+    require_complete: bool = True
+
+
+@dataclass
+class ExclusionLog:
+    """What each rule removed; nothing is removed silently.
+
+    Attributes:
+        rules: The rules applied.
+        steps: One row per rule in order: ``rule, rows_removed, responses_removed,
+            participants_removed, rows_left``.
+        excluded_participants: Participant id -> reason.
+        n_rows_in: Rows before exclusions.
+        n_rows_out: Rows after exclusions.
+        reasons: Per input row (same index), the rule that removed it, or "".
+    """
+
+    rules: ExclusionRules
+    steps: pd.DataFrame
+    excluded_participants: dict[object, str] = field(default_factory=dict)
+    n_rows_in: int = 0
+    n_rows_out: int = 0
+    reasons: pd.Series | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        return (
+            f"Exclusions: {self.n_rows_in} rows in, {self.n_rows_out} out, "
+            f"{len(self.excluded_participants)} participants excluded\n"
+            + self.steps.to_string(index=False)
+        )
+
+
+def apply_exclusions(
+    frame: pd.DataFrame, rules: ExclusionRules | None = None
+) -> tuple[pd.DataFrame, ExclusionLog]:
+    """Apply ``rules`` to the tidy frame and record what each one removed.
+
+    Participant-level rules (attention failures, incomplete sessions) are
+    applied before response-level ones, so each removed row is counted once
+    under the first rule that removed it.
+
+    Args:
+        frame: Tidy frame (see :data:`COLUMNS`).
+        rules: Exclusion rules; defaults to :class:`ExclusionRules()`.
+
+    Returns:
+        ``(kept, log)``.
+
+    Raises:
+        KeyError: A column a rule needs is missing.
+    """
+    rules = rules or ExclusionRules()
+    n_in = len(frame)
+    steps = []
+    excluded: dict[object, str] = {}
+    kept = frame
+    reasons = pd.Series("", index=frame.index, dtype=object)
+
+    def record(rule: str, mask: pd.Series) -> None:
+        nonlocal kept
+        mask = mask.fillna(False).astype(bool)
+        removed = kept[mask]
+        reasons[removed.index] = rule
+        steps.append({
+            "rule": rule,
+            "rows_removed": int(mask.sum()),
+            "responses_removed": int(removed["response_id"].nunique()),
+            # Participants with no rows left after this rule.
+            "participants_removed": len(
+                set(removed["participant_id"].unique())
+                - set(kept.loc[~mask, "participant_id"].unique())
+            ),
+            "rows_left": int((~mask).sum()),
+        })
+        kept = kept[~mask]
+
+    if rules.max_attention_failures is not None:
+        failures = _attention_failures(kept)
+        bad = failures[failures > rules.max_attention_failures].index
+        for pid in bad:
+            excluded[pid] = f"failed {int(failures[pid])} attention check(s)"
+        record(
+            f"more than {rules.max_attention_failures} failed attention check(s)",
+            kept["participant_id"].isin(bad),
+        )
+    if rules.require_complete:
+        incomplete = kept["participant_status"] != "completed"
+        pairs = kept.loc[incomplete, ["participant_id", "participant_status"]].drop_duplicates()
+        for pid, status in pairs.itertuples(index=False):
+            excluded.setdefault(pid, f"session {status}, not completed")
+        record("session not completed", incomplete)
+    if rules.drop_practice:
+        record("practice trial", kept["is_practice"].fillna(False).astype(bool))
+    if rules.drop_attention_trials:
+        record("attention-check trial", kept["attention_kind"].fillna("").astype(str) != "")
+    if rules.min_rt_ms is not None:
+        record(f"response faster than {rules.min_rt_ms:g} ms", kept["rt_ms"] < rules.min_rt_ms)
+    log = ExclusionLog(rules, pd.DataFrame(steps), excluded, n_in, len(kept), reasons)
+    return kept, log
+
+
+def _attention_failures(frame: pd.DataFrame) -> pd.Series:
+    """Failed checks per participant: the larger of the stored count and failed responses."""
+    stored = frame.groupby("participant_id")["attention_failures"].max().fillna(0)
+    if "passed_attention" in frame.columns:
+        checks = frame[frame["passed_attention"].notna()].drop_duplicates("response_id")
+        failed = (checks["passed_attention"] == False).groupby(checks["participant_id"]).sum()  # noqa: E712
+        stored = pd.concat([stored, failed], axis=1).max(axis=1)
+    return stored.fillna(0)

@@ -1,0 +1,121 @@
+// Participant pages: response timing, image preloading, ranking by drag or keyboard,
+// single submission. Pages work without this script except for reordering rankings.
+(function () {
+  "use strict";
+
+  // Submit a form only once (double clicks, Enter held down).
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.sent) { event.preventDefault(); return; }
+      form.dataset.sent = "1";
+      // Defer disabling so the clicked button's name/value is still sent.
+      setTimeout(function () {
+        form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) { b.disabled = true; });
+      }, 0);
+    });
+  });
+
+  // Language menu: submit on change (the button remains for keyboard and no-script use).
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  var form = document.querySelector("form[data-trial]");
+  if (!form) { return; }
+
+  var scale = form.querySelector(".scale");
+  if (scale) { scale.style.setProperty("--points", String(form.querySelectorAll(".point").length)); }
+
+  // Response time: from the moment every stimulus has loaded to submission.
+  var images = Array.prototype.slice.call(form.querySelectorAll("img[data-stimulus]"));
+  var onset = null;
+  var pending = images.length;
+  var loading = form.querySelector("[data-loading]");
+  function stimulusReady() {
+    pending -= 1;
+    if (pending <= 0 && onset === null) {
+      onset = performance.now();
+      if (loading) { loading.hidden = true; }
+      preloadNext();
+    }
+  }
+  if (pending === 0) { onset = performance.now(); }
+  images.forEach(function (img) {
+    if (img.complete && img.naturalWidth > 0) { stimulusReady(); }
+    else {
+      if (loading) { loading.hidden = false; }
+      img.addEventListener("load", stimulusReady);
+      img.addEventListener("error", stimulusReady);
+    }
+  });
+
+  // Preload the next trial's images so it appears without delay.
+  function preloadNext() {
+    (form.dataset.preload || "").split(" ").filter(Boolean).forEach(function (url) {
+      var img = new Image();
+      img.src = url;
+    });
+  }
+
+  form.addEventListener("submit", function () {
+    var rt = form.querySelector("input[name=client_rt_ms]");
+    if (rt && onset !== null) { rt.value = String(Math.max(0, Math.round(performance.now() - onset))); }
+  });
+
+  // Ranking: drag and drop, or Move up / Move down buttons (keyboard and touch).
+  var list = form.querySelector("[data-ranking]");
+  if (!list) { return; }
+  var hidden = form.querySelector("input[name=ranking]");
+  var announce = form.querySelector("[data-announce]");
+
+  function sync() {
+    var slots = Array.prototype.map.call(list.children, function (li) { return li.dataset.slot; });
+    hidden.value = slots.join(",");
+  }
+  function say(li) {
+    if (!announce) { return; }
+    var pos = Array.prototype.indexOf.call(list.children, li) + 1;
+    announce.textContent = (announce.dataset.template || "{pos}").replace("{pos}", String(pos));
+  }
+  function move(li, delta) {
+    if (delta < 0 && li.previousElementSibling) { list.insertBefore(li, li.previousElementSibling); }
+    else if (delta > 0 && li.nextElementSibling) { list.insertBefore(li.nextElementSibling, li); }
+    sync();
+    say(li);
+  }
+  list.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-move]");
+    if (!button) { return; }
+    var li = button.closest("li");
+    move(li, parseInt(button.dataset.move, 10));
+    // Keep focus on the same control of the moved item.
+    button.focus();
+  });
+
+  var dragged = null;
+  list.addEventListener("dragstart", function (event) {
+    dragged = event.target.closest("li");
+    if (!dragged) { return; }
+    dragged.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged.dataset.slot);
+  });
+  list.addEventListener("dragover", function (event) {
+    if (!dragged) { return; }
+    event.preventDefault();
+    var over = event.target.closest("li");
+    if (!over || over === dragged) { return; }
+    var rect = over.getBoundingClientRect();
+    var after = event.clientY > rect.top + rect.height / 2;
+    list.insertBefore(dragged, after ? over.nextElementSibling : over);
+  });
+  list.addEventListener("drop", function (event) { event.preventDefault(); });
+  list.addEventListener("dragend", function () {
+    if (!dragged) { return; }
+    dragged.classList.remove("dragging");
+    sync();
+    say(dragged);
+    dragged = null;
+  });
+  sync();
+})();

@@ -1,0 +1,183 @@
+"""Tidy export and the study report on a small study built in the database."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+
+from studies.analysis.tidy import COLUMNS
+from studies.export import study_configuration, study_frame
+from studies.models import (
+    BackgroundQuestion,
+    Candidate,
+    ContentImage,
+    CultureTag,
+    MethodConfig,
+    MetricValue,
+    Participant,
+    ParticipantGroup,
+    Question,
+    Response,
+    Study,
+    StyleImage,
+    Trial,
+    TrialItem,
+)
+from studies.reports import REPORT_FILES, ReportOptions, build_study_report
+
+RAW_RECRUITER_SESSION = "RAW-SESSION-5f2c"
+RAW_RECRUITER_STUDY = "RAW-STUDY-77ab"
+
+
+def _make_study() -> Study:
+    study = Study.objects.create(title="Ink vs oil", slug="ink-vs-oil", max_attention_failures=0)
+    ink = CultureTag.objects.create(slug="chinese-ink", name="Chinese ink")
+    oil = CultureTag.objects.create(slug="western-oil", name="Western oil")
+    contents = [
+        ContentImage.objects.create(study=study, sha256=f"c{i}", category="landscape", title=f"c{i}")
+        for i in range(3)
+    ]
+    styles = [
+        StyleImage.objects.create(study=study, sha256=f"s{i}", culture=culture, title=f"s{i}")
+        for i, culture in enumerate([ink, oil])
+    ]
+    methods = [
+        MethodConfig.objects.create(study=study, label=label, method=label.lower())
+        for label in ("WCT", "AdaIN")
+    ]
+    candidates = []
+    for m, method in enumerate(methods):
+        for c, content in enumerate(contents):
+            for s, style in enumerate(styles):
+                cand = Candidate.objects.create(
+                    study=study, content=content, style=style, method_config=method,
+                    status=Candidate.Status.DONE, provenance={"weights_sha256": "abc", "seed": 0},
+                )
+                MetricValue.objects.create(candidate=cand, name="quality", version="1",
+                                           value=float(m * 6 + c * 2 + s))
+                candidates.append(cand)
+    BackgroundQuestion.objects.create(study=study, key="cultural_background", texts={"en": "?"})
+    likert = Question.objects.create(study=study, kind=Question.Kind.LIKERT, dimension="overall",
+                                     texts={"en": "Rate"}, scale_points=7)
+    afc = Question.objects.create(study=study, kind=Question.Kind.TWO_AFC, dimension="overall",
+                                  texts={"en": "Which?"})
+    groups = {
+        "cn": ParticipantGroup.objects.create(study=study, slug="cn", name="Chinese", culture=ink),
+        "west": ParticipantGroup.objects.create(study=study, slug="west", name="Western", culture=oil),
+    }
+    for p in range(8):
+        slug = "cn" if p % 2 else "west"
+        status = Participant.Status.COMPLETED
+        failures = 0
+        if p == 6:
+            status = Participant.Status.IN_PROGRESS
+        if p == 7:
+            failures = 2
+        part = Participant.objects.create(
+            study=study, group=groups[slug], external_id_hash=f"hash{p:02d}",
+            recruiter_session_id=RAW_RECRUITER_SESSION, recruiter_study_id=RAW_RECRUITER_STUDY,
+            status=status, attention_failures=failures,
+            background={"cultural_background": [slug, "other"] if p == 0 else slug},
+        )
+        position = 0
+        for i, cand in enumerate(candidates):
+            trial = Trial.objects.create(participant=part, question=likert, position=position,
+                                         is_practice=(i == 0))
+            position += 1
+            TrialItem.objects.create(trial=trial, slot=0, candidate=cand)
+            # Ratings follow the metric for the western group, reverse it for the other.
+            step = i * 6 // (len(candidates) - 1)
+            value = 1 + step if slug == "west" else 7 - step
+            Response.objects.create(trial=trial, value=value,
+                                    client_rt_ms=150 if i == 1 else 2000)
+        for a, b in [(0, 6), (1, 7), (2, 8)]:
+            trial = Trial.objects.create(participant=part, question=afc, position=position)
+            position += 1
+            first = TrialItem.objects.create(trial=trial, slot=0, candidate=candidates[a])
+            TrialItem.objects.create(trial=trial, slot=1, candidate=candidates[b])
+            Response.objects.create(trial=trial, choice=first, client_rt_ms=1500)
+        check = Trial.objects.create(participant=part, question=likert, position=position,
+                                     attention_kind=Trial.AttentionKind.INSTRUCTED, expected=7)
+        Response.objects.create(trial=check, value=7, passed_attention=p != 7, client_rt_ms=900)
+    return study
+
+
+@pytest.mark.django_db
+class TestStudyFrame:
+    def test_columns_rows_and_derived_values(self, django_assert_max_num_queries):
+        study = _make_study()
+        with django_assert_max_num_queries(12):
+            frame = study_frame(study.pk)
+        # 8 participants x (12 Likert + 3 x 2 2AFC items + 1 item-less check)
+        assert len(frame) == 8 * (12 + 6 + 1)
+        assert set(COLUMNS) - {"exclusion"} <= set(frame.columns)
+        assert "metric__quality" in frame.columns and "bg__cultural_background" in frame.columns
+        afc = frame[frame["question_kind"] == "2afc"]
+        assert afc.groupby("response_id")["chosen"].sum().eq(1).all()
+        assert afc.loc[afc["chosen"] == True, "slot"].eq(0).all()  # noqa: E712
+        likert = frame[(frame["question_kind"] == "likert") & frame["candidate_id"].notna()]
+        assert (likert["score"] == likert["value"].astype(float)).all()
+        first = frame[frame["participant_id"] == frame["participant_id"].min()]
+        assert set(first["bg__cultural_background"]) == {"west;other"}
+        assert frame["in_group"].any() and not frame["in_group"].all()
+
+    def test_no_raw_recruiter_ids(self):
+        study = _make_study()
+        frame = study_frame(study.pk)
+        text = frame.to_csv() + json.dumps(study_configuration(study.pk))
+        assert RAW_RECRUITER_SESSION not in text
+        assert RAW_RECRUITER_STUDY not in text
+        assert set(frame["participant_hash"]) == {f"hash{p:02d}" for p in range(8)}
+
+    def test_unknown_study(self):
+        with pytest.raises(Study.DoesNotExist):
+            study_frame(10**9)
+
+
+@pytest.mark.django_db
+class TestStudyReport:
+    def test_writes_every_file_and_records_exclusions(self, tmp_path):
+        study = _make_study()
+        calls = []
+        result = build_study_report(
+            study.pk, tmp_path, lambda f, m: calls.append((f, m)),
+            options=ReportOptions(n_resamples=100, n_permutations=100),
+        )
+        for name in REPORT_FILES.values():
+            assert (tmp_path / name).stat().st_size > 0, name
+        assert calls[0][0] == 0.0 and calls[-1][0] == 1.0
+        results = json.loads((tmp_path / "results.json").read_text())
+        rules = {step["rule"]: step for step in results["exclusions"]}
+        assert rules["more than 0 failed attention check(s)"]["participants_removed"] == 1
+        assert rules["session not completed"]["participants_removed"] == 1
+        assert rules["practice trial"]["rows_removed"] == 6
+        assert rules["response faster than 300 ms"]["rows_removed"] == 6
+        assert result.n_participants == 6
+        exported = pd.read_parquet(tmp_path / "responses.parquet")
+        assert len(exported) == result.n_rows  # excluded rows are exported, marked
+        assert (exported["exclusion"] != "").sum() == result.n_rows - result.n_rows_analysed
+        codebook = json.loads((tmp_path / "codebook.json").read_text())
+        assert [c["name"] for c in codebook["columns"]] == list(exported.columns)
+        config = json.loads((tmp_path / "study_config.json").read_text())
+        assert len(config["candidates"]) == 12
+        assert config["candidates"][0]["provenance"]["weights_sha256"] == "abc"
+        # Ratings follow the metric in "west" and oppose it in "cn".
+        agreement = pd.DataFrame(results["agreement"])
+        likert = agreement[(agreement["correlation"] == "spearman") & (agreement["question"] == 1)]
+        by_group = likert.set_index("group")["statistic"]
+        assert by_group["west"] > 0 > by_group["cn"]
+        html = (tmp_path / "report.html").read_text()
+        assert "data:image/png;base64," in html and "<table>" in html
+        assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+
+    def test_management_command(self, tmp_path, capsys):
+        study = _make_study()
+        call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50",
+                     "--permutations", "50")
+        assert "report.html" in capsys.readouterr().out
+        assert (tmp_path / "report.html").is_file()
+        with pytest.raises(CommandError, match="no study"):
+            call_command("study_report", "missing-slug", "--out", str(tmp_path))
