@@ -78,12 +78,15 @@ class TestOwnership:
         client.logout()
         assert client.get(mine.candidates.first().image.url).status_code == 404, "anonymous: not while draft"
 
-    def test_live_stimuli_are_public_but_not_other_files(self, client, researcher, two_studies):
+    def test_media_stays_private_when_live(self, client, researcher, other_researcher, two_studies):
+        """Participants get stimuli through their session's image view, never /media/."""
         mine, _ = two_studies
         add_question(mine)
         do_go_live(mine)
-        assert client.get(mine.candidates.first().image.url).status_code == 200
-        assert client.get(mine.content_images.first().thumbnail.url).status_code == 404
+        url = mine.candidates.first().image.url
+        assert client.get(url).status_code == 404
+        assert _client(client, other_researcher, "pw-bob").get(url).status_code == 404
+        assert _client(client, researcher, "pw-alice").get(url).status_code == 200
 
     def test_superuser_sees_all(self, client, two_studies):
         admin_user = get_user_model().objects.create_superuser("root", password="pw-root")
