@@ -20,11 +20,13 @@ from django.utils.translation import gettext_lazy as _
 from .actions import (
     check_can_go_live,
     do_cancel,
+    do_cancel_candidates,
     do_close,
     do_go_live,
     do_import_images,
     do_queue_generation,
     do_queue_scoring,
+    do_requeue_candidates,
     do_retry_failed,
     study_progress,
 )
@@ -423,24 +425,17 @@ class CandidateAdmin(OwnedAdmin):
 
     @admin.action(description=_("Retry selected failed/cancelled candidates"), permissions=["change"])
     def retry_selected(self, request, queryset):
-        from .actions.generation import enqueue_candidates
-
-        rows = queryset.filter(status__in=[Candidate.Status.FAILED, Candidate.Status.CANCELLED],
-                               study__status__in=[Study.Status.DRAFT, Study.Status.GENERATING, Study.Status.READY])
-        ids = list(rows.values_list("pk", flat=True))
-        Candidate.objects.filter(pk__in=ids).update(status=Candidate.Status.QUEUED, error="", claim="", attempts=0)
-        Study.objects.filter(candidates__pk__in=ids, status__in=[Study.Status.DRAFT, Study.Status.READY]).update(
-            status=Study.Status.GENERATING)
-        enqueue_candidates(ids, score=True)
-        self.message_user(request, _("%(n)d candidate(s) queued again.") % {"n": len(ids)})
+        try:
+            result = do_requeue_candidates(queryset)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(request, _("%(n)d candidate(s) queued again.") % {"n": result["queued"]})
 
     @admin.action(description=_("Cancel selected queued/running candidates"), permissions=["change"])
     def cancel_selected(self, request, queryset):
-        n = queryset.filter(
-            status__in=[Candidate.Status.QUEUED, Candidate.Status.RUNNING], study__status__in=[
-                Study.Status.DRAFT, Study.Status.GENERATING, Study.Status.READY]
-        ).update(status=Candidate.Status.CANCELLED, claim="", error="cancelled by a researcher")
-        self.message_user(request, _("%(n)d candidate(s) cancelled.") % {"n": n})
+        result = do_cancel_candidates(queryset)
+        self.message_user(request, _("%(n)d candidate(s) cancelled.") % {"n": result["cancelled"]})
 
 
 @admin.register(MetricValue)

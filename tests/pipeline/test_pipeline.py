@@ -238,3 +238,28 @@ def test_models_are_loaded_once_per_process(researcher, culture, weights_dir, mo
     second = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert len(second["done"]) == 1 and loads == []
     assert Candidate.objects.get().provenance["weights"], "the weights' sha256 are recorded"
+
+
+def test_cancel_then_retry(study, fake_methods, django_capture_on_commit_callbacks):
+    """Cancelling discards a running worker's late result; retry queues the cancelled cells again."""
+    from studies.actions import do_cancel, do_retry_failed
+
+    _queue(study, django_capture_on_commit_callbacks)
+    ids = list(Candidate.objects.values_list("pk", flat=True))
+    pipeline.claim_candidates(ids[:1], "r" * 32, "busy")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert do_cancel(study) == {"cancelled": 4}
+    study.refresh_from_db()
+    assert study.status == Study.Status.DRAFT
+    assert pipeline.run_generation(ids, device="cpu")["claimed"] == [], "cancelled cells are not generated"
+    late = pipeline._Generation("r" * 32, "busy", "cpu")
+    cand = Candidate.objects.select_related("study", "content", "style", "method_config").get(pk=ids[0])
+    late._store(cand, torch.zeros(1, 3, 8, 8), {}, 0.1, 1, cand.study)
+    cand.refresh_from_db()
+    assert cand.status == "cancelled" and not cand.image
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert do_retry_failed(study)["queued"] == 4
+    assert len(callbacks) == 1
+    study.refresh_from_db()
+    assert study.status == Study.Status.GENERATING
+    assert len(pipeline.run_generation(ids, device="cpu")["done"]) == 4
