@@ -131,6 +131,14 @@ class TestTrainingRun:
                       doms, tmp_path)
         assert r.finished and all(v == v for v in r.losses[-1].values())
 
+    def test_file_lists_by_culture(self, toy_domains, tmp_path):
+        """A study's style images arrive as {culture: [files]}; names become the labels."""
+        doms = {"photo": sorted((toy_domains / "a").glob("*.png")),
+                "ink": sorted((toy_domains / "b").glob("*.png"))[:4],
+                "ukiyoe": sorted((toy_domains / "c").glob("*.png"))}
+        r = train_gan(_cfg(model="conditional", iters=1), doms, tmp_path)
+        assert r.domains == ["photo", "ink", "ukiyoe"] and r.finished
+
     def test_amp_on_cpu(self, toy_domains, tmp_path):
         r = train_gan(_cfg(iters=2, amp=True), [toy_domains / "a", toy_domains / "b"], tmp_path)
         assert r.finished
