@@ -114,6 +114,10 @@ class TestTrainingRun:
         assert set(r.generators) == {"A2B", "B2A"}
         assert r.loss_curve("cycle_A").shape == (4,)
         assert "finished at iteration 4/4" in r.summary()
+        # Linear decay after half the iterations (CycleGAN): factor 1 - (4 - 2) / (4 - 2 + 1).
+        ckpt = torch.load(r.checkpoint, weights_only=True)
+        for opt in ckpt["trainer"]["optimizers"].values():
+            assert opt["param_groups"][0]["lr"] == pytest.approx(2e-4 / 3)
         # The training checkpoint serves both directions, picked by domain name.
         x = torch.rand(1, 3, 32, 32)
         to_a = cyclegan_transfer(x, r.checkpoint, target_culture="a")
