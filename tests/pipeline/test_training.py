@@ -10,7 +10,11 @@ import torch
 from django.utils import timezone
 
 from studies.models import GanTrainingRun
-from studies.training import run_training, sweep_stale_training_runs, validate_training_config
+from studies.training import (
+    run_training,
+    sweep_stale_training_runs,
+    validate_training_config,
+)
 
 from .conftest import build_study
 
@@ -47,7 +51,9 @@ def test_training_stores_progress_checkpoint_and_generator(researcher, culture, 
     assert (run.iteration, run.total_iterations) == (4, 4)
     assert run.losses and all(isinstance(v, float) for v in run.losses.values()), run.losses
     assert run.checkpoint.name and run.generator.name and run.sample_grid.name
-    from stylecore.gan.inference import cyclegan_transfer  # the stored generator is usable
+    from stylecore.gan.inference import (
+        cyclegan_transfer,  # the stored generator is usable
+    )
 
     with run.generator.open("rb") as src, open(data_dir / "g.pth", "wb") as dst:
         shutil.copyfileobj(src, dst)
