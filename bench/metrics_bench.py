@@ -9,7 +9,7 @@ and the ratio against baselines measured in the same run:
 
 Usage::
 
-    python bench/metrics_bench.py                 # CPU, 256 and 512 px (~2-3 min)
+    python bench/metrics_bench.py                 # CPU, 256 and 512 px (~3 min of 2 idle cores)
     python bench/metrics_bench.py --device cuda   # GPU when present
     python bench/metrics_bench.py --metrics ssim st-lpips --sizes 256 --n 16
 
@@ -36,9 +36,10 @@ os.environ.setdefault("STYLECORE_WEIGHTS_DIR", str(ROOT.parent / "shared" / "wei
 from stylecore.metrics import available_metrics, compute, get_metric  # noqa: E402
 
 
-def _time(fn: Callable[[], object], device: torch.device, min_time: float) -> float:
-    """Seconds per call: one warm-up, then repeat until ``min_time`` has passed."""
-    fn()
+def _time(fn: Callable[[], object], device: torch.device, min_time: float, warm_up: bool = True) -> float:
+    """Seconds per call: an optional warm-up, then repeat until ``min_time`` has passed."""
+    if warm_up:
+        fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
     calls, start = 0, time.perf_counter()
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="square image sides")
-    parser.add_argument("--n", type=int, default=4, help="images per batch")
+    parser.add_argument("--n", type=int, default=2, help="images per batch")
     parser.add_argument("--metrics", nargs="+", help="metric names (default: every per-image metric)")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds each timing runs at least")
     args = parser.parse_args(argv)
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             single = functools.partial(compute, [name], x[:1], c[:1], s[:1], device=device, batch_size=1)
 
             t_batch = _time(batched, device, args.min_time) / args.n
-            t_single = _time(single, device, args.min_time)
+            # The batched run already loaded the model: no second warm-up.
+            t_single = _time(single, device, args.min_time, warm_up=False)
             ref = _reference(name, x, c)
             ref_txt = f"{'-':>10} {'-':>7}"
             if ref is not None:
