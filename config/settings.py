@@ -214,6 +214,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": float(STYLESTUDY_SWEEP_SECONDS),
         "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
     },
+    "sweep-stale-training-runs": {
+        "task": "studies.tasks.sweep_stale_training_runs_task",
+        "schedule": float(STYLESTUDY_SWEEP_SECONDS),
+        "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
+    },
+    "expire-stale-participants": {
+        "task": "studies.tasks.expire_stale_participants_task",
+        "schedule": 300.0,
+        "options": {"queue": "cpu", "expires": 300.0},
+    },
 }
 
 # --- Security -----------------------------------------------------------------

@@ -18,10 +18,12 @@ from .study import (
     Study,
     StyleImage,
 )
+from .training import GanTrainingRun
 
 __all__ = [
     "BackgroundQuestion",
     "Candidate",
+    "GanTrainingRun",
     "ContentImage",
     "CultureTag",
     "MethodConfig",
