@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     batched = rate(study("batched"), batch)
     single = rate(study("single"), 1)
     print(f"{args.method} {args.size}px {args.device}: {args.contents}x{args.styles} grid")
-    print(f"  batched ({batch} per task): {batched:.2f} candidates/s")
-    print(f"  one per task:              {single:.2f} candidates/s")
-    print(f"  speed-up of batching:      {batched / single:.2f}x")
+    print(f"  batched ({batch} per task):  {batched:.2f} candidates/s")
+    print(f"  one per task:               {single:.2f} candidates/s")
+    print(f"  speed-up of batching:       {batched / single:.2f}x")
     return 0
 
 

@@ -31,12 +31,13 @@ from .actions import (
     do_retry_failed,
     study_progress,
 )
-from .admin_forms import BulkUploadForm, MethodConfigForm
+from .admin_forms import BulkUploadForm, GanTrainingRunForm, MethodConfigForm
 from .models import (
     BackgroundQuestion,
     Candidate,
     ContentImage,
     CultureTag,
+    GanTrainingRun,
     MethodConfig,
     MetricValue,
     Participant,
@@ -462,6 +463,46 @@ class QuestionAdmin(OwnedAdmin):
     list_display = ["__str__", "study", "order"]
     list_filter = ["study", "kind", "dimension"]
     list_select_related = ["study"]
+
+
+@admin.register(GanTrainingRun)
+class GanTrainingRunAdmin(OwnedAdmin):
+    """GAN training runs: set up here, trained by a GPU worker; progress is read-only."""
+
+    form = GanTrainingRunForm
+    list_display = ["label", "study", "model", "status", "iteration", "total_iterations", "eta_seconds", "worker"]
+    list_filter = ["status", "model", "study"]
+    list_select_related = ["study"]
+    progress_fields = ["status", "cancel_requested", "iteration", "total_iterations", "losses",
+                       "seconds_per_iteration", "eta_seconds", "sample_preview", "checkpoint", "generator",
+                       "error", "worker", "created_at", "started_at", "heartbeat_at", "finished_at"]
+    actions = ["request_cancel"]
+
+    def get_fields(self, request, obj=None):
+        return ["study", "label", "model", "cultures", "config"] + (self.progress_fields if obj else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["study", "label", "model", "cultures", "config", *self.progress_fields]
+
+    @admin.display(description=_("latest samples"))
+    def sample_preview(self, obj):
+        return _thumb(obj.sample_grid, 512)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            from .tasks import train_gan_task
+
+            train_gan_task.delay_on_commit(obj.pk)
+
+    @admin.action(description=_("Request cancel of selected runs"), permissions=["change"])
+    def request_cancel(self, request, queryset):
+        n = queryset.filter(status__in=[GanTrainingRun.Status.QUEUED, GanTrainingRun.Status.RUNNING]).update(
+            cancel_requested=True
+        )
+        self.message_user(request, _("Cancel requested for %(n)d run(s).") % {"n": n})
 
 
 # --- Participant side (read-only except the study's configuration) ---------------

@@ -24,7 +24,7 @@ RESEARCHER_GROUP = "researchers"
 # Models a researcher may change in the admin (ownership still limits which rows).
 _RESEARCHER_EDITS = (
     "study", "contentimage", "styleimage", "methodconfig", "question", "culturetag",
-    "participantgroup", "backgroundquestion",
+    "participantgroup", "backgroundquestion", "gantrainingrun",
 )
 # Models a researcher may only view.
 _RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response")

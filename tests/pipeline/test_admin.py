@@ -208,3 +208,24 @@ class TestFreezing:
         mc.params = {"strength": 1.0}
         with pytest.raises(ValidationError, match="is live: its stimuli and methods are frozen"):
             mc.full_clean()
+
+
+class TestTrainingRuns:
+    def test_set_up_in_the_admin_and_queued(self, client, researcher, two_studies, culture,
+                                            django_capture_on_commit_callbacks):
+        from studies.models import GanTrainingRun
+
+        mine, theirs = two_studies
+        GanTrainingRun.objects.create(study=theirs, label="theirs", cultures=[culture.slug])
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_gantrainingrun_add")
+        resp = c.post(url, {"study": mine.pk, "label": "x", "model": "cyclegan", "cultures": '["nope"]',
+                            "config": '{"device": "cuda"}'})
+        errors = resp.context["adminform"].form.errors
+        assert "nope" in errors["cultures"][0] and "device" in errors["config"][0]
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            resp = c.post(url, {"study": mine.pk, "label": "ink", "model": "cyclegan",
+                                "cultures": f'["{culture.slug}"]', "config": "{}"})
+        assert resp.status_code == 302 and len(callbacks) == 1, "training queued on commit"
+        listed = c.get(reverse("admin:studies_gantrainingrun_changelist")).context["cl"].result_list
+        assert [r.label for r in listed] == ["ink"]
