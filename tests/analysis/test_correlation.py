@@ -8,11 +8,13 @@ import pytest
 from scipy import stats
 
 from studies.analysis.correlation import (
+    benjamini_hochberg,
     compare_groups,
     compare_independent,
     correlate_rows,
     correlation_interval,
     fisher_z,
+    holm,
     metric_agreement,
 )
 
@@ -152,3 +154,11 @@ class TestCompareGroups:
         assert row["perm_p_holm"] >= row["perm_p"] and row["perm_p_bh"] >= row["perm_p"]
         assert row["fisher_z"] > 0
         assert result.significant("holm").loc[(1, "metric__m", "a", "b")]
+
+
+def test_multiplicity_corrections_match_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(0).uniform(size=25) ** 3
+    assert np.allclose(holm(p), multipletests(p, method="holm")[1])
+    assert np.allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
