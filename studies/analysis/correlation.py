@@ -109,34 +109,48 @@ def compare_independent(r1: float, n1: int, r2: float, n2: int) -> tuple[float, 
 # --------------------------------------------------------------------------
 
 
-def _pearson_rows(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Pearson r of every row of ``y`` (B, K) with ``x`` (K,); NaN-free inputs."""
-    xc = x - x.mean()
-    yc = y - y.mean(axis=1, keepdims=True)
+def _masked_pearson(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``y`` (B, K) with the matching row of ``x`` (B, K),
+    over entries finite in both; NaN with fewer than 3 such entries."""
+    mask = np.isfinite(y) & np.isfinite(x)
+    count = mask.sum(axis=1)
+    y0 = np.where(mask, y, 0.0)
+    x0 = np.where(mask, x, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (yc @ xc) / np.sqrt((yc**2).sum(axis=1) * (xc @ xc))
+        yc = np.where(mask, y0 - (y0.sum(axis=1) / count)[:, None], 0.0)
+        xc = np.where(mask, x0 - (x0.sum(axis=1) / count)[:, None], 0.0)
+        r = (yc * xc).sum(axis=1) / np.sqrt((yc**2).sum(axis=1) * (xc**2).sum(axis=1))
+    r[count < 3] = np.nan
+    return r
 
 
-def _kendall_rows(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Kendall tau-b of every row of ``y`` (B, K) with ``x`` (K,); NaN-free inputs."""
+def _masked_kendall(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Kendall tau-b of each row of ``y`` (B, K) with ``x`` (K,), skipping NaN in ``y``."""
     k = x.shape[0]
     i, j = np.triu_indices(k, 1)
     sx = np.sign(x[i] - x[j])
-    ties_x_free = np.count_nonzero(sx)
     out = np.empty(y.shape[0])
     chunk = max(1, _KENDALL_CELLS_PER_CHUNK // max(1, len(i)))
     for start in range(0, y.shape[0], chunk):
         block = y[start : start + chunk]
-        sy = np.sign(block[:, i] - block[:, j])
+        diff = block[:, i] - block[:, j]
+        valid = np.isfinite(diff)
+        sy = np.sign(np.where(valid, diff, 0.0))
         concordance = sy @ sx
-        ties_y_free = np.count_nonzero(sy, axis=1)
+        untied_x = (valid & (sx != 0)).sum(axis=1)
+        untied_y = np.count_nonzero(sy, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + chunk] = concordance / np.sqrt(ties_x_free * ties_y_free)
+            out[start : start + chunk] = concordance / np.sqrt(untied_x * untied_y)
+        present = np.isfinite(block).sum(axis=1)
+        out[start : start + chunk][present < 3] = np.nan
     return out
 
 
 def correlate_rows(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
     """Correlation of each row of ``y`` with ``x``, skipping NaN entries row by row.
+
+    Fully vectorised: bootstrap replicates in which some candidates received no
+    rating are handled with masks, not a Python loop.
 
     Args:
         y: ``(B, K)`` replicate scores (NaN = candidate absent in that replicate).
@@ -145,6 +159,9 @@ def correlate_rows(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
 
     Returns:
         ``(B,)`` correlations (NaN where fewer than 3 pairs or no variation).
+
+    Raises:
+        ValueError: Unknown ``kind``.
     """
     if kind not in CORRELATIONS:
         raise ValueError(f"kind must be one of {CORRELATIONS}, got {kind!r}")
@@ -152,23 +169,22 @@ def correlate_rows(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     keep = np.isfinite(x)
     y, x = y[:, keep], x[keep]
-    complete = np.isfinite(y).all(axis=1)
-    out = np.full(y.shape[0], np.nan)
-    if x.shape[0] >= 3 and complete.any():
-        out[complete] = _correlate_complete(y[complete], x, kind)
-    for row in np.nonzero(~complete)[0]:
-        mask = np.isfinite(y[row])
-        if mask.sum() >= 3:
-            out[row] = _correlate_complete(y[row : row + 1, mask], x[mask], kind)[0]
-    return out
-
-
-def _correlate_complete(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "pearson":
-        return _pearson_rows(y, x)
+    if x.shape[0] < 3:
+        return np.full(y.shape[0], np.nan)
+    if kind == "kendall":
+        return _masked_kendall(y, x)
+    xs = np.broadcast_to(x, y.shape)
     if kind == "spearman":
-        return _pearson_rows(stats.rankdata(y, axis=1), stats.rankdata(x))
-    return _kendall_rows(y, x)
+        missing = ~np.isfinite(y)
+        if missing.any():
+            # Ranks among the candidates present in each replicate.
+            xs = np.where(missing, np.nan, xs)
+            y = stats.rankdata(y, axis=1, nan_policy="omit")
+            xs = stats.rankdata(xs, axis=1, nan_policy="omit")
+        else:
+            y = stats.rankdata(y, axis=1)
+            xs = np.broadcast_to(stats.rankdata(x), y.shape)
+    return _masked_pearson(y, xs)
 
 
 # --------------------------------------------------------------------------
