@@ -36,8 +36,11 @@ from ._common import (
 CORRELATIONS = ("pearson", "spearman", "kendall")
 
 # Bootstrap replicates processed per chunk for Kendall's tau: each chunk holds
-# (chunk x pairs) sign products, so this bounds memory to about 8 bytes x 2e7.
-_KENDALL_CELLS_PER_CHUNK = 20_000_000
+# (chunk x pairs) sign products, so this bounds memory to about 8 bytes x 2e6.
+_KENDALL_CELLS_PER_CHUNK = 2_000_000
+# Above this many candidates the O(K^2) pairwise form loses to scipy's
+# O(K log K) algorithm run once per replicate.
+_KENDALL_MAX_PAIRWISE_K = 150
 
 
 # --------------------------------------------------------------------------
@@ -146,6 +149,20 @@ def _masked_kendall(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _looped_kendall(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Kendall tau-b per row with scipy (O(K log K) each), skipping NaN in ``y``."""
+    out = np.full(y.shape[0], np.nan)
+    complete = np.isfinite(y).all(axis=1)
+    for row in range(y.shape[0]):
+        if complete[row]:
+            out[row] = stats.kendalltau(y[row], x).statistic
+        else:
+            mask = np.isfinite(y[row])
+            if mask.sum() >= 3:
+                out[row] = stats.kendalltau(y[row, mask], x[mask]).statistic
+    return out
+
+
 def correlate_rows(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
     """Correlation of each row of ``y`` with ``x``, skipping NaN entries row by row.
 
@@ -172,7 +189,9 @@ def correlate_rows(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
     if x.shape[0] < 3:
         return np.full(y.shape[0], np.nan)
     if kind == "kendall":
-        return _masked_kendall(y, x)
+        if x.shape[0] <= _KENDALL_MAX_PAIRWISE_K:
+            return _masked_kendall(y, x)
+        return _looped_kendall(y, x)
     xs = np.broadcast_to(x, y.shape)
     if kind == "spearman":
         missing = ~np.isfinite(y)

@@ -162,3 +162,16 @@ def test_multiplicity_corrections_match_statsmodels():
     p = np.random.default_rng(0).uniform(size=25) ** 3
     assert np.allclose(holm(p), multipletests(p, method="holm")[1])
     assert np.allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
+
+
+def test_kendall_large_k_path_matches_pairwise_path():
+    """Above the pairwise-size limit, the per-replicate scipy path gives the same values."""
+    import studies.analysis.correlation as corr
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=60)
+    y = rng.normal(size=(5, 60)) + x
+    y[2, :7] = np.nan
+    pairwise = corr.correlate_rows(y, x, "kendall")
+    looped = corr._looped_kendall(y, x)
+    assert np.allclose(pairwise, looped, equal_nan=True)
