@@ -212,10 +212,14 @@ def build_report(
                 scored, metrics, correlation=options.correlation,
                 n_permutations=options.n_permutations, rng=rng,
             )
+            zou = comp.confidence_interval(options.confidence_level)
+            comp.table["pearson_diff_low"] = zou["ci_low"]
+            comp.table["pearson_diff_high"] = zou["ci_high"]
             results["group_differences"] = _records(comp.table)
             sections.append(_html_table("Differences between groups", comp.table.reset_index(),
                 f"{options.correlation.title()} correlation per group (r_a, r_b) and difference; "
-                "Fisher r-to-z on Pearson r (assumes independent samples); permutation test "
+                "Fisher r-to-z on Pearson r with Zou's (2007) interval for the Pearson "
+                "difference (both assume independent samples); permutation test "
                 f"shuffling participants between the two groups ({options.n_permutations} "
                 "permutations); Holm and Benjamini-Hochberg adjustment across metrics."))
     else:
