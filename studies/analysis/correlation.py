@@ -521,8 +521,15 @@ def compare_groups(
             order = np.argsort(gen.random((n_permutations, len(member))), axis=1)
             perm_a = np.zeros((n_permutations, len(member)))
             np.put_along_axis(perm_a, order[:, :n_in_a], 1.0, axis=1)
-            perm_means_a = table.means(perm_a)
-            perm_means_b = table.means(1.0 - perm_a)
+            # Group B's sums are the totals minus group A's: half the products.
+            sums_a = perm_a @ table.sums
+            counts_a = perm_a @ table.counts
+            with np.errstate(invalid="ignore", divide="ignore"):
+                perm_means_a = sums_a / counts_a
+                perm_means_b = (table.sums.sum(axis=0) - sums_a) / (
+                    table.counts.sum(axis=0) - counts_a
+                )
+            del sums_a, counts_a
             metric_values = metric_by_candidate.loc[table.candidates]
             block = []
             for metric in metrics:

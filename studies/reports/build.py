@@ -329,8 +329,7 @@ def build_report(
     progress(0.85, "writing exports")
     results["warnings"] = problems
     export = frame.assign(exclusion=log.reasons.reindex(frame.index).fillna(""))
-    export.to_csv(files["csv"], index=False)
-    export.to_parquet(files["parquet"], index=False)
+    _write_tables(export, files["csv"], files["parquet"])
     files["codebook"].write_text(json.dumps(
         {"description": "One row per response x shown candidate; see tidy.py.",
          "columns": tidy.codebook(export)}, indent=2, ensure_ascii=False))
@@ -351,6 +350,23 @@ def build_report(
         n_participants=results["n_participants"], seconds=time.perf_counter() - start,
         warnings=problems, results=results,
     )
+
+
+def _write_tables(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
+    """Write CSV and Parquet from one Arrow table (Arrow's CSV writer is several
+    times faster than pandas' for a million rows); pandas if Arrow refuses a column."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame.to_csv(csv_path, index=False)
+        frame.to_parquet(parquet_path, index=False)
+        return
+    pq.write_table(table, parquet_path)
+    pa_csv.write_csv(table, csv_path)
 
 
 def _comparisons(frame: pd.DataFrame) -> pd.DataFrame:

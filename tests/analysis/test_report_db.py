@@ -144,7 +144,7 @@ class TestStudyReport:
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
-            options=ReportOptions(n_resamples=100, n_permutations=100),
+            options=ReportOptions(n_resamples=50, n_permutations=50),
         )
         for name in REPORT_FILES.values():
             assert (tmp_path / name).stat().st_size > 0, name
