@@ -173,6 +173,14 @@ class TestStudyReport:
         assert "data:image/png;base64," in html and "<table>" in html
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
+    def test_study_without_responses(self, tmp_path):
+        study = Study.objects.create(title="Empty", slug="empty")
+        result = build_study_report(study.pk, tmp_path,
+                                    options=ReportOptions(n_resamples=20, n_permutations=20))
+        assert result.n_rows == 0
+        assert any("agreement skipped" in w for w in result.warnings)
+        assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
+
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
         call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50",
