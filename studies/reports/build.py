@@ -197,7 +197,8 @@ def build_report(
             spearman = table[table["correlation"] == "spearman"]
             if len(spearman):
                 figures.append((f"Forest plot: Spearman correlations, {label}",
-                                plots.forest_plot(spearman, title=label)))
+                                plots.forest_plot(spearman, title=label,
+                                                  level=options.confidence_level)))
             per_candidate = (
                 scored[scored["question_id"] == qid]
                 .groupby(["group", "candidate_id"], observed=True)
