@@ -144,7 +144,7 @@ class TestStudyReport:
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
-            options=ReportOptions(n_resamples=100, n_permutations=100),
+            options=ReportOptions(n_resamples=50, n_permutations=50),
         )
         for name in REPORT_FILES.values():
             assert (tmp_path / name).stat().st_size > 0, name
@@ -172,6 +172,14 @@ class TestStudyReport:
         html = (tmp_path / "report.html").read_text()
         assert "data:image/png;base64," in html and "<table>" in html
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+
+    def test_study_without_responses(self, tmp_path):
+        study = Study.objects.create(title="Empty", slug="empty")
+        result = build_study_report(study.pk, tmp_path,
+                                    options=ReportOptions(n_resamples=20, n_permutations=20))
+        assert result.n_rows == 0
+        assert any("agreement skipped" in w for w in result.warnings)
+        assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
 
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
