@@ -189,3 +189,26 @@ class TestStudyReport:
         assert (tmp_path / "report.html").is_file()
         with pytest.raises(CommandError, match="no study"):
             call_command("study_report", "missing-slug", "--out", str(tmp_path))
+
+    def test_background_job_keeps_the_report_in_storage(self, settings, tmp_path):
+        """The admin's report job zips every file into storage and records a summary; rerunning is a no-op."""
+        import zipfile
+
+        from studies.models import StudyReport
+        from studies.reports.jobs import run_report_job
+
+        settings.MEDIA_ROOT = tmp_path / "media"
+        report = StudyReport.objects.create(study=_make_study())
+
+        options = ReportOptions(n_resamples=50, n_permutations=50)
+        assert run_report_job(report.pk, options=options) == StudyReport.Status.DONE
+
+        report.refresh_from_db()
+        with report.archive.open("rb") as f:
+            names = set(zipfile.ZipFile(f).namelist())
+        assert set(REPORT_FILES.values()) <= names
+        assert report.summary["participants"] == 6 and report.progress == 1.0
+        archive = report.archive.name
+        assert run_report_job(report.pk) == StudyReport.Status.DONE
+        report.refresh_from_db()
+        assert report.archive.name == archive
