@@ -92,3 +92,12 @@ def sweep_stale_training_runs_task() -> list[int]:
     from .training import sweep_stale_training_runs
 
     return sweep_stale_training_runs()
+
+
+@shared_task(name="studies.tasks.build_study_report_task", ignore_result=True, acks_late=True,
+             reject_on_worker_lost=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
+def build_study_report_task(report_id: int) -> str:
+    """Build a study report (cpu queue) and keep its archive in storage."""
+    from .reports.jobs import run_report_job
+
+    return run_report_job(report_id)

@@ -8,6 +8,7 @@ from .participants import (
     Trial,
     TrialItem,
 )
+from .reports import StudyReport
 from .study import (
     Candidate,
     ContentImage,
@@ -34,6 +35,7 @@ __all__ = [
     "Response",
     "Study",
     "StyleImage",
+    "StudyReport",
     "Trial",
     "TrialItem",
 ]
