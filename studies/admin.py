@@ -45,6 +45,7 @@ from .models import (
     Question,
     Response,
     Study,
+    StudyReport,
     StyleImage,
     Trial,
     TrialItem,
@@ -503,6 +504,23 @@ class GanTrainingRunAdmin(OwnedAdmin):
             cancel_requested=True
         )
         self.message_user(request, _("Cancel requested for %(n)d run(s).") % {"n": n})
+
+
+@admin.register(StudyReport)
+class StudyReportAdmin(OwnedAdmin):
+    """Report jobs (built on the cpu queue); the files are served through the checked media URLs."""
+
+    list_display = ["study", "status", "progress", "message", "requested_by", "created_at", "finished_at"]
+    list_filter = ["status", "study"]
+    list_select_related = ["study"]
+    readonly_fields = ["study", "requested_by", "status", "progress", "message", "archive", "html", "summary",
+                       "error", "created_at", "finished_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # --- Participant side (read-only except the study's configuration) ---------------
