@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,8 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("studies.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Media is never served as static files: studies.urls checks each file against
+# its study's owners (or the participant's own session) before serving it.

@@ -27,6 +27,7 @@ from .actions import (
     do_import_images,
     do_queue_generation,
     do_queue_scoring,
+    do_request_report,
     do_requeue_candidates,
     do_retry_failed,
     study_progress,
@@ -150,7 +151,8 @@ class StudyAdmin(OwnedAdmin):
     readonly_fields = ["status", "config_hash", "created_at", "live_at", "closed_at", "links"]
     filter_horizontal = ["owners"]
     inlines = [MethodConfigInline, QuestionInline, ParticipantGroupInline]
-    actions = ["generate_candidates", "compute_metrics", "retry_failed", "cancel_generation", "go_live", "close"]
+    actions = ["generate_candidates", "compute_metrics", "retry_failed", "cancel_generation", "go_live", "close",
+               "build_report"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "description", "owners", "status", "links"]}),
         (_("Stimuli"), {"fields": ["image_size", "seeds"]}),
@@ -335,6 +337,11 @@ class StudyAdmin(OwnedAdmin):
     @admin.action(description=_("Close to new participants"), permissions=["change"])
     def close(self, request, queryset):
         self._each(request, queryset, do_close, lambda s: "closed")
+
+    @admin.action(description=_("Build statistical report (runs in the background)"), permissions=["view"])
+    def build_report(self, request, queryset):
+        self._each(request, queryset, lambda s: do_request_report(s, requested_by=request.user.get_username()),
+                   lambda r: f"report {r.pk} queued; follow it under Study reports")
 
 
 @admin.register(CultureTag)

@@ -27,6 +27,7 @@ from ..models import (
     CultureTag,
     MetricValue,
     Study,
+    StudyReport,
     StyleImage,
 )
 from ..models.study import StudyFrozenError
@@ -419,3 +420,13 @@ def study_progress(study: Study, *, window: timedelta = timedelta(minutes=10)) -
         "failures": failures,
         "metrics": list(metrics),
     }
+
+
+def do_request_report(study: Study, *, requested_by: str = "") -> StudyReport:
+    """Create a report job for ``study`` and queue it on the cpu queue after commit."""
+    from ..tasks import build_study_report_task
+
+    with transaction.atomic():
+        report = StudyReport.objects.create(study=study, requested_by=requested_by)
+        transaction.on_commit(lambda: build_study_report_task.delay(report.pk))
+    return report

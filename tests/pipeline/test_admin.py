@@ -151,6 +151,18 @@ class TestActionsAndPages:
         assert "4 new candidate(s)" in " ".join(str(m) for m in resp.context["messages"])
         assert len(callbacks) == 1 and study.candidates.count() == 4
 
+    def test_report_action_creates_a_job_and_queues_it_on_commit(self, client, researcher, study,
+                                                                 django_capture_on_commit_callbacks, monkeypatch):
+        queued = []
+        monkeypatch.setattr("studies.tasks.build_study_report_task.delay", queued.append)
+        c = _client(client, researcher, "pw-alice")
+        with django_capture_on_commit_callbacks(execute=True):
+            resp = c.post(reverse("admin:studies_study_changelist"),
+                          {"action": "build_report", "_selected_action": [study.pk]}, follow=True)
+        report = study.reports.get()
+        assert queued == [report.pk] and report.requested_by == "alice"
+        assert f"report {report.pk} queued" in " ".join(str(m) for m in resp.context["messages"])
+
     def test_progress_and_preview(self, client, researcher, two_studies):
         mine, _ = two_studies
         Candidate.objects.filter(pk=mine.candidates.first().pk).update(status="failed", error="boom: out of memory")
