@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .actions import do_go_live, do_import_images, do_queue_generation
+from .actions.participants import do_add_default_background_questions
 from .models import (
-    BackgroundQuestion,
     Candidate,
     CultureTag,
     MethodConfig,
@@ -122,16 +122,20 @@ def create_demo_study(
                "ja": "この画像は作品のスタイルをどの程度捉えていますか？"},
         scale_labels={"en": ["Not at all", "Completely"], "zh-hans": ["完全没有", "完全体现"], "ja": ["全くない", "完全に"]},
     )
-    BackgroundQuestion.objects.create(
-        study=study, key="cultural_background", order=1,
-        texts={"en": "Which cultural background do you identify with most?",
-               "zh-hans": "您最认同哪种文化背景？", "ja": "最も共感する文化的背景はどれですか？"},
-        choices=[
-            {"value": "western", "labels": {"en": "Western (Europe, the Americas, Oceania)", "zh-hans": "西方", "ja": "西洋"}},
-            {"value": "chinese", "labels": {"en": "Chinese", "zh-hans": "中国", "ja": "中国"}},
-            {"value": "japanese", "labels": {"en": "Japanese", "zh-hans": "日本", "ja": "日本"}},
-        ],
+    Question.objects.create(
+        study=study, kind=Question.Kind.TWO_AFC, dimension=Question.Dimension.CULTURAL_AUTHENTICITY, order=2,
+        texts={"en": "Which image looks more like an authentic work of the artwork's tradition?",
+               "zh-hans": "哪幅图像更像该艺术传统的真实作品？",
+               "ja": "どちらの画像がその芸術の伝統の本物の作品らしく見えますか？"},
     )
+    Question.objects.create(
+        study=study, kind=Question.Kind.RANKING, dimension=Question.Dimension.AESTHETIC_APPEAL, order=3,
+        n_candidates=3,
+        texts={"en": "Order the images from most to least appealing.",
+               "zh-hans": "请按吸引力从高到低排列这些图像。",
+               "ja": "画像を魅力的な順に並べてください。"},
+    )
+    do_add_default_background_questions(study)
     for folder, (slug, _name, _names) in CULTURES.items():
         ParticipantGroup.objects.create(
             study=study, slug=folder, name=f"{folder.title()} participants",
