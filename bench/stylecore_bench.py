@@ -32,6 +32,8 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+# Benchmark this checkout's stylecore, not whichever copy is installed.
+sys.path.insert(0, str(REPO))
 
 
 def _sync(device: torch.device) -> None:
