@@ -96,8 +96,9 @@ def _flat(features: torch.Tensor, name: str) -> torch.Tensor:
 def feature_stats(features: torch.Tensor, *, eps: float = 1e-5) -> FeatureStats:
     """Mean and eigendecomposition of the covariance of ``(B, C, H, W)`` or ``(B, C, N)`` features.
 
-    The covariance ``FFᵀ/(N-1)`` gets ``eps · trace/C`` added to its diagonal
-    (a ridge relative to the feature scale), and is decomposed in float64.
+    The covariance ``FFᵀ/(N-1)`` of the centred features (computed in their
+    dtype) gets ``eps · trace/C`` added to its diagonal (a ridge relative to the
+    feature scale), and is decomposed in float64.
 
     Raises:
         ValueError: bad shape or ``eps`` not in (0, 1].
@@ -107,13 +108,17 @@ def feature_stats(features: torch.Tensor, *, eps: float = 1e-5) -> FeatureStats:
         >>> tuple(s.mean.shape), tuple(s.evals.shape), tuple(s.evecs.shape)
         ((2, 4, 1), (2, 4), (2, 4, 4))
     """
-    f = _flat(features, "features").double()
+    f = _flat(features, "features")
     if not 0 < eps <= 1:
         raise ValueError(f"eps must be in (0, 1], got {eps}")
     n = f.shape[-1]
     mean = f.mean(-1, keepdim=True)
     fc = f - mean
-    cov = fc @ fc.transpose(-1, -2) / max(n - 1, 1)
+    # The (C x N)(N x C) product runs in the features' dtype: after centring its
+    # round-off is far below the ridge, and a float64 GEMM over N = H*W would cost
+    # as much as a convolution layer. The decomposition itself runs in float64.
+    cov = (fc @ fc.transpose(-1, -2) / max(n - 1, 1)).double()
+    mean = mean.double()
     c = cov.shape[-1]
     ridge = eps * (cov.diagonal(dim1=-2, dim2=-1).sum(-1) / c).clamp_min(1e-12)
     cov = cov + ridge.view(-1, 1, 1) * torch.eye(c, dtype=cov.dtype, device=cov.device)
