@@ -96,8 +96,9 @@ def _flat(features: torch.Tensor, name: str) -> torch.Tensor:
 def feature_stats(features: torch.Tensor, *, eps: float = 1e-5) -> FeatureStats:
     """Mean and eigendecomposition of the covariance of ``(B, C, H, W)`` or ``(B, C, N)`` features.
 
-    The covariance ``FFᵀ/(N-1)`` gets ``eps · trace/C`` added to its diagonal
-    (a ridge relative to the feature scale), and is decomposed in float64.
+    The covariance ``FFᵀ/(N-1)`` of the centred features (computed in their
+    dtype) gets ``eps · trace/C`` added to its diagonal (a ridge relative to the
+    feature scale), and is decomposed in float64.
 
     Raises:
         ValueError: bad shape or ``eps`` not in (0, 1].
@@ -107,13 +108,17 @@ def feature_stats(features: torch.Tensor, *, eps: float = 1e-5) -> FeatureStats:
         >>> tuple(s.mean.shape), tuple(s.evals.shape), tuple(s.evecs.shape)
         ((2, 4, 1), (2, 4), (2, 4, 4))
     """
-    f = _flat(features, "features").double()
+    f = _flat(features, "features")
     if not 0 < eps <= 1:
         raise ValueError(f"eps must be in (0, 1], got {eps}")
     n = f.shape[-1]
     mean = f.mean(-1, keepdim=True)
     fc = f - mean
-    cov = fc @ fc.transpose(-1, -2) / max(n - 1, 1)
+    # The (C x N)(N x C) product runs in the features' dtype: after centring its
+    # round-off is far below the ridge, and a float64 GEMM over N = H*W would cost
+    # as much as a convolution layer. The decomposition itself runs in float64.
+    cov = (fc @ fc.transpose(-1, -2) / max(n - 1, 1)).double()
+    mean = mean.double()
     c = cov.shape[-1]
     ridge = eps * (cov.diagonal(dim1=-2, dim2=-1).sum(-1) / c).clamp_min(1e-12)
     cov = cov + ridge.view(-1, 1, 1) * torch.eye(c, dtype=cov.dtype, device=cov.device)
@@ -132,9 +137,10 @@ def whiten(features: torch.Tensor, stats: FeatureStats | None = None, *, eps: fl
         The same shape and dtype.
 
     Example:
-        >>> w = whiten(torch.randn(1, 3, 4000) * torch.tensor([1.0, 5.0, 0.2]).view(1, 3, 1))
+        >>> scale = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64).view(1, 3, 1)
+        >>> w = whiten(torch.randn(1, 3, 4000, dtype=torch.float64) * scale)
         >>> cov = w[0] @ w[0].T / 3999
-        >>> bool(torch.allclose(cov, torch.eye(3), atol=1e-3))
+        >>> bool(torch.allclose(cov, torch.eye(3, dtype=torch.float64), atol=1e-3))
         True
     """
     f = _flat(features, "features")
@@ -152,7 +158,8 @@ def colour(whitened: torch.Tensor, style: FeatureStats) -> torch.Tensor:
 
     Example:
         >>> s = feature_stats(torch.randn(1, 3, 500) * 3 + 1)
-        >>> colour(torch.zeros(1, 3, 10), s).mean().item() == s.mean.mean().item()
+        >>> out = colour(torch.zeros(1, 3, 10), s)  # zero whitened features -> the style mean
+        >>> bool(torch.allclose(out, s.mean.float().expand(1, 3, 10)))
         True
     """
     f = _flat(whitened, "whitened")
