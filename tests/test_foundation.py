@@ -57,7 +57,11 @@ def test_production_settings_pass_deploy_check():
     proc = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
-        env={**os.environ, "DEBUG": "0", "DJANGO_SECRET_KEY": "s3cr3t-" + "x" * 50, "ALLOWED_HOSTS": "study.example.org"},
+        env={
+            # The browser tests' async-safety override must not leak into a production check.
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+            "DEBUG": "0", "DJANGO_SECRET_KEY": "s3cr3t-" + "x" * 50, "ALLOWED_HOSTS": "study.example.org",
+        },
         capture_output=True,
         text=True,
         timeout=120,
