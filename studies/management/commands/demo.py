@@ -10,6 +10,7 @@ interrupted.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -55,6 +56,8 @@ class Command(BaseCommand):
             # Generation runs while the site is already up (progress in the admin);
             # the study goes live by itself when its candidates are ready.
             threading.Thread(target=self._pipeline, args=(study, base), name="demo-pipeline", daemon=True).start()
+        # A plain SIGTERM (e.g. from a process manager) would skip the clean-up below.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:
