@@ -87,6 +87,7 @@ class Stats:
     retry_pages_with_message: int = 0
     participants_started: int = 0
     participants_finished: int = 0
+    participants_left: int = 0
     acked: list[dict] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
@@ -168,7 +169,7 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
     """One participant from the study link to the completion page."""
     import httpx
 
-    # Up to 30 s past the load deadline for a participant who is mid-way.
+    # Retries may go on 30 s past the load deadline; new steps stop at it.
     hard_deadline = deadline + 30
     stats.participants_started += 1
     timeout = httpx.Timeout(30.0)
@@ -187,6 +188,10 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
         session = r.headers["Location"]
         token = session.rstrip("/").split("/")[-1]
         while True:
+            if time.monotonic() > deadline:
+                # The run is over: this participant leaves mid-way (what is acknowledged is audited).
+                stats.participants_left += 1
+                return
             page = await _request(client, stats, "page", "GET", session, hard_deadline)
             if page.status_code != 200:
                 raise ParticipantFailed(f"session page: HTTP {page.status_code}")
@@ -250,6 +255,7 @@ def summarise(stats: Stats) -> dict:
         "elapsed_s": round(elapsed, 2),
         "participants_started": stats.participants_started,
         "participants_finished": stats.participants_finished,
+        "participants_left_at_deadline": stats.participants_left,
         "responses_acknowledged": len(stats.acked),
         "responses_per_s": round(len(stats.acked) / elapsed, 1),
         "requests": len(every),
