@@ -221,9 +221,13 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
 
 
 async def run_clients(base: str, slug: str, *, participants: int, duration: float,
-                      max_participants: int | None = None, think_s: float = 0.0,
+                      max_participants: int | None = None, think_s: float = 0.0, ramp_s: float = 0.0,
                       stats: Stats | None = None) -> Stats:
-    """``participants`` concurrent clients, each starting participant after participant until ``duration``."""
+    """``participants`` concurrent clients, each starting participant after participant until ``duration``.
+
+    Client ``i`` starts after ``i * ramp_s / participants`` seconds, so arrivals
+    are spread as on a recruiting platform rather than all in the same instant.
+    """
     _check_loopback(base)
     stats = stats or Stats()
     deadline = time.monotonic() + duration
@@ -231,8 +235,10 @@ async def run_clients(base: str, slug: str, *, participants: int, duration: floa
     budget = max_participants if max_participants is not None else 10**9
     failures: list[str] = []
 
-    async def lane() -> None:
+    async def lane(index: int) -> None:
         nonlocal budget
+        if ramp_s:
+            await asyncio.sleep(index * ramp_s / participants)
         while time.monotonic() < deadline and budget > 0:
             budget -= 1
             try:
@@ -241,7 +247,7 @@ async def run_clients(base: str, slug: str, *, participants: int, duration: floa
                 failures.append(str(exc))
 
     stats.started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(participants)))
+    await asyncio.gather(*(lane(i) for i in range(participants)))
     stats.finished = time.perf_counter()
     stats.failures = failures  # type: ignore[attr-defined]
     return stats
@@ -465,7 +471,7 @@ def command_run(args: argparse.Namespace) -> int:
             profiler = _start_py_spy(server.pid, work, duration)
         stats = asyncio.run(run_clients(f"http://127.0.0.1:{port}", "load", participants=participants,
                                         duration=duration, max_participants=args.max_participants,
-                                        think_s=args.think))
+                                        think_s=args.think, ramp_s=min(args.ramp, duration / 2)))
     finally:
         stop_process(server)
         if profiler is not None:
@@ -475,7 +481,8 @@ def command_run(args: argparse.Namespace) -> int:
     acked_path.write_text(json.dumps(stats.acked))
     audit = _subprocess_json(["verify", "--database-url", database_url, "--data-dir", str(work),
                               "--acked", str(acked_path)], env)
-    result = {"setup": {"participants": participants, "duration_s": duration, "workers": args.workers or "conf",
+    result = {"setup": {"participants": participants, "duration_s": duration, "ramp_s": min(args.ramp, duration / 2),
+                        "workers": args.workers or "conf",
                         "cpus": os.cpu_count(), "loadavg_before_after": _loadavg()},
               "load": summary, "audit": audit}
     print(json.dumps(result, indent=2))
@@ -515,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--participants", type=int, default=200, help="concurrent simulated participants")
         p.add_argument("--duration", type=float, default=60, help=f"seconds of load (at most {MAX_DURATION_S})")
         p.add_argument("--max-participants", type=int, default=None, help="stop after this many participants")
+        p.add_argument("--ramp", type=float, default=10.0, help="seconds over which the clients start")
         p.add_argument("--think", type=float, default=0.0, help="mean seconds a participant looks at a trial")
         p.add_argument("--pg-url", default=os.environ.get("LOAD_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
         p.add_argument("--db-name", default="stylestudy_load")
