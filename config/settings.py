@@ -207,7 +207,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 STYLESTUDY_HEARTBEAT_SECONDS = env_int("STYLESTUDY_HEARTBEAT_SECONDS", 10)
 STYLESTUDY_STALE_AFTER_SECONDS = env_int("STYLESTUDY_STALE_AFTER_SECONDS", 120)
 STYLESTUDY_SWEEP_SECONDS = env_int("STYLESTUDY_SWEEP_SECONDS", 60)
-STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS = env_int("STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS", 3600)
+# Queued candidates older than this get their task sent again (its message may
+# have died with a worker, or its retries ran out); duplicates are no-ops.
+STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS = env_int("STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS", 6 * 3600)
 STYLESTUDY_DEVICE = env_str("STYLESTUDY_DEVICE", "")
 # Extra seconds a generation task waits after claiming its candidates: a window
 # for fault-injection tests (kill -9 mid-run). Always 0 in production.
@@ -219,6 +221,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "studies.tasks.sweep_stale_candidates_task",
         "schedule": float(STYLESTUDY_SWEEP_SECONDS),
         "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
+    },
+    "sweep-stale-training-runs": {
+        "task": "studies.tasks.sweep_stale_training_runs_task",
+        "schedule": float(STYLESTUDY_SWEEP_SECONDS),
+        "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
+    },
+    "expire-stale-participants": {
+        "task": "studies.tasks.expire_stale_participants_task",
+        "schedule": 300.0,
+        "options": {"queue": "cpu", "expires": 300.0},
     },
 }
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
@@ -20,20 +21,23 @@ from django.utils.translation import gettext_lazy as _
 from .actions import (
     check_can_go_live,
     do_cancel,
+    do_cancel_candidates,
     do_close,
     do_go_live,
     do_import_images,
     do_queue_generation,
     do_queue_scoring,
+    do_requeue_candidates,
     do_retry_failed,
     study_progress,
 )
-from .admin_forms import BulkUploadForm, MethodConfigForm
+from .admin_forms import BulkUploadForm, GanTrainingRunForm, MethodConfigForm
 from .models import (
     BackgroundQuestion,
     Candidate,
     ContentImage,
     CultureTag,
+    GanTrainingRun,
     MethodConfig,
     MetricValue,
     Participant,
@@ -41,6 +45,7 @@ from .models import (
     Question,
     Response,
     Study,
+    StudyReport,
     StyleImage,
     Trial,
     TrialItem,
@@ -156,11 +161,14 @@ class StudyAdmin(OwnedAdmin):
     ]
 
     def get_queryset(self, request):
-        # Counts for the list columns in one query instead of three per row.
+        # Counts for the list columns as subqueries: one query for the page, and
+        # no contents × styles × methods join product.
+        def count(model):
+            rows = model.objects.filter(study=OuterRef("pk")).order_by().values("study").annotate(n=Count("pk"))
+            return Coalesce(Subquery(rows.values("n"), output_field=IntegerField()), 0)
+
         return super().get_queryset(request).annotate(
-            _contents=Count("content_images", distinct=True),
-            _styles=Count("style_images", distinct=True),
-            _methods=Count("method_configs", distinct=True),
+            _contents=count(ContentImage), _styles=count(StyleImage), _methods=count(MethodConfig)
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -423,24 +431,17 @@ class CandidateAdmin(OwnedAdmin):
 
     @admin.action(description=_("Retry selected failed/cancelled candidates"), permissions=["change"])
     def retry_selected(self, request, queryset):
-        from .actions.generation import enqueue_candidates
-
-        rows = queryset.filter(status__in=[Candidate.Status.FAILED, Candidate.Status.CANCELLED],
-                               study__status__in=[Study.Status.DRAFT, Study.Status.GENERATING, Study.Status.READY])
-        ids = list(rows.values_list("pk", flat=True))
-        Candidate.objects.filter(pk__in=ids).update(status=Candidate.Status.QUEUED, error="", claim="", attempts=0)
-        Study.objects.filter(candidates__pk__in=ids, status__in=[Study.Status.DRAFT, Study.Status.READY]).update(
-            status=Study.Status.GENERATING)
-        enqueue_candidates(ids, score=True)
-        self.message_user(request, _("%(n)d candidate(s) queued again.") % {"n": len(ids)})
+        try:
+            result = do_requeue_candidates(queryset)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(request, _("%(n)d candidate(s) queued again.") % {"n": result["queued"]})
 
     @admin.action(description=_("Cancel selected queued/running candidates"), permissions=["change"])
     def cancel_selected(self, request, queryset):
-        n = queryset.filter(
-            status__in=[Candidate.Status.QUEUED, Candidate.Status.RUNNING], study__status__in=[
-                Study.Status.DRAFT, Study.Status.GENERATING, Study.Status.READY]
-        ).update(status=Candidate.Status.CANCELLED, claim="", error="cancelled by a researcher")
-        self.message_user(request, _("%(n)d candidate(s) cancelled.") % {"n": n})
+        result = do_cancel_candidates(queryset)
+        self.message_user(request, _("%(n)d candidate(s) cancelled.") % {"n": result["cancelled"]})
 
 
 @admin.register(MetricValue)
@@ -463,6 +464,63 @@ class QuestionAdmin(OwnedAdmin):
     list_display = ["__str__", "study", "order"]
     list_filter = ["study", "kind", "dimension"]
     list_select_related = ["study"]
+
+
+@admin.register(GanTrainingRun)
+class GanTrainingRunAdmin(OwnedAdmin):
+    """GAN training runs: set up here, trained by a GPU worker; progress is read-only."""
+
+    form = GanTrainingRunForm
+    list_display = ["label", "study", "model", "status", "iteration", "total_iterations", "eta_seconds", "worker"]
+    list_filter = ["status", "model", "study"]
+    list_select_related = ["study"]
+    progress_fields = ["status", "cancel_requested", "iteration", "total_iterations", "losses",
+                       "seconds_per_iteration", "eta_seconds", "sample_preview", "checkpoint", "generator",
+                       "error", "worker", "created_at", "started_at", "heartbeat_at", "finished_at"]
+    actions = ["request_cancel"]
+
+    def get_fields(self, request, obj=None):
+        return ["study", "label", "model", "cultures", "config"] + (self.progress_fields if obj else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["study", "label", "model", "cultures", "config", *self.progress_fields]
+
+    @admin.display(description=_("latest samples"))
+    def sample_preview(self, obj):
+        return _thumb(obj.sample_grid, 512)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            from .tasks import train_gan_task
+
+            train_gan_task.delay_on_commit(obj.pk)
+
+    @admin.action(description=_("Request cancel of selected runs"), permissions=["change"])
+    def request_cancel(self, request, queryset):
+        n = queryset.filter(status__in=[GanTrainingRun.Status.QUEUED, GanTrainingRun.Status.RUNNING]).update(
+            cancel_requested=True
+        )
+        self.message_user(request, _("Cancel requested for %(n)d run(s).") % {"n": n})
+
+
+@admin.register(StudyReport)
+class StudyReportAdmin(OwnedAdmin):
+    """Report jobs (built on the cpu queue); the files are served through the checked media URLs."""
+
+    list_display = ["study", "status", "progress", "message", "requested_by", "created_at", "finished_at"]
+    list_filter = ["status", "study"]
+    list_select_related = ["study"]
+    readonly_fields = ["study", "requested_by", "status", "progress", "message", "archive", "html", "summary",
+                       "error", "created_at", "finished_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # --- Participant side (read-only except the study's configuration) ---------------

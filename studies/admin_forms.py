@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import CultureTag, MethodConfig
+from .models import CultureTag, GanTrainingRun, MethodConfig
 
 _PARAM_FIELD = "p__{method}__{param}"
 _PARAM_IN_MESSAGE = re.compile(r"parameter '([^']+)'")
@@ -177,3 +177,32 @@ class BulkUploadForm(forms.Form):
         """Model fields set on every imported row."""
         keys = ["source", "license"] + (["artist"] if self.cleaned_data["kind"] == "style" else [])
         return {k: self.cleaned_data[k] for k in keys if self.cleaned_data.get(k)}
+
+
+class GanTrainingRunForm(forms.ModelForm):
+    """A GAN training run: target cultures must exist, the config is checked by the trainer's rules."""
+
+    class Meta:
+        model = GanTrainingRun
+        fields = ["study", "label", "model", "cultures", "config"]
+
+    def clean_cultures(self) -> list:
+        cultures = self.cleaned_data.get("cultures") or []
+        if not isinstance(cultures, list) or not cultures:
+            raise forms.ValidationError(_("List at least one culture tag slug."), code="required")
+        unknown = sorted(set(cultures) - set(CultureTag.objects.filter(slug__in=cultures).values_list("slug", flat=True)))
+        if unknown:
+            raise forms.ValidationError(_("Unknown culture tags: %(tags)s.") % {"tags": ", ".join(unknown)},
+                                        code="unknown")
+        return cultures
+
+    def clean_config(self) -> dict:
+        from .training import validate_training_config
+
+        config = self.cleaned_data.get("config") or {}
+        if not isinstance(config, dict):
+            raise forms.ValidationError(_("The config must be a JSON object."), code="invalid")
+        try:
+            return validate_training_config(config)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None

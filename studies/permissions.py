@@ -24,10 +24,10 @@ RESEARCHER_GROUP = "researchers"
 # Models a researcher may change in the admin (ownership still limits which rows).
 _RESEARCHER_EDITS = (
     "study", "contentimage", "styleimage", "methodconfig", "question", "culturetag",
-    "participantgroup", "backgroundquestion",
+    "participantgroup", "backgroundquestion", "gantrainingrun",
 )
 # Models a researcher may only view.
-_RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response")
+_RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport")
 
 _MEDIA_STUDY = re.compile(r"^studies/(?P<study_id>\d+)/")
 
@@ -93,6 +93,7 @@ def ensure_researcher_group() -> Group:
     codenames = [f"{action}_{model}" for model in _RESEARCHER_EDITS for action in ("add", "change", "delete", "view")]
     codenames += [f"view_{model}" for model in _RESEARCHER_VIEWS]
     codenames += ["change_candidate"]  # admin actions (retry, cancel) on candidates
+    codenames += ["delete_studyreport"]
     perms = Permission.objects.filter(content_type__app_label="studies", codename__in=codenames)
     group.permissions.set(perms)
     return group

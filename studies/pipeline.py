@@ -59,7 +59,7 @@ def stale_after_seconds() -> float:
 
 
 def requeue_queued_after_seconds() -> float:
-    return float(getattr(settings, "STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS", 3600))
+    return float(getattr(settings, "STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS", 6 * 3600))
 
 
 @functools.cache

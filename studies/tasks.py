@@ -67,3 +67,37 @@ def score_candidates_task(candidate_ids: list[int], metrics: list[str] | None = 
 def sweep_stale_candidates_task(stale_after: float | None = None) -> dict:
     """Re-queue candidates whose worker died while generating them (periodic, cpu queue)."""
     return sweep_stale_candidates(stale_after=stale_after)
+
+
+@shared_task(name="studies.tasks.train_gan_task", ignore_result=True, time_limit=7 * 24 * 3600,
+             soft_time_limit=7 * 24 * 3600 - 300, **_RETRY)
+def train_gan_task(run_id: int) -> str:
+    """Train or resume a GAN training run (gpu queue); safe to redeliver."""
+    from .training import run_training
+
+    return run_training(run_id)
+
+
+@shared_task(name="studies.tasks.expire_stale_participants_task", ignore_result=True, **_RETRY)
+def expire_stale_participants_task() -> int:
+    """Free the design slots of sessions abandoned past their study's timeout (periodic)."""
+    from .assignment import expire_stale_sessions
+
+    return expire_stale_sessions()
+
+
+@shared_task(name="studies.tasks.sweep_stale_training_runs_task", ignore_result=True, **_RETRY)
+def sweep_stale_training_runs_task() -> list[int]:
+    """Re-queue training runs whose worker died (periodic, cpu queue)."""
+    from .training import sweep_stale_training_runs
+
+    return sweep_stale_training_runs()
+
+
+@shared_task(name="studies.tasks.build_study_report_task", ignore_result=True, acks_late=True,
+             reject_on_worker_lost=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
+def build_study_report_task(report_id: int) -> str:
+    """Build a study report (cpu queue) and keep its archive in storage."""
+    from .reports.jobs import run_report_job
+
+    return run_report_job(report_id)

@@ -239,22 +239,30 @@ def do_queue_scoring(study: Study, metrics: Sequence[str] | None = None) -> dict
 
 def do_retry_failed(study: Study, *, score: Sequence[str] | bool = True) -> dict[str, int]:
     """Queue the failed (and cancelled) candidates of ``study`` again."""
-    _check_editable(study)
+    return do_requeue_candidates(study.candidates.all(), score=score)
+
+
+def do_requeue_candidates(candidates, *, score: Sequence[str] | bool = True) -> dict[str, int]:
+    """Queue failed or cancelled candidates (a queryset) again, skipping frozen studies.
+
+    Raises:
+        StudyFrozenError: every selected candidate belongs to a live or closed study.
+    """
     with transaction.atomic():
-        ids = list(
-            Candidate.objects.filter(
-                study=study, status__in=[Candidate.Status.FAILED, Candidate.Status.CANCELLED]
-            ).values_list("pk", flat=True)
-        )
+        rows = candidates.filter(status__in=[Candidate.Status.FAILED, Candidate.Status.CANCELLED])
+        frozen = Study.objects.filter(pk__in=rows.values("study_id"), status__in=[Study.Status.LIVE,
+                                                                                  Study.Status.CLOSED])
+        if frozen.exists() and not rows.exclude(study__in=frozen).exists():
+            raise StudyFrozenError(frozen.first())
+        ids = list(rows.exclude(study__in=frozen).values_list("pk", flat=True))
         Candidate.objects.filter(pk__in=ids).update(
             status=Candidate.Status.QUEUED, error="", claim="", attempts=0, queued_at=timezone.now()
         )
-        if ids:
-            Study.objects.filter(pk=study.pk, status__in=[Study.Status.DRAFT, Study.Status.READY]).update(
-                status=Study.Status.GENERATING
-            )
+        Study.objects.filter(
+            pk__in=Candidate.objects.filter(pk__in=ids).values("study_id"),
+            status__in=[Study.Status.DRAFT, Study.Status.READY],
+        ).update(status=Study.Status.GENERATING)
         tasks = enqueue_candidates(ids, score=score)
-    study.refresh_from_db(fields=["status"])
     return {"queued": len(ids), "tasks": tasks}
 
 
@@ -265,11 +273,22 @@ def do_cancel(study: Study) -> dict[str, int]:
     claim no longer matches); queued tasks find nothing to do.
     """
     _check_editable(study)
+    return do_cancel_candidates(study.candidates.all())
+
+
+def do_cancel_candidates(candidates) -> dict[str, int]:
+    """Cancel the queued and running candidates of a queryset (frozen studies are skipped)."""
     with transaction.atomic():
-        n = Candidate.objects.filter(
-            study=study, status__in=[Candidate.Status.QUEUED, Candidate.Status.RUNNING]
-        ).update(status=Candidate.Status.CANCELLED, claim="", error="cancelled by a researcher")
-        do_update_study_status(study)
+        rows = candidates.filter(status__in=[Candidate.Status.QUEUED, Candidate.Status.RUNNING]).exclude(
+            study__status__in=[Study.Status.LIVE, Study.Status.CLOSED]
+        )
+        ids = list(rows.values_list("pk", flat=True))
+        studies = set(Candidate.objects.filter(pk__in=ids).values_list("study_id", flat=True))
+        n = Candidate.objects.filter(pk__in=ids).update(
+            status=Candidate.Status.CANCELLED, claim="", error="cancelled by a researcher"
+        )
+        for study_id in studies:
+            do_update_study_status(study_id)
     return {"cancelled": n}
 
 
@@ -380,7 +399,7 @@ def study_progress(study: Study, *, window: timedelta = timedelta(minutes=10)) -
         elapsed = max((now - first).total_seconds(), 1.0)
         rate = n_recent / elapsed * 60
     pending = totals["queued"] + totals["running"]
-    eta = timedelta(minutes=pending / rate) if rate and pending else None
+    eta = timedelta(seconds=round(pending / rate * 60)) if rate and pending else None
     failures = list(
         study.candidates.filter(status=Candidate.Status.FAILED)
         .select_related("content", "style", "method_config")

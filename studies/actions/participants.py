@@ -22,7 +22,7 @@ from ..assignment import (
     free_slot,
     plan_questions,
 )
-from ..models import BackgroundQuestion, Participant, Response, Study, Trial
+from ..models import BackgroundQuestion, Candidate, Participant, Response, Study, Trial
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,13 @@ class RecruiterInfo:
 
 
 def check_study_open(study: Study, *, preview: bool = False) -> None:
-    """Raise :class:`StudyNotOpen` unless ``study`` is live (or previewed by its staff before closing)."""
-    if study.status == Study.Status.LIVE:
-        return
-    if preview and study.status != Study.Status.CLOSED:
-        return
-    raise StudyNotOpen(study.slug)
+    """Raise :class:`StudyNotOpen` unless ``study`` is live (or previewed by its staff before closing).
+
+    A study without finished stimuli is never open: there would be nothing to show.
+    """
+    is_open = study.status == Study.Status.LIVE or (preview and study.status != Study.Status.CLOSED)
+    if not is_open or not study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists():
+        raise StudyNotOpen(study.slug)
 
 
 def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Participant | None:

@@ -128,6 +128,8 @@ def fit_crossed(
         ``(beta, cov_beta, sigma2, variances, converged)`` where ``variances`` are
         the random-intercept variances in the caller's factor order.
     """
+    from threadpoolctl import threadpool_limits
+
     k = 1 + len(stats.rest_sizes)
 
     def objective(theta: np.ndarray) -> float:
@@ -137,12 +139,15 @@ def fit_crossed(
             return np.inf
 
     best = None
-    for start in starts:
-        res = optimize.minimize(
-            objective, np.full(k, start), method="L-BFGS-B", bounds=[(0.0, 1e3)] * k,
-        )
-        if best is None or res.fun < best.fun:
-            best = res
+    # The matrices are small (levels x fixed effects); BLAS threads only add
+    # synchronisation cost, several-fold on a busy machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in starts:
+            res = optimize.minimize(
+                objective, np.full(k, start), method="L-BFGS-B", bounds=[(0.0, 1e3)] * k,
+            )
+            if best is None or res.fun < best.fun:
+                best = res
     theta = best.x
     solved = stats.solve(theta)
     sigma2 = solved["sigma2"]

@@ -108,7 +108,7 @@ def bradley_terry(
         DataFrame indexed by item (sorted) with columns ``strength`` (log-strength),
         ``se`` (asymptotic standard error on the centred scale), ``wins`` and
         ``comparisons``. ``attrs["covariance"]`` holds the strengths' asymptotic
-        covariance, for standard errors of differences.
+        covariance as ``{item: {item: value}}``, for standard errors of differences.
 
     Raises:
         TypeError: ``comparisons`` is not a DataFrame.
@@ -145,7 +145,10 @@ def bradley_terry(
         },
         index=pd.Index(items, name="item"),
     )
-    out.attrs["covariance"] = pd.DataFrame(cov, index=out.index, columns=out.index)
+    # A plain nested dict: pandas compares attrs when concatenating frames.
+    out.attrs["covariance"] = {
+        a: {b: float(cov[i, j]) for j, b in enumerate(items)} for i, a in enumerate(items)
+    }
     return out
 
 

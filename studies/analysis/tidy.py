@@ -165,8 +165,11 @@ def apply_exclusions(
 
     Raises:
         KeyError: A column a rule needs is missing.
+        ValueError: The index of ``frame`` has duplicates.
     """
     rules = rules or ExclusionRules()
+    if not frame.index.is_unique:
+        raise ValueError("frame index must be unique to record exclusions per row; reset it")
     n_in = len(frame)
     steps = []
     excluded: dict[object, str] = {}

@@ -8,6 +8,7 @@ from .participants import (
     Trial,
     TrialItem,
 )
+from .reports import StudyReport
 from .study import (
     Candidate,
     ContentImage,
@@ -18,10 +19,12 @@ from .study import (
     Study,
     StyleImage,
 )
+from .training import GanTrainingRun
 
 __all__ = [
     "BackgroundQuestion",
     "Candidate",
+    "GanTrainingRun",
     "ContentImage",
     "CultureTag",
     "MethodConfig",
@@ -32,6 +35,7 @@ __all__ = [
     "Response",
     "Study",
     "StyleImage",
+    "StudyReport",
     "Trial",
     "TrialItem",
 ]

@@ -56,7 +56,7 @@ def metric_scatter(
     return fig
 
 
-def forest_plot(agreement: pd.DataFrame, *, title: str) -> Figure:
+def forest_plot(agreement: pd.DataFrame, *, title: str, level: float = 0.95) -> Figure:
     """Correlations with intervals: one row per metric, one marker per group.
 
     Args:
@@ -77,7 +77,7 @@ def forest_plot(agreement: pd.DataFrame, *, title: str) -> Figure:
     ax.set_yticklabels([_label(m) for m in metrics])
     ax.invert_yaxis()
     ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel("correlation with mean human score (95% participant bootstrap)")
+    ax.set_xlabel(f"correlation with mean human score ({level:.0%} participant bootstrap)")
     ax.legend(title="group", fontsize="small")
     ax.set_title(title)
     fig.tight_layout()

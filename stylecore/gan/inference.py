@@ -177,7 +177,7 @@ def clear_generator_cache() -> None:
 @torch.no_grad()
 def cyclegan_transfer(content: torch.Tensor, checkpoint: str | os.PathLike, *,
                       target_culture: str | None = None,
-                      device: str | torch.device = "cpu") -> torch.Tensor:
+                      device: str | torch.device | None = None) -> torch.Tensor:
     """Translate images with a CycleGAN or culture-conditioned generator.
 
     Images are padded (reflection) to a multiple of 4 for the generator's
@@ -190,7 +190,7 @@ def cyclegan_transfer(content: torch.Tensor, checkpoint: str | os.PathLike, *,
         target_culture: target domain name; required for a conditional
             generator, optional for a CycleGAN training checkpoint, and not
             allowed for a plain single-direction generator file.
-        device: where the generator runs.
+        device: where the generator runs (default: ``content``'s device).
 
     Returns:
         ``(B, 3, H, W)`` in [0, 1], on ``content``'s device and dtype.
@@ -209,7 +209,7 @@ def cyclegan_transfer(content: torch.Tensor, checkpoint: str | os.PathLike, *,
         torch.Size([1, 3, 30, 21])
     """
     check_image(content, "content")
-    gen = load_generator(checkpoint, device=device)
+    gen = load_generator(checkpoint, device=content.device if device is None else device)
     net = gen.select(target_culture)
     dev = next(net.parameters()).device
     x, size = pad_to_multiple(content.to(dev, torch.float32), 4)

@@ -7,6 +7,7 @@ checkout) importing it registers nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,37 +19,55 @@ try:
 except ImportError:  # the registry package is not part of this checkout
     register_method = None
 
+DEFAULT_CHECKPOINT = "cyclegan-vintagify-a2b"
 
-def run(content: torch.Tensor, style: torch.Tensor | None = None, *,
-        checkpoint: str = "cyclegan-vintagify-a2b", target_culture: str | None = None,
-        device: str | torch.device = "cpu", **_: Any) -> torch.Tensor:
-    """``(B, 3, H, W)`` content in [0, 1] → translated images; ``style`` is unused."""
-    return cyclegan_transfer(content, checkpoint, target_culture=target_culture or None,
-                             device=device)
+
+def _run(content: torch.Tensor, style: torch.Tensor | None = None, *, family: str = "",
+         seed: int = 0, checkpoint: str = DEFAULT_CHECKPOINT,
+         target_culture: str | None = None, **_: Any) -> torch.Tensor:
+    # ``style`` is unused: the generator's training collection is the style.
+    return cyclegan_transfer(content, checkpoint, target_culture=target_culture or None)
+
+
+def _weights(family: str, params: dict[str, Any]) -> list[str]:
+    # Registry names are recorded with their SHA-256; files are described in the notes.
+    ckpt = str(params["checkpoint"])
+    return [] if Path(ckpt).expanduser().is_file() else [ckpt]
+
+
+def _notes(family: str, params: dict[str, Any]) -> str:
+    ckpt = Path(str(params["checkpoint"])).expanduser()
+    if not ckpt.is_file():
+        return ""
+    from stylecore.weights import sha256_file
+
+    return f"generator file {ckpt.resolve()} (SHA-256 {sha256_file(ckpt)})"
 
 
 if register_method is not None:
-    register_method(
+    SPEC = register_method(
         MethodSpec(
             name="cyclegan",
             description=(
                 "CycleGAN (Zhu et al. 2017) or culture-conditioned generator: translates "
                 "content to the style it was trained on; needs no style image"
             ),
+            run=_run,
             params={
                 "checkpoint": Param(
-                    "str", "cyclegan-vintagify-a2b", None, None, None,
-                    "generator file (official CycleGAN layout, G_A2B.pth, "
-                    "generator_conditional.pt, latest.pt) or weights-registry name",
+                    "str", DEFAULT_CHECKPOINT,
+                    help="generator file (official CycleGAN layout, G_A2B.pth, "
+                         "generator_conditional.pt, latest.pt) or weights-registry name",
                 ),
                 "target_culture": Param(
-                    "str", None, None, None, None,
-                    "target culture of a conditional generator (or the domain name "
-                    "selecting the direction of a CycleGAN training checkpoint)",
+                    "str", None,
+                    help="target culture of a conditional generator (or the domain name "
+                         "selecting the direction of a CycleGAN training checkpoint)",
                 ),
             },
-            families=("gan",),
+            families=("",),
             needs_style=False,
-            run=run,
+            weights=_weights,
+            notes=_notes,
         )
     )

@@ -87,7 +87,7 @@ def compute(
     1 %) is resized to the image (antialiased bicubic), otherwise the call
     raises. Style references may have any size (style metrics compare
     size-independent statistics). A single content or style image is used for
-    every image.
+    every image. References that no requested metric needs are ignored.
 
     Args:
         names: metric names (see :func:`available_metrics`), or one name.
@@ -128,12 +128,13 @@ def compute(
             raise ValueError(f"{spec.name!r} is a set metric: use compute_set()")
     imgs = as_image_list(images, "images")
     n = len(imgs)
-    cons = _refs(contents, n, "contents")
-    stys = _refs(styles, n, "styles")
     for spec in specs:
-        for need, given in (("content", cons), ("style", stys)):
+        for need, given in (("content", contents), ("style", styles)):
             if need in spec.needs and given is None:
                 raise ValueError(f"metric {spec.name!r} needs {need} images (pass {need}s=...)")
+    # References no requested metric uses are neither checked nor converted.
+    cons = _refs(contents, n, "contents") if any("content" in s.needs for s in specs) else None
+    stys = _refs(styles, n, "styles") if any("style" in s.needs for s in specs) else None
     if cons is not None:
         cons = [match_reference(c, x, f"contents[{i}]") for i, (c, x) in enumerate(zip(cons, imgs))]
 

@@ -7,7 +7,15 @@ import torch
 from .._checks import ShapeError, check_image
 from ._registry import MetricSpec, register_metric
 
-__all__ = ["HIST_BINS", "color_hist_distance", "colorfulness", "lab_histogram", "rgb_to_lab"]
+__all__ = [
+    "HIST_BINS",
+    "ColorHistDistance",
+    "Colorfulness",
+    "color_hist_distance",
+    "colorfulness",
+    "lab_histogram",
+    "rgb_to_lab",
+]
 
 # Bins of the joint Lab histogram: L over [0, 100], a and b over [-128, 128].
 HIST_BINS = (8, 16, 16)
@@ -137,6 +145,26 @@ def color_hist_distance(image: torch.Tensor, style: torch.Tensor) -> torch.Tenso
         raise ShapeError(f"style has {style.shape[0]} images but image has {image.shape[0]}")
     bc = (lab_histogram(image) * lab_histogram(style)).sqrt().sum(1)
     return (1 - bc).clamp_min(0).sqrt().to(image.dtype)
+
+
+
+class Colorfulness(torch.nn.Module):
+    """Module form of :func:`colorfulness`; ``forward(image) -> (B,)``.
+
+    Example:
+        >>> float(Colorfulness()(torch.full((1, 3, 4, 4), 0.5)))
+        0.0
+    """
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return colorfulness(image)
+
+
+class ColorHistDistance(torch.nn.Module):
+    """Module form of :func:`color_hist_distance`; ``forward(image, style) -> (B,)``."""
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return color_hist_distance(image, style)
 
 
 register_metric(

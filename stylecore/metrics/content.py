@@ -9,7 +9,7 @@ from ._common import check_pair
 from ._registry import MetricSpec, register_metric
 from ._vgg import backbone_name, shared_vgg19, vgg_availability
 
-__all__ = ["CONTENT_LAYER", "content_distance"]
+__all__ = ["CONTENT_LAYER", "ContentDistance", "content_distance"]
 
 # Gatys et al. use conv4_2; the offline Caffe VGG19 ends at relu3_4, so relu3_2
 # (the deepest content-style layer it has) is used with either backbone.
@@ -46,6 +46,18 @@ def content_distance(
     both = vgg(torch.cat([image, content]).float(), [layer])[layer]
     n = image.shape[0]
     return (both[:n] - both[n:]).pow(2).mean(dim=(1, 2, 3)).to(image.dtype)
+
+
+
+class ContentDistance(torch.nn.Module):
+    """Module form of :func:`content_distance`; ``forward(image, content) -> (B,)``."""
+
+    def __init__(self, layer: str = CONTENT_LAYER) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        return content_distance(image, content, layer=self.layer)
 
 
 register_metric(

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ._common import check_pair, rgb_to_luma
 from ._registry import MetricSpec, register_metric
 
-__all__ = ["edge_preservation", "sobel_magnitude"]
+__all__ = ["EdgePreservation", "edge_preservation", "sobel_magnitude"]
 
 
 def sobel_magnitude(image: torch.Tensor) -> torch.Tensor:
@@ -59,6 +59,14 @@ def edge_preservation(image: torch.Tensor, content: torch.Tensor) -> torch.Tenso
     denom = (a.pow(2).sum(1) * b.pow(2).sum(1)).sqrt()
     r = torch.where(denom > 1e-12, (a * b).sum(1) / denom.clamp_min(1e-12), torch.zeros_like(denom))
     return r.to(image.dtype)
+
+
+
+class EdgePreservation(torch.nn.Module):
+    """Module form of :func:`edge_preservation`; ``forward(image, content) -> (B,)``."""
+
+    def forward(self, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        return edge_preservation(image, content)
 
 
 register_metric(

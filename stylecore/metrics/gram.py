@@ -17,7 +17,14 @@ from ..models.vgg_caffe import VGG19Features
 from ._registry import MetricSpec, register_metric
 from ._vgg import backbone_name, shared_vgg19, vgg_availability
 
-__all__ = ["adain_style_distance", "gram_matrix", "gram_style_distance", "style_layers"]
+__all__ = [
+    "AdaINStyleDistance",
+    "GramStyleDistance",
+    "adain_style_distance",
+    "gram_matrix",
+    "gram_style_distance",
+    "style_layers",
+]
 
 
 def style_layers(vgg: VGG19Features) -> list[str]:
@@ -129,6 +136,29 @@ def adain_style_distance(
         total = total + (a.mean(2) - b.mean(2)).norm(dim=1)
         total = total + (a.std(2, unbiased=False) - b.std(2, unbiased=False)).norm(dim=1)
     return total.to(image.dtype)
+
+
+
+class GramStyleDistance(torch.nn.Module):
+    """Module form of :func:`gram_style_distance`; ``forward(image, style) -> (B,)``."""
+
+    def __init__(self, layers: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.layers = list(layers) if layers is not None else None
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return gram_style_distance(image, style, layers=self.layers)
+
+
+class AdaINStyleDistance(torch.nn.Module):
+    """Module form of :func:`adain_style_distance`; ``forward(image, style) -> (B,)``."""
+
+    def __init__(self, layers: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.layers = list(layers) if layers is not None else None
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return adain_style_distance(image, style, layers=self.layers)
 
 
 register_metric(

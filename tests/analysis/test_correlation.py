@@ -8,11 +8,13 @@ import pytest
 from scipy import stats
 
 from studies.analysis.correlation import (
+    benjamini_hochberg,
     compare_groups,
     compare_independent,
     correlate_rows,
     correlation_interval,
     fisher_z,
+    holm,
     metric_agreement,
 )
 
@@ -152,3 +154,42 @@ class TestCompareGroups:
         assert row["perm_p_holm"] >= row["perm_p"] and row["perm_p_bh"] >= row["perm_p"]
         assert row["fisher_z"] > 0
         assert result.significant("holm").loc[(1, "metric__m", "a", "b")]
+        ci = result.confidence_interval().loc[(1, "metric__m", "a", "b")]
+        assert 0 < ci["ci_low"] < ci["difference"] < ci["ci_high"]
+
+
+def test_zou_interval_matches_cocor():
+    """R package cocor (Diedenhofen & Musch 2015), cocor.indep.groups(r1.jk = .60,
+    r2.hm = .65, n1 = 2700, n2 = 2700): Zou's (2007) 95% interval for r1 - r2 is
+    (-0.0826, -0.0175), and Fisher's z = -3.0168, p = 0.0026."""
+    import studies.analysis.correlation as corr
+
+    table = pd.DataFrame({"pearson_a": [0.6], "n_a": [2700], "pearson_b": [0.65], "n_b": [2700]})
+    result = corr.GroupComparisonResult(table, "pearson", 0)
+    low, high = result.confidence_interval()[["ci_low", "ci_high"]].iloc[0]
+    assert low == pytest.approx(-0.0826, abs=1e-4)
+    assert high == pytest.approx(-0.0175, abs=1e-4)
+    z, p = compare_independent(0.6, 2700, 0.65, 2700)
+    assert z == pytest.approx(-3.0168, abs=1e-4)
+    assert p == pytest.approx(0.0026, abs=1e-4)
+
+
+def test_multiplicity_corrections_match_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(0).uniform(size=25) ** 3
+    assert np.allclose(holm(p), multipletests(p, method="holm")[1])
+    assert np.allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
+
+
+def test_kendall_large_k_path_matches_pairwise_path():
+    """Above the pairwise-size limit, the per-replicate scipy path gives the same values."""
+    import studies.analysis.correlation as corr
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=60)
+    y = rng.normal(size=(5, 60)) + x
+    y[2, :7] = np.nan
+    pairwise = corr.correlate_rows(y, x, "kendall")
+    looped = corr._looped_kendall(y, x)
+    assert np.allclose(pairwise, looped, equal_nan=True)

@@ -46,8 +46,8 @@ class TestBradleyTerry:
         fit = bradley_terry(baseball)
         cov = fit.attrs["covariance"]
         others = [t for t in fit.index if t != "Baltimore"]
-        se = [np.sqrt(cov.loc[t, t] + cov.loc["Baltimore", "Baltimore"]
-                      - 2 * cov.loc[t, "Baltimore"]) for t in others]
+        se = [np.sqrt(cov[t][t] + cov["Baltimore"]["Baltimore"] - 2 * cov[t]["Baltimore"])
+              for t in others]
         assert [round(v, 1) for v in se] == [0.3] * 6
 
     def test_likelihood_equations(self, baseball):

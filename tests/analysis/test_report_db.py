@@ -144,7 +144,7 @@ class TestStudyReport:
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
-            options=ReportOptions(n_resamples=100, n_permutations=100),
+            options=ReportOptions(n_resamples=50, n_permutations=50),
         )
         for name in REPORT_FILES.values():
             assert (tmp_path / name).stat().st_size > 0, name
@@ -173,6 +173,14 @@ class TestStudyReport:
         assert "data:image/png;base64," in html and "<table>" in html
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
+    def test_study_without_responses(self, tmp_path):
+        study = Study.objects.create(title="Empty", slug="empty")
+        result = build_study_report(study.pk, tmp_path,
+                                    options=ReportOptions(n_resamples=20, n_permutations=20))
+        assert result.n_rows == 0
+        assert any("agreement skipped" in w for w in result.warnings)
+        assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
+
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
         call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50",
@@ -181,3 +189,26 @@ class TestStudyReport:
         assert (tmp_path / "report.html").is_file()
         with pytest.raises(CommandError, match="no study"):
             call_command("study_report", "missing-slug", "--out", str(tmp_path))
+
+    def test_background_job_keeps_the_report_in_storage(self, settings, tmp_path):
+        """The admin's report job zips every file into storage and records a summary; rerunning is a no-op."""
+        import zipfile
+
+        from studies.models import StudyReport
+        from studies.reports.jobs import run_report_job
+
+        settings.MEDIA_ROOT = tmp_path / "media"
+        report = StudyReport.objects.create(study=_make_study())
+
+        options = ReportOptions(n_resamples=50, n_permutations=50)
+        assert run_report_job(report.pk, options=options) == StudyReport.Status.DONE
+
+        report.refresh_from_db()
+        with report.archive.open("rb") as f:
+            names = set(zipfile.ZipFile(f).namelist())
+        assert set(REPORT_FILES.values()) <= names
+        assert report.summary["participants"] == 6 and report.progress == 1.0
+        archive = report.archive.name
+        assert run_report_job(report.pk) == StudyReport.Status.DONE
+        report.refresh_from_db()
+        assert report.archive.name == archive

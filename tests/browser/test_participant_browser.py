@@ -129,6 +129,13 @@ def _run_trials(page, artifacts, lang: str, *, keyboard: bool) -> set[str]:
             page.screenshot(path=str(artifacts / f"{lang}-{label}.png"), full_page=True)
             seen.add(label)
         assert page.locator("button[data-submit]").inner_text().strip() == texts["next"]
+        # The next trial's images are fetched while this one is on screen.
+        preload = (page.locator("form[data-trial]").get_attribute("data-preload") or "").split()
+        if preload:
+            page.wait_for_function(
+                "urls => urls.every(u => performance.getEntriesByType('resource').some(e => e.name.endsWith(u)))",
+                arg=preload, timeout=10000,
+            )
         with page.expect_navigation():
             _answer_trial(page, trial, keyboard=keyboard)
     raise AssertionError("did not reach the completion page")

@@ -9,8 +9,10 @@ accepted for a cell).
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from studies.actions import do_queue_generation, generation
 from studies.models import Candidate
@@ -47,8 +49,11 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(transactional_db, media, tm
         assert do_queue_generation(study, score=False)["tasks"] == 8
 
         def mid_run() -> bool:
-            c = counts(study)
-            return c["done"] >= 1 and c["running"] == 1
+            # Kill inside the 2 s window after a claim, never between a stored
+            # result and the next claim (then nothing would be running).
+            settled = timezone.now() - timedelta(seconds=0.3)
+            running = study.candidates.filter(status=Candidate.Status.RUNNING, started_at__lte=settled)
+            return study.candidates.filter(status=Candidate.Status.DONE).exists() and running.exists()
         wait_for(mid_run, 240, what="one candidate done and one running", log=first_log, poll=0.1)
         kill_worker(first, signal.SIGKILL)
         assert first.poll() is not None, "the first worker is dead"

@@ -163,3 +163,16 @@ def test_trials_split_over_questions():
     plans = plan_questions(study, group)
     assert [p.per_participant for p in plans] == [2, 2, 2]
     assert [len(p.sequence) for p in plans] == [12, 12, 4]
+
+
+def test_eligibility_rules_lists_multi_and_ranges():
+    """A group's rule needs every key: any listed value, any of a multiple choice, or a number in range."""
+    group = ParticipantGroup(eligibility={"cultural_background": ["chinese", "japanese"], "languages": ["zh"],
+                                          "years_abroad": {"max": 5}})
+    ok = {"cultural_background": "chinese", "languages": ["en", "zh"], "years_abroad": 2}
+    assert group.accepts(ok) is True
+    assert group.accepts({**ok, "cultural_background": "western"}) is False
+    assert group.accepts({**ok, "languages": ["en"]}) is False
+    assert group.accepts({**ok, "years_abroad": 9}) is False
+    assert group.accepts({k: v for k, v in ok.items() if k != "years_abroad"}) is False
+    assert ParticipantGroup(eligibility={}).accepts({}) is True

@@ -161,11 +161,14 @@ def test_passed_attention_checks_are_recorded():
 
 
 def test_study_not_live_is_closed_to_participants():
-    """A draft study's link shows a 'not open' page and creates nothing."""
+    """A draft study's link, or a live study without stimuli, shows a 'not open' page and creates nothing."""
     study = make_study(status="draft")
     client = Client()
     assert client.get(entry_url(study)).status_code == 404
     assert client.post(entry_url(study), {"decision": "accept"}).status_code == 404
+    empty = make_study(slug="empty", contents=0)
+    response = client.post(entry_url(empty), {"decision": "accept"})
+    assert response.status_code == 410 and b"not open" in response.content
     assert Participant.objects.count() == 0
 
 

@@ -180,3 +180,13 @@ def test_nothing_personal_in_logs(caplog):
     assert "/p/<token>" in text
     assert p.token not in text
     assert PID not in text
+
+
+def test_token_does_not_leak_to_other_sites():
+    """Participant pages send no Referer to other origins and are never cached."""
+    study = make_study()
+    client = Client()
+    p = consent(client, study)
+    page = client.get(session_url(p.token))
+    assert page["Referrer-Policy"] == "same-origin"
+    assert "no-store" in page["Cache-Control"]

@@ -78,12 +78,15 @@ class TestOwnership:
         client.logout()
         assert client.get(mine.candidates.first().image.url).status_code == 404, "anonymous: not while draft"
 
-    def test_live_stimuli_are_public_but_not_other_files(self, client, researcher, two_studies):
+    def test_media_stays_private_when_live(self, client, researcher, other_researcher, two_studies):
+        """Participants get stimuli through their session's image view, never /media/."""
         mine, _ = two_studies
         add_question(mine)
         do_go_live(mine)
-        assert client.get(mine.candidates.first().image.url).status_code == 200
-        assert client.get(mine.content_images.first().thumbnail.url).status_code == 404
+        url = mine.candidates.first().image.url
+        assert client.get(url).status_code == 404
+        assert _client(client, other_researcher, "pw-bob").get(url).status_code == 404
+        assert _client(client, researcher, "pw-alice").get(url).status_code == 200
 
     def test_superuser_sees_all(self, client, two_studies):
         admin_user = get_user_model().objects.create_superuser("root", password="pw-root")
@@ -205,3 +208,41 @@ class TestFreezing:
         mc.params = {"strength": 1.0}
         with pytest.raises(ValidationError, match="is live: its stimuli and methods are frozen"):
             mc.full_clean()
+
+
+class TestTrainingRuns:
+    def test_set_up_in_the_admin_and_queued(self, client, researcher, two_studies, culture,
+                                            django_capture_on_commit_callbacks):
+        from studies.models import GanTrainingRun
+
+        mine, theirs = two_studies
+        GanTrainingRun.objects.create(study=theirs, label="theirs", cultures=[culture.slug])
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_gantrainingrun_add")
+        resp = c.post(url, {"study": mine.pk, "label": "x", "model": "cyclegan", "cultures": '["nope"]',
+                            "config": '{"device": "cuda"}'})
+        errors = resp.context["adminform"].form.errors
+        assert "nope" in errors["cultures"][0] and "device" in errors["config"][0]
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            resp = c.post(url, {"study": mine.pk, "label": "ink", "model": "cyclegan",
+                                "cultures": f'["{culture.slug}"]', "config": "{}"})
+        assert resp.status_code == 302 and len(callbacks) == 1, "training queued on commit"
+        listed = c.get(reverse("admin:studies_gantrainingrun_changelist")).context["cl"].result_list
+        assert [r.label for r in listed] == ["ink"]
+
+
+def test_every_model_is_registered_and_its_list_renders(client, researcher, two_studies):
+    """All studies models have an admin; each list renders for a researcher (owner-scoped) and a superuser."""
+    from django.apps import apps
+    from django.contrib import admin as django_admin
+
+    models = apps.get_app_config("studies").get_models()
+    missing = [m.__name__ for m in models if m not in django_admin.site._registry]
+    assert missing == []
+    root = get_user_model().objects.create_superuser("root2", password="pw-root")
+    for user, password in ((researcher, "pw-alice"), (root, "pw-root")):
+        c = _client(client, user, password)
+        for model in apps.get_app_config("studies").get_models():
+            url = reverse(f"admin:studies_{model._meta.model_name}_changelist")
+            assert c.get(url).status_code == 200, (user.username, url)
+        client.logout()

@@ -209,3 +209,57 @@ def test_scoring_stores_values_once(study, fake_methods, fake_metrics, django_ca
     assert never.value is None and "not installed" in never.unavailable_reason
     assert pipeline.run_scoring(ids, ["mean_abs_diff", "never"], device="cpu") == {"candidates": 4, "stored": 0}
     assert len(fake_metrics.calls) == 2, "one call per metric, none the second time"
+
+
+@pytest.mark.weights
+def test_models_are_loaded_once_per_process(researcher, culture, weights_dir, monkeypatch,
+                                            django_capture_on_commit_callbacks):
+    """A second batch in the same process reads no weight file again (real AdaIN)."""
+    import stylecore.weights
+
+    from .conftest import build_study
+
+    study = build_study(researcher, culture, slug="cache", contents=1, styles=1, methods=())
+    from studies.models import MethodConfig
+
+    MethodConfig.objects.create(study=study, label="AdaIN", method="adain", params={"alpha": 1.0})
+    _queue(study, django_capture_on_commit_callbacks)
+    import stylecore.models.autoencoder as autoencoder
+
+    monkeypatch.setattr(autoencoder, "_CACHE", {})  # start cold, so the first batch must load
+    loads = []
+    real = stylecore.weights.load_state_dict
+    monkeypatch.setattr(stylecore.weights, "load_state_dict", lambda *a, **k: loads.append(a) or real(*a, **k))
+    first = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    assert first["failed"] == [], Candidate.objects.values_list("error", flat=True)
+    assert loads, "the first batch reads the encoder and decoder files"
+    loads.clear()
+    Candidate.objects.update(status="queued", claim="")
+    second = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    assert len(second["done"]) == 1 and loads == []
+    assert Candidate.objects.get().provenance["weights"], "the weights' sha256 are recorded"
+
+
+def test_cancel_then_retry(study, fake_methods, django_capture_on_commit_callbacks):
+    """Cancelling discards a running worker's late result; retry queues the cancelled cells again."""
+    from studies.actions import do_cancel, do_retry_failed
+
+    _queue(study, django_capture_on_commit_callbacks)
+    ids = list(Candidate.objects.values_list("pk", flat=True))
+    pipeline.claim_candidates(ids[:1], "r" * 32, "busy")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert do_cancel(study) == {"cancelled": 4}
+    study.refresh_from_db()
+    assert study.status == Study.Status.DRAFT
+    assert pipeline.run_generation(ids, device="cpu")["claimed"] == [], "cancelled cells are not generated"
+    late = pipeline._Generation("r" * 32, "busy", "cpu")
+    cand = Candidate.objects.select_related("study", "content", "style", "method_config").get(pk=ids[0])
+    late._store(cand, torch.zeros(1, 3, 8, 8), {}, 0.1, 1, cand.study)
+    cand.refresh_from_db()
+    assert cand.status == "cancelled" and not cand.image
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert do_retry_failed(study)["queued"] == 4
+    assert len(callbacks) == 1
+    study.refresh_from_db()
+    assert study.status == Study.Status.GENERATING
+    assert len(pipeline.run_generation(ids, device="cpu")["done"]) == 4

@@ -114,6 +114,10 @@ class TestTrainingRun:
         assert set(r.generators) == {"A2B", "B2A"}
         assert r.loss_curve("cycle_A").shape == (4,)
         assert "finished at iteration 4/4" in r.summary()
+        # Linear decay after half the iterations (CycleGAN): factor 1 - (4 - 2) / (4 - 2 + 1).
+        ckpt = torch.load(r.checkpoint, weights_only=True)
+        for opt in ckpt["trainer"]["optimizers"].values():
+            assert opt["param_groups"][0]["lr"] == pytest.approx(2e-4 / 3)
         # The training checkpoint serves both directions, picked by domain name.
         x = torch.rand(1, 3, 32, 32)
         to_a = cyclegan_transfer(x, r.checkpoint, target_culture="a")
@@ -130,6 +134,14 @@ class TestTrainingRun:
         r = train_gan(_cfg(model=model, iters=3, gan_loss=gan_loss, spectral_norm=sn),
                       doms, tmp_path)
         assert r.finished and all(v == v for v in r.losses[-1].values())
+
+    def test_file_lists_by_culture(self, toy_domains, tmp_path):
+        """A study's style images arrive as {culture: [files]}; names become the labels."""
+        doms = {"photo": sorted((toy_domains / "a").glob("*.png")),
+                "ink": sorted((toy_domains / "b").glob("*.png"))[:4],
+                "ukiyoe": sorted((toy_domains / "c").glob("*.png"))}
+        r = train_gan(_cfg(model="conditional", iters=1), doms, tmp_path)
+        assert r.domains == ["photo", "ink", "ukiyoe"] and r.finished
 
     def test_amp_on_cpu(self, toy_domains, tmp_path):
         r = train_gan(_cfg(iters=2, amp=True), [toy_domains / "a", toy_domains / "b"], tmp_path)
@@ -215,3 +227,37 @@ def test_cyclegan_learns_a_colour_transform(samples_dir, tmp_path):
     assert (fake_b - b).abs().mean() < 0.75 * (a - b).abs().mean()
     cycle = r.loss_curve("cycle_A")
     assert cycle[-20:].mean() < 0.8 * cycle[:20].mean(), (cycle[:20].mean(), cycle[-20:].mean())
+
+
+def _cool(x: torch.Tensor) -> torch.Tensor:
+    """A second toy culture: a cold blue cast."""
+    gain = torch.tensor([0.5, 0.8, 1.0]).view(1, 3, 1, 1)
+    return (x * gain + torch.tensor([0.0, 0.05, 0.2]).view(1, 3, 1, 1)).clamp(0, 1)
+
+
+@pytest.mark.slow
+def test_conditional_generator_follows_the_label(samples_dir, tmp_path):
+    """One generator, three domains (photos, sepia, cool): asked for a culture, its
+    outputs land near that culture's colour statistics and away from the others'."""
+    transforms = {"photo": lambda x: x, "sepia": _tone, "cool": _cool}
+    photos = sorted(p for p in (samples_dir / "content").iterdir() if p.suffix in (".jpg", ".png"))
+    for name in transforms:
+        (tmp_path / name).mkdir()
+    for i, f in enumerate(photos):
+        x = load_image(f, max_side=72)
+        for name, t in transforms.items():
+            save_image(t(x), tmp_path / name / f"{i}.png")
+    cfg = TrainConfig(model="conditional", size=32, iters=150, batch_size=4, lr=1e-3, ngf=8,
+                      ndf=8, n_blocks=6, sample_every=0, checkpoint_every=0, progress_bar=False)
+    r = train_gan(cfg, {n: tmp_path / n for n in transforms}, tmp_path / "run")
+    assert r.domains == ["photo", "sepia", "cool"]
+
+    a = ImageCollection(tmp_path / "photo", cfg.load_size, min_images=1).center_crops(32)
+    for target in ("sepia", "cool"):
+        out = cyclegan_transfer(a, r.generators["conditional"], target_culture=target)
+        gaps = {n: float((_colour_stats(out) - _colour_stats(t(a))).norm())
+                for n, t in transforms.items()}
+        others = min(v for n, v in gaps.items() if n != target)
+        assert gaps[target] < 0.6 * others, (target, gaps)
+    rec = r.loss_curve("rec")
+    assert rec[-20:].mean() < 0.8 * rec[:20].mean()

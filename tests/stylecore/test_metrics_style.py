@@ -194,3 +194,20 @@ class TestEdges:
         assert float(edge_preservation(torch.full_like(x, 0.5), x)) == 0.0
         with pytest.raises(ShapeError):
             edge_preservation(x, torch.rand(1, 3, 16, 18))
+
+
+def test_modules_equal_functions(weights_dir, images):
+    """Each nn.Module form returns its function's values."""
+    from stylecore.metrics.color import Colorfulness, ColorHistDistance
+    from stylecore.metrics.content import ContentDistance
+    from stylecore.metrics.edges import EdgePreservation
+    from stylecore.metrics.gram import AdaINStyleDistance, GramStyleDistance
+
+    content, style = images
+    noisy = (content * 0.9 + 0.05).clamp(0, 1)
+    assert torch.equal(GramStyleDistance()(content, style), gram_style_distance(content, style))
+    assert torch.equal(AdaINStyleDistance()(content, style), adain_style_distance(content, style))
+    assert torch.equal(ContentDistance()(noisy, content), content_distance(noisy, content))
+    assert torch.equal(Colorfulness()(content), colorfulness(content))
+    assert torch.equal(ColorHistDistance()(content, style), color_hist_distance(content, style))
+    assert torch.equal(EdgePreservation()(noisy, content), edge_preservation(noisy, content))

@@ -59,8 +59,12 @@ class Command(BaseCommand):
             call_command("runserver", addrport, use_reloader=False)
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=30)
+                worker.terminate()  # warm shutdown: the running task finishes or is re-queued
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()  # its candidate is re-queued by the stale sweep next time
+                    worker.wait(timeout=30)
 
     def _pipeline(self, study, base: str) -> None:
         from django.db import connection
