@@ -12,6 +12,7 @@ import sys
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -20,6 +21,7 @@ from studies.admin import OwnedAdmin
 from studies.export import study_frame
 from studies.models import Participant, Response, Study
 from studies.models.participants import new_participant_token
+from studies.models.reports import StudyReport
 from studies.permissions import make_researcher
 from tests.conftest import REPO
 from tests.participants.factories import make_study
@@ -46,6 +48,10 @@ def two_labs(settings):
         start(client, participant)
         run_to_end(client, participant)
         studies[name] = study
+    # A finished report (the researcher's export) of Alice's study.
+    report = StudyReport.objects.create(study=studies["alice"], requested_by="alice", status="done", progress=1.0)
+    report.archive.save("report.zip", ContentFile(b"PK\x05\x06" + b"\0" * 18), save=False)
+    report.html.save("report.html", ContentFile(b"<html>responses of alice-study</html>"), save=True)
     return users, studies
 
 
@@ -120,15 +126,16 @@ def test_researcher_cannot_open_another_researchers_rows_or_pages(two_labs):
     assert opened >= 8
 
 
-def test_media_of_another_study_is_not_served(two_labs, settings):
-    from django.core.files.base import ContentFile
+def test_reports_exports_and_media_of_another_study_are_not_served(two_labs, settings):
     from django.core.files.storage import default_storage
 
     users, studies = two_labs
     alice_study = studies["alice"]
     # Stimuli of a live study are public by design (participants load them); the rest is not.
     Study.objects.filter(pk=alice_study.pk).update(status=Study.Status.CLOSED)
-    names = [default_storage.save(f"studies/{alice_study.pk}/reports/report.csv", ContentFile(b"participant_hash\n")),
+    report = StudyReport.objects.get(study=alice_study)
+    assert report.archive.name.startswith(f"studies/{alice_study.pk}/"), report.archive.name
+    names = [report.archive.name, report.html.name,
              default_storage.save(f"studies/{alice_study.pk}/exports/responses.parquet", ContentFile(b"PAR1")),
              alice_study.candidates.first().image.name]
     bob, alice = _login("bob"), _login("alice")
