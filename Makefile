@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/stylestudy
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test install lint browser messages bench clean
+.PHONY: demo test install lint browser messages bench load faults hardening clean
 
 install: $(STAMP)
 
@@ -56,6 +56,20 @@ bench: $(STAMP)
 	$(PY) bench/stylecore_bench.py
 	$(PY) bench/metrics_bench.py
 	$(PY) bench/report_bench.py
+
+# 200 simulated participants for 60 s against gunicorn + PostgreSQL + Redis on
+# loopback (database stylestudy_load, created and dropped), then the DB audit.
+LOAD_ARGS ?= --participants 200 --duration 60
+load: $(STAMP) messages
+	$(PY) bench/load_test.py $(LOAD_ARGS) --pg-url $(dir $(PG_URL))postgres --redis-url $(dir $(REDIS_URL))9
+
+# Fault tests (kill -9 a worker; crash-restart PostgreSQL; stop Redis) and the
+# fuzzing/security suite, on their own.
+faults: $(STAMP)
+	$(PY) -m pytest -m integration tests/integration/test_faults.py tests/integration/test_service_faults.py
+
+hardening: $(STAMP)
+	$(PY) -m pytest tests/hardening
 
 clean:
 	rm -rf data .pytest_cache

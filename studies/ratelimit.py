@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 
 class RateLimited(Exception):
@@ -27,17 +30,26 @@ def check_rate_limit(scope: str, key: str, *, limit: int, window_s: int = 60) ->
     digest = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()[:32]
     bucket = int(time.time() // window_s)
     cache_key = f"rl:{scope}:{digest}:{bucket}"
-    # add() is atomic: the first request of a window creates the counter.
-    if cache.add(cache_key, 1, timeout=window_s + 5):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(cache_key, 1, timeout=window_s + 5)
-            count = 1
+    try:
+        count = _count(cache_key, window_s)
+    except Exception as exc:  # noqa: BLE001 - any cache backend error
+        # Fail open: an unreachable cache (Redis down) must not stop
+        # participants; the limit returns when the cache does.
+        logger.warning("rate limit skipped, cache unavailable: %s", type(exc).__name__)
+        return
     if count > limit:
         raise RateLimited(scope)
+
+
+def _count(cache_key: str, window_s: int) -> int:
+    # add() is atomic: the first request of a window creates the counter.
+    if cache.add(cache_key, 1, timeout=window_s + 5):
+        return 1
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(cache_key, 1, timeout=window_s + 5)
+        return 1
 
 
 def participant_limit() -> int:

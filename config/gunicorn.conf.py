@@ -1,0 +1,45 @@
+"""gunicorn settings for stylestudy: ``gunicorn -c config/gunicorn.conf.py config.wsgi``.
+
+Every value can be overridden from the environment (``GUNICORN_*``) or the
+command line. Threads let one worker keep idle keep-alive connections open
+and overlap database round trips; Django opens one connection per thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = _int("GUNICORN_THREADS", 4)
+# Pending connections beyond the busy workers wait here rather than being refused.
+backlog = _int("GUNICORN_BACKLOG", 2048)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+# Participant requests take milliseconds; a worker stuck this long is restarted.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+# Recycling bounds slow memory growth; jitter avoids every worker restarting at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+# Paths of participant pages carry their secret tokens: no access log unless
+# asked for (and then without the query string, which may carry recruiter ids;
+# Django's own request logging redacts tokens, this log does not).
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
+# Headers from the proxy in front are trusted only from these addresses.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+proc_name = "stylestudy"
+# The app (Django, and torch through the image checks) loads once in the master
+# and workers fork from it: seconds instead of a full import per worker, and
+# shared memory pages. No database connection is opened before the fork.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
