@@ -254,10 +254,15 @@ def _use_broker(url: str, transport_options: dict) -> dict:
 
 
 def _reset_celery_pools(app) -> None:
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    # kombu keeps producer pools in a process-wide registry keyed by connection;
+    # a stale entry would hand later tests a pool whose connections are closed.
+    pools.reset()
     app._local.__dict__.pop("backend", None)
 
 
