@@ -11,19 +11,9 @@ from django.core.cache import cache
 
 from tests.conftest import require
 
-
-@pytest.fixture(autouse=True, scope="package")
-def _allow_orm_beside_playwright():
-    """The sync Playwright API runs an event loop in this thread; Django's ORM
-    calls from the test body are still synchronous and safe here. Set only for
-    these tests, so the override never reaches other tests' subprocesses."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+# The sync Playwright API runs an event loop in this thread; Django's ORM calls
+# from the test body are still synchronous and safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "browser_artifacts"
 CHROMIUM = os.environ.get("STYLESTUDY_CHROMIUM", "/usr/bin/chromium")

@@ -229,6 +229,8 @@ _PROD_ENV = {
 def _production(code: str, tmp_path) -> subprocess.CompletedProcess:
     env = {**os.environ, **_PROD_ENV, "STYLESTUDY_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
     env.pop("CACHE_URL", None)
+    # The browser tests' async-safety override is a test-process setting, never a production one.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
