@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -114,34 +114,47 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-class _Heartbeat:
-    """Refreshes ``heartbeat_at`` of claimed candidates from a thread while a batch runs."""
+class Heartbeat:
+    """Calls ``beat()`` from a thread every heartbeat interval while a block runs.
 
-    def __init__(self, ids: Sequence[int], token: str) -> None:
-        self.ids, self.token = list(ids), token
+    Used for claimed candidates and for training runs, so a slow batch or a
+    slow training iteration never looks like a dead worker to the sweeps.
+    """
+
+    def __init__(self, beat: Callable[[], object], name: str) -> None:
+        self.beat = beat
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="candidate-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
         interval = heartbeat_seconds()
         try:
             while not self._stop.wait(interval):
                 try:
-                    Candidate.objects.filter(
-                        pk__in=self.ids, claim=self.token, status=Candidate.Status.RUNNING
-                    ).update(heartbeat_at=timezone.now())
+                    self.beat()
                 except TRANSIENT_ERRORS as exc:  # the next beat may succeed
                     logger.warning("heartbeat failed: %s", exc)
         finally:
             connection.close()  # this thread's own connection
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+def candidate_heartbeat(ids: Sequence[int], token: str) -> Heartbeat:
+    """Keeps the claimed candidates ``ids`` fresh for the stale sweep."""
+    ids = list(ids)
+    return Heartbeat(
+        lambda: Candidate.objects.filter(pk__in=ids, claim=token, status=Candidate.Status.RUNNING).update(
+            heartbeat_at=timezone.now()
+        ),
+        "candidate-heartbeat",
+    )
 
 
 def claim_candidates(candidate_ids: Iterable[int], token: str, host: str) -> list[int]:
@@ -305,7 +318,7 @@ def run_generation(candidate_ids: Sequence[int], *, host: str | None = None, dev
         return {"claimed": [], "done": [], "failed": []}
     work = _Generation(token, host, device or worker_device())
     try:
-        with _Heartbeat(claimed, token):
+        with candidate_heartbeat(claimed, token):
             delay = float(getattr(settings, "STYLESTUDY_GENERATION_DELAY_SECONDS", 0) or 0)
             if delay:
                 time.sleep(delay)  # fault-injection window (tests, demos of crash recovery)

@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import shutil
 import socket
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -22,18 +21,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from stylecore.gan import TrainConfig, TrainProgress, train_gan
 
 from .models import GanTrainingRun
-from .pipeline import (
-    TRANSIENT_ERRORS,
-    heartbeat_seconds,
-    stale_after_seconds,
-    worker_device,
-)
+from .pipeline import Heartbeat, stale_after_seconds, worker_device
 
 logger = logging.getLogger(__name__)
 
@@ -105,24 +99,6 @@ def _claim(run_id: int, token: str, host: str) -> GanTrainingRun | None:
     return run
 
 
-class _Heartbeat(threading.Thread):
-    """Refreshes the run's heartbeat while training, however slow an iteration is."""
-
-    def __init__(self, run_id: int, token: str) -> None:
-        super().__init__(name="training-heartbeat", daemon=True)
-        self.run_id, self.token, self.stopped = run_id, token, threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(heartbeat_seconds()):
-                try:
-                    GanTrainingRun.objects.filter(pk=self.run_id, claim=self.token).update(heartbeat_at=timezone.now())
-                except TRANSIENT_ERRORS as exc:
-                    logger.warning("training heartbeat failed: %s", exc)
-        finally:
-            connection.close()
-
-
 def sweep_stale_training_runs() -> list[int]:
     """Re-queue running runs whose worker stopped beating; returns their ids."""
     from .tasks import train_gan_task
@@ -192,15 +168,12 @@ def run_training(run_id: int, *, host: str | None = None, device: str | None = N
             _store(run, "sample_grid", Path(p.sample_grid), "samples.png")
 
     sources = files if run.model == GanTrainingRun.Model.CONDITIONAL else [work / "data" / "photo", work / "data" / run.cultures[0]]
-    heartbeat = _Heartbeat(run.pk, token)
-    heartbeat.start()
+    beating = GanTrainingRun.objects.filter(pk=run.pk, claim=token)
     try:
-        result = train_gan(config, sources, out, progress=progress, should_stop=should_stop)
+        with Heartbeat(lambda: beating.update(heartbeat_at=timezone.now()), "training-heartbeat"):
+            result = train_gan(config, sources, out, progress=progress, should_stop=should_stop)
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
         return _finish(run, GanTrainingRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
-    finally:
-        heartbeat.stopped.set()
-        heartbeat.join(timeout=30)
     _store(run, "checkpoint", Path(result.checkpoint), "latest.pt")
     if result.stopped:
         return _finish(run, GanTrainingRun.Status.CANCELLED, "")

@@ -191,7 +191,7 @@ def test_heartbeat_thread_refreshes_claims(study, settings, django_capture_on_co
     Candidate.objects.update(heartbeat_at=old)
     import time
 
-    with pipeline._Heartbeat(ids, "h" * 32):
+    with pipeline.candidate_heartbeat(ids, "h" * 32):
         time.sleep(0.5)
     assert all(t > old + timedelta(minutes=59) for t in Candidate.objects.values_list("heartbeat_at", flat=True))
 
