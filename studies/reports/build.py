@@ -25,6 +25,7 @@ import pandas as pd
 
 from studies.analysis import correlation, guards, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
+from studies.reports.schema import RESULTS_SCHEMA
 
 Progress = Callable[[float, str], None]
 
@@ -372,7 +373,11 @@ def build_report(
     _write_tables(export, files["csv"], files["parquet"])
     files["codebook"].write_text(json.dumps(
         {"description": "One row per response x shown candidate; see tidy.py.",
-         "columns": tidy.codebook(export)}, indent=2, ensure_ascii=False))
+         "columns": tidy.codebook(export),
+         "input": {"required": list(tidy.REQUIRED_INPUT), "required_by_kind":
+                   {k: list(v) for k, v in tidy.REQUIRED_BY_KIND.items()},
+                   "defaults": tidy.INPUT_DEFAULTS},
+         "results_schema": RESULTS_SCHEMA}, indent=2, ensure_ascii=False))
     log.steps.to_csv(files["exclusions"], index=False)
     frozen = config or {}
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
@@ -386,7 +391,7 @@ def build_report(
     files["html"].write_text(_html_page(title, results, sections, images, problems))
     progress(1.0, "done")
     return ReportResult(
-        out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=len(kept),
+        out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=results["n_rows_analysed"],
         n_participants=results["n_participants"], seconds=time.perf_counter() - start,
         warnings=problems, results=results,
     )
