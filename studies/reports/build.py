@@ -28,6 +28,9 @@ from studies.analysis._common import as_rng
 from studies.reports.schema import RESULTS_SCHEMA
 
 Progress = Callable[[float, str], None]
+#: Kendall's tau's crossed bootstrap is O(K^2) per replicate; above this many
+#: candidates per question the report gives Pearson and Spearman only.
+KENDALL_MAX_CANDIDATES = 300
 
 #: Files every report writes (relative to the output folder).
 REPORT_FILES = {
@@ -195,9 +198,16 @@ def build_report(
     from studies.reports import plots
 
     if metrics and len(inferable):
+        kinds = correlation.CORRELATIONS
+        largest = int(inferable.groupby("question_id")["candidate_id"].nunique().max())
+        if largest > KENDALL_MAX_CANDIDATES:
+            kinds = tuple(k for k in kinds if k != "kendall")
+            problems.append(f"Kendall's tau is not computed above {KENDALL_MAX_CANDIDATES} "
+                            f"candidates per question ({largest} here; its crossed bootstrap "
+                            "costs O(candidates^2) per replicate); Pearson and Spearman are")
         agree, comp = correlation.crossed_agreement(
-            inferable, metrics, compare=options.correlation, n_resamples=options.n_resamples,
-            confidence_level=options.confidence_level, rng=rng,
+            inferable, metrics, correlations=kinds, compare=options.correlation,
+            n_resamples=options.n_resamples, confidence_level=options.confidence_level, rng=rng,
         )
         skipped = checks.skipped_metrics
         if skipped and len(agree.table):
