@@ -37,6 +37,11 @@ def pseudonymise(study: Study, external_id: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def is_token_shaped(token: object) -> bool:
+    """Whether ``token`` could be a participant token (checked before any query)."""
+    return isinstance(token, str) and bool(_TOKEN_RE.match(token))
+
+
 def access_participant_by_token(token: str, *, for_update: bool = False) -> Participant:
     """The participant whose secret token is ``token``, with their study.
 
@@ -49,7 +54,7 @@ def access_participant_by_token(token: str, *, for_update: bool = False) -> Part
     """
     from .models import Participant
 
-    if not isinstance(token, str) or not _TOKEN_RE.match(token):
+    if not is_token_shaped(token):
         raise Http404("unknown session")
     queryset = Participant.objects.select_related("study", "group")
     if for_update:

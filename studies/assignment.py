@@ -48,6 +48,9 @@ from .models import (
     TrialItem,
 )
 
+#: Scrambled foils per content image: each is made once and then served as a file.
+SCRAMBLE_VARIANTS = 8
+
 #: Statuses that hold a design slot and a place in the quota.
 HOLDING_STATUSES = Participant.HOLDING
 
@@ -266,7 +269,7 @@ def _attention_specs(study, plans, candidates, rng) -> list[dict]:
     for i in range(n):
         if i % 2 == 0 and content_ids:
             specs.append({"kind": Trial.AttentionKind.SCRAMBLED, "question": afc or plans[0].question,
-                          "content": rng.choice(content_ids), "seed": rng.randrange(1 << 30)})
+                          "content": rng.choice(content_ids), "seed": rng.randrange(SCRAMBLE_VARIANTS)})
         else:
             question = likert or plans[0].question
             points = question.scale_points if question.kind == Question.Kind.LIKERT else 5

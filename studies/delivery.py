@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import time
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+)
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 
 def file_etag(name: str) -> str:
@@ -68,4 +76,43 @@ def deliver(request: HttpRequest, name: str, *, cache_control: str, storage=None
     return response
 
 
-__all__ = ["accel_redirect_prefix", "content_type_of", "deliver", "file_etag"]
+
+
+# --- signed, expiring URLs ---------------------------------------------------------------
+#
+# A page that has checked a participant's right to see a file links to it with
+# a reference signed by the server; the image request then needs no session
+# lookup, only the signature. The expiry is rounded up to a window, so a page
+# and the next page's preload produce the same URL and browsers reuse the copy.
+
+
+def _url_max_age() -> int:
+    return int(getattr(settings, "STYLESTUDY_IMAGE_URL_MAX_AGE", 2 * 3600))
+
+
+def _signature(ref: str, expires: int) -> str:
+    return salted_hmac("stylestudy.delivery.signed-url", f"{ref}:{expires}", algorithm="sha256").hexdigest()[:32]
+
+
+def sign_ref(ref: str, *, now: float | None = None) -> tuple[int, str]:
+    """``(expires, signature)`` for the opaque file reference ``ref``.
+
+    The URL stays valid for at least half of ``STYLESTUDY_IMAGE_URL_MAX_AGE``
+    and at most all of it.
+    """
+    max_age = _url_max_age()
+    window = max(max_age // 2, 1)
+    now = time.time() if now is None else now
+    expires = (int(now) // window + 2) * window
+    return expires, _signature(ref, expires)
+
+
+def check_signed_ref(ref: str, expires: int, signature: str, *, now: float | None = None) -> int:
+    """Seconds the signed reference stays valid; raises Http404 if forged or expired."""
+    now = time.time() if now is None else now
+    if not constant_time_compare(signature, _signature(ref, expires)) or expires <= now:
+        raise Http404("no such image")
+    return int(expires - now)
+
+
+__all__ = ["accel_redirect_prefix", "check_signed_ref", "content_type_of", "deliver", "file_etag", "sign_ref"]
