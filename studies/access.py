@@ -58,7 +58,8 @@ def access_participant_by_token(token: str, *, for_update: bool = False) -> Part
         raise Http404("unknown session")
     queryset = Participant.objects.select_related("study", "group")
     if for_update:
-        queryset = queryset.select_for_update()
+        # The participant's row only: the study and group rows are shared by everyone.
+        queryset = queryset.select_for_update(of=("self",))
     try:
         return queryset.get(token=token)
     except Participant.DoesNotExist:

@@ -38,6 +38,7 @@ from ..models import (
     BackgroundQuestion,
     Candidate,
     Participant,
+    ParticipantGroup,
     Response,
     Study,
     Trial,
@@ -132,19 +133,38 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
     """Store background answers, place the participant in a group and build their trials.
 
     A participant no group accepts, or whose eligible groups are all full, is
-    screened out (``screenout_reason`` ``ineligible`` or ``full``).
+    screened out (``screenout_reason`` ``ineligible`` or ``full``). The place
+    in a group is taken here, not at consent.
+
+    Only the groups that accept this participant are locked, and only while a
+    group and design slot are chosen and the trials written: the design is
+    planned before, so arrivals for other groups never wait, and arrivals for
+    the same group wait for a few short statements each. A full group first
+    gives back abandoned and timed-out places.
     """
     study = participant.study
-    expire_stale_sessions(study=study)
+    groups = list(study.participant_groups.order_by("pk"))
+    eligible_ids = [g.pk for g in groups if g.accepts(answers)]
+    plans: dict[int, list] = {}
+    candidates: list[Candidate] = []
+    if eligible_ids:
+        candidates = list(
+            Candidate.objects.filter(study=study, status=Candidate.Status.DONE).exclude(image="").order_by("id")
+        )
+        questions = list(study.questions.order_by("order", "id"))
+        plans = {g.pk: plan_questions(study, g, candidates=candidates, questions=questions)
+                 for g in groups if g.pk in eligible_ids}
     with transaction.atomic():
-        # Lock the groups so two arrivals never take the same slot or overfill a quota.
-        groups = list(study.participant_groups.select_for_update().order_by("pk"))
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        participant.study = study
         if participant.group_id is not None or participant.status != Participant.Status.CONSENTED:
             return participant  # submitted twice: the first answer stands
         participant.background = answers
-        eligible = [g for g in groups if g.accepts(answers)]
-        group = choose_group(eligible)
+        # Lock the eligible groups (in pk order, so two arrivals never deadlock) to keep quotas exact.
+        eligible = list(ParticipantGroup.objects.select_for_update().filter(pk__in=eligible_ids).order_by("pk"))
+        group = choose_group(eligible) if eligible else None
+        if group is None and eligible and expire_stale_sessions(groups=eligible):
+            group = choose_group(eligible)
         if group is None:
             participant.status = Participant.Status.SCREENED_OUT
             participant.screenout_reason = "full" if eligible else "ineligible"
@@ -155,16 +175,16 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
         participant.status = Participant.Status.IN_PROGRESS
         participant.last_seen_at = timezone.now()
         participant.save(update_fields=["background", "group", "slot", "status", "last_seen_at"])
-        build_trials(participant, plan_questions(study, group))
+        build_trials(participant, plans[group.pk], candidates=candidates)
     return participant
 
 
 def do_read_instructions(participant: Participant) -> None:
     """Mark the instructions as read (the practice trial comes next)."""
     if participant.instructions_read_at is None:
-        participant.instructions_read_at = timezone.now()
+        participant.instructions_read_at = participant.last_seen_at = timezone.now()
         Participant.objects.filter(pk=participant.pk, instructions_read_at=None).update(
-            instructions_read_at=participant.instructions_read_at
+            instructions_read_at=participant.instructions_read_at, last_seen_at=participant.last_seen_at
         )
 
 
@@ -354,7 +374,9 @@ def _count_attention_failure(participant: Participant) -> None:
 def do_complete(participant: Participant) -> Participant:
     """Finish a session whose trials are all answered: completion code and time."""
     with transaction.atomic():
-        participant = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        # of=("self",): the study row stays unlocked, or every completion would queue on it.
+        participant = Participant.objects.select_for_update(of=("self",)).select_related("study").get(
+            pk=participant.pk)
         if participant.completed_at is not None or next_trial(participant) is not None:
             return participant
         participant.completed_at = timezone.now()
