@@ -92,16 +92,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # psycopg 3's pool, one per web process and shared by its threads: a
     # request borrows a connection only while it runs, so a few connections
     # serve many threads and no request pays for a connect.
-    from psycopg_pool import ConnectionPool
-
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool checks them
+    # With a pool this makes psycopg check a connection before lending it: one
+    # that died with a database restart is replaced, not handed to a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 8),
         "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
-        # A connection that died with a database restart is replaced, not handed out.
-        "check": ConnectionPool.check_connection,
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
