@@ -643,11 +643,15 @@ def start_nginx(work: Path, port: int, upstream: int, media: Path) -> subprocess
 # --- queries per request kind (Django test client on the load database) -----------------
 
 
-def count_queries(database_url: str, data_dir: Path, slug: str = "load") -> dict:
-    """Queries each kind of participant request makes, one participant through the study.
+def count_queries(database_url: str, data_dir: Path, slug: str = "load", participants: int = 3) -> dict:
+    """Queries and CPU of each kind of participant request, participants one after another.
 
     Runs in-process against the load-test database with the production
-    settings (the test client instead of HTTP), so the count is exact.
+    settings (the test client instead of HTTP), so the count is exact and the
+    CPU is that of the request alone: this process's CPU time and that of its
+    PostgreSQL backend (from /proc), without a load generator competing.
+    The first participant warms up (template compilation, lazy imports) and
+    is not counted.
     """
     _django(database_url, data_dir, ALLOWED_HOSTS="testserver")
     from django.db import connection
@@ -657,27 +661,42 @@ def count_queries(database_url: str, data_dir: Path, slug: str = "load") -> dict
     client = Client()
     counts: dict[str, list[int]] = {}
     cpu: dict[str, list[float]] = {}
+    db_cpu: dict[str, list[float]] = {}
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
 
     def call(kind: str, method: str, url: str, **data):
         with CaptureQueriesContext(connection) as ctx:
+            db0 = _proc_cpu_s(backend) or 0.0
             started = time.process_time()
             response = getattr(client, method)(url, data or None)
             cpu.setdefault(kind, []).append(time.process_time() - started)
+            db_cpu.setdefault(kind, []).append((_proc_cpu_s(backend) or 0.0) - db0)
         counts.setdefault(kind, []).append(len(ctx.captured_queries))
         return response
 
-    # Warm up (template compilation, lazy imports) with a first participant, then count a second one.
-    for _round in range(2):
-        counts.clear()
-        cpu.clear()
+    for round_ in range(participants + 1):
+        if round_ == 1:
+            counts.clear()
+            cpu.clear()
+            db_cpu.clear()
         client.cookies.clear()  # a new participant; one client, so middleware loads once
         _one_participant(call, slug)
-    return {kind: {"requests": len(v), "max": max(v), "mean": round(sum(v) / len(v), 2),
-                   "django_cpu_ms_mean": round(1000 * sum(cpu[kind]) / len(cpu[kind]), 2)}
-            for kind, v in counts.items()}
+    result = {kind: {"requests": len(v), "queries_max": max(v), "queries_mean": round(sum(v) / len(v), 2),
+                     "django_cpu_ms": round(1000 * sum(cpu[kind]) / len(v), 2),
+                     "postgresql_cpu_ms": round(1000 * sum(db_cpu[kind]) / len(v), 2)}
+              for kind, v in counts.items()}
+    trials = len(counts.get("answer", [])) or 1
+    per_trial = sum(sum(cpu[k]) + sum(db_cpu[k]) for k in ("page", "answer", "image") if k in cpu) / trials
+    result["per_trial"] = {"trials": trials, "cpu_ms": round(1000 * per_trial, 2),
+                           "image_requests": round(len(counts.get("image", [])) / trials, 2)}
+    return result
 
 
 def _one_participant(call, slug: str) -> None:
+    fetched: set[str] = set()  # the browser cache: every image URL is cacheable for its lifetime
     call("consent_page", "get", f"/s/{slug}/")
     session = call("consent", "post", f"/s/{slug}/", decision="accept")["Location"]
     for _ in range(100):
@@ -688,7 +707,10 @@ def _one_participant(call, slug: str) -> None:
                  age_band="25-34")
         elif (action := _ACTION.search(text)) is not None:
             for img, prefetch in _IMAGES.findall(text):
-                call("image", "get", (img or prefetch).replace("&amp;", "&"))
+                url = (img or prefetch).replace("&amp;", "&")
+                if url not in fetched:
+                    fetched.add(url)
+                    call("image", "get", url)
             kind = _KIND.search(text)
             data, _expected = _answer(kind.group(1) if kind else "", text, "count", 0)
             call("answer", "post", action.group(1), **data)
