@@ -43,7 +43,7 @@ def is_token_shaped(token: object) -> bool:
 
 
 def access_participant_by_token(token: str, *, for_update: bool = False) -> Participant:
-    """The participant whose secret token is ``token``, with their study.
+    """The participant whose secret token is ``token``, with their study (one query).
 
     Every participant-facing view goes through here; nothing else looks a
     participant up from request data.
@@ -56,7 +56,7 @@ def access_participant_by_token(token: str, *, for_update: bool = False) -> Part
 
     if not is_token_shaped(token):
         raise Http404("unknown session")
-    queryset = Participant.objects.select_related("study", "group")
+    queryset = Participant.objects.select_related("study")
     if for_update:
         # The participant's row only: the study and group rows are shared by everyone.
         queryset = queryset.select_for_update(of=("self",))

@@ -339,7 +339,7 @@ def do_record_response(
             if trial.shown_at is not None:
                 server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
             passed = _attention_passed(trial, answer)
-            response = Response(
+            response = Response.objects.create(
                 trial=trial,
                 value=answer.value,
                 choice_id=choice_id,
@@ -349,7 +349,6 @@ def do_record_response(
                 passed_attention=passed,
                 submitted_at=now,
             )
-            response.save(force_insert=True)
             if choice_id is not None:
                 response.__dict__.pop("choice_id")  # the subquery's value: loaded from the row if asked for
             if passed is False:
