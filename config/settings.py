@@ -99,7 +99,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 8),
-        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+        # A request waits this long for a connection; during a database outage
+        # it then gets the 503 "please retry" page rather than hanging.
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 3),
+        # Stop retrying a failed connect after this long: the next request that
+        # needs a connection starts a fresh attempt at once, so a restarted
+        # database is used as soon as it is back, not after a long backoff.
+        "reconnect_timeout": env_int("DATABASE_POOL_RECONNECT_TIMEOUT", 2),
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
