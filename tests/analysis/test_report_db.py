@@ -26,6 +26,7 @@ from studies.models import (
     Trial,
     TrialItem,
 )
+from studies.analysis.guards import DesignMinimums
 from studies.reports import REPORT_FILES, ReportOptions, build_study_report
 
 RAW_RECRUITER_SESSION = "RAW-SESSION-5f2c"
@@ -144,7 +145,8 @@ class TestStudyReport:
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
-            options=ReportOptions(n_resamples=50),
+            # Three analysed participants per group: below the default minimum of five.
+            options=ReportOptions(n_resamples=50, minimums=DesignMinimums(min_participants=3)),
         )
         for name in REPORT_FILES.values():
             assert (tmp_path / name).stat().st_size > 0, name
