@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
+from studies.analysis.guards import DesignMinimums
 from studies.analysis.tidy import COLUMNS
 from studies.export import study_configuration, study_frame
 from studies.models import (
@@ -26,7 +27,6 @@ from studies.models import (
     Trial,
     TrialItem,
 )
-from studies.analysis.guards import DesignMinimums
 from studies.reports import REPORT_FILES, ReportOptions, build_study_report
 
 RAW_RECRUITER_SESSION = "RAW-SESSION-5f2c"
