@@ -64,23 +64,37 @@ def _null_studies(rng: np.random.Generator, reps: int, n_per_group: int, n_candi
     })
 
 
-def test_null_false_positive_rate_is_nominal():
-    """Both groups share one taste: p < .05 in about 5% of 300 simulated studies.
+@pytest.fixture(scope="module")
+def null_table() -> pd.DataFrame:
+    """300 small null studies (see :func:`_null_studies`), one crossed-bootstrap call."""
+    frame = _null_studies(np.random.default_rng(2024), 300, 6, 20, 20)
+    return compare_groups(frame, ["metric__m"], n_resamples=99, rng=1).table
+
+
+def test_null_false_positive_rate_is_at_most_nominal(null_table):
+    """Both groups share one taste: p < .05 in at most about 5% of 300 simulated studies.
 
     Each study is small (6 participants per group, 20 candidates, 20 ratings each)
     and is a separate question of one frame, so one call tests them all; the
     crossed bootstrap uses 99 replicates. A binomial 99% range for
     300 draws at 5% is about 2%-9%.
     """
-    reps = 300
-    frame = _null_studies(np.random.default_rng(2024), reps, 6, 20, 20)
-    table = compare_groups(frame, ["metric__m"], n_resamples=99, rng=1).table
-    assert len(table) == reps
-    perm_rate = float((table["p"] < 0.05).mean())
-    fisher_rate = float((table["fisher_p"] < 0.05).mean())
-    assert 0.02 <= perm_rate <= 0.09, perm_rate
+    assert len(null_table) == 300
+    rate = float((null_table["p"] < 0.05).mean())
+    fisher_rate = float((null_table["fisher_p"] < 0.05).mean())
+    assert rate <= 0.09, rate
     # Fisher's test ignores that both correlations share the metric: conservative.
     assert fisher_rate <= 0.09, fisher_rate
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known: with 6 participants per group and 20 candidates the crossed bootstrap test "
+    "is conservative (0.3-0.7 % rejections instead of about 5 %; 3-4 % in the larger "
+    "designs of bench/calibration.py); the participant permutation test it replaced held "
+    "the 2 % lower bound but is invalid when groups' tastes differ"))
+def test_null_false_positive_rate_is_not_conservative(null_table):
+    rate = float((null_table["p"] < 0.05).mean())
+    assert 0.02 <= rate, rate
 
 
 def test_exclusions_are_recorded_not_silent():
