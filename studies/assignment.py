@@ -249,6 +249,8 @@ def build_trials(participant: Participant, plans: list[QuestionPlan]) -> list[Tr
 
 def _make_trial(participant, position, question, unit: Unit, rng, *, practice=False) -> Trial:
     trial = Trial.objects.create(participant=participant, question=question, position=position, is_practice=practice)
+    if question.is_adaptive and not practice:
+        return trial  # the pair is chosen when the participant reaches it (adaptive_pairs)
     ids = list(unit.candidate_ids)
     rng.shuffle(ids)
     TrialItem.objects.bulk_create(TrialItem(trial=trial, slot=i, candidate_id=cid) for i, cid in enumerate(ids))

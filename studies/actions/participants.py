@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..access import pseudonymise
+from ..adaptive_pairs import do_assign_pair, needs_pair
 from ..assignment import (
     build_trials,
     choose_group,
@@ -149,14 +150,21 @@ def do_read_instructions(participant: Participant) -> None:
 
 
 def next_trial(participant: Participant) -> Trial | None:
-    """The first trial without a response, or None when all are answered."""
-    return (
+    """The first trial without a response, or None when all are answered.
+
+    An adaptive 2AFC trial gets its pair here, when the participant reaches it.
+    """
+    pending = (
         participant.trials.filter(response__isnull=True)
         .select_related("question")
         .prefetch_related("items")
         .order_by("position")
-        .first()
     )
+    trial = pending.first()
+    if trial is not None and needs_pair(trial):
+        do_assign_pair(trial)
+        trial = pending.first()
+    return trial
 
 
 def do_show_trial(trial: Trial) -> None:

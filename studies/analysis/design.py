@@ -320,8 +320,8 @@ def choose_pair(
     a content the participant has seen); no pair is compared more than
     ``max_repeats`` times before every remaining pair has been compared that
     often; while any item of the remaining pairs has been shown fewer than
-    ``min_exposure`` times, only pairs containing one of the least-shown items
-    are considered; among those, a pair is drawn uniformly from those within
+    ``min_exposure`` times, only pairs of a least-shown item with the least-shown
+    partner available are considered; among those, a pair is drawn uniformly from those within
     ``slack`` (relative) of the largest :func:`information_gain`.
 
     The last two rules keep the maximum-likelihood analysis calibrated: a
@@ -375,7 +375,10 @@ def choose_pair(
         least = np.minimum(exposure[pairs[:, 0]], exposure[pairs[:, 1]])
         floor = least[keep].min()
         if floor < min_exposure:
+            # Pair the least-shown items with each other first: warm-up takes the fewest comparisons.
             keep &= least == floor
+            most = np.maximum(exposure[pairs[:, 0]], exposure[pairs[:, 1]])
+            keep &= most == most[keep].min()
     index = np.flatnonzero(keep)
     scores = {"information": information_gain, "variance": variance_reduction}
     if criterion not in scores:
