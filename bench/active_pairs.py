@@ -147,6 +147,10 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
             for _ in range(reps)
         ])  # (reps, checkpoints, 3)
     target_width = curves["balanced"][:, -1, 1].mean()
+    # Fisher information per comparison of a uniformly drawn pair relative to an even one
+    # (p = 1/2): no design saves more than this share by comparing only even pairs.
+    d = rng.normal(0.0, spread * np.sqrt(2.0), 200_000)
+    information_share = float(np.mean(special.expit(d) * special.expit(-d)) / 0.25)
     rows = {}
     for name, c in curves.items():
         to_rho = [first_reaching(r, checkpoints, args.rho, below=False) for r in c[:, :, 0]]
@@ -160,7 +164,7 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
             "coverage": c[:, -1, 2].mean(),
         }
     return {"n": n, "budget": budget, "reps": reps, "batch": batch, "step": checkpoints[0],
-            "target_width": target_width, "rows": rows,
+            "target_width": target_width, "rows": rows, "information_share": information_share,
             "choose_ms": {k: (1000 * statistics.median(v), 1000 * float(np.percentile(v, 99)))
                           for k, v in timings.items() if k != "refit"},
             "refit_ms": 1000 * statistics.median(timings.get("refit", [float("nan")]))}
@@ -172,7 +176,8 @@ def report(result: dict, rho: float) -> str:
         f"\n{result['n']} items, budget {b} comparisons ({2 * b // result['n']} per item), "
         f"{result['reps']} repetitions, adaptive refit every {result['batch']} answers, "
         f"checkpoints every {result['step']} comparisons",
-        f"target width (balanced, full budget): {result['target_width']:.3f}",
+        f"target width (balanced, full budget): {result['target_width']:.3f}; Fisher information of a "
+        f"random pair relative to an even pair: {result['information_share']:.0%}",
         f"| design | Spearman rho at budget | comparisons to rho >= {rho} (median) | mean 95% CI width "
         "at budget | comparisons to balanced width | share of budget | coverage at budget |",
         "|---|---|---|---|---|---|---|",

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import linalg, special, stats
+from scipy import special
 
 from ._common import as_rng, check_confidence_level
 
@@ -100,7 +100,7 @@ class PairPosterior:
         """Equal-tailed credible interval of each centred strength, ``(low, high)``."""
         level = check_confidence_level(confidence_level)
         mean, cov = self.centred()
-        half = stats.norm.ppf(0.5 + level / 2.0) * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        half = special.ndtri(0.5 + level / 2.0) * np.sqrt(np.clip(np.diag(cov), 0.0, None))
         return mean - half, mean + half
 
     def summary(self) -> str:
@@ -179,14 +179,14 @@ def fit_posterior(
         grad = total_wins - (games * p).sum(axis=1) - precision * theta
         weight = games * p * p.T
         hessian = np.diag(weight.sum(axis=1) + precision) - weight
-        step = linalg.solve(hessian, grad, assume_a="pos")
+        step = np.linalg.solve(hessian, grad)
         theta += step
         if np.max(np.abs(step)) < tol:
             break
     p = special.expit(theta[:, None] - theta[None, :])
     weight = games * p * p.T
     hessian = np.diag(weight.sum(axis=1) + precision) - weight
-    covariance = linalg.cho_solve(linalg.cho_factor(hessian), np.eye(n_items))
+    covariance = np.linalg.inv(hessian)
     return PairPosterior(theta, covariance, len(winners), float(prior_sd))
 
 
