@@ -137,7 +137,7 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
     budget = args.per_item * n // 2
     checkpoints = np.unique(np.linspace(budget / args.checkpoints, budget, args.checkpoints).round().astype(int))
     batch = args.batch or max(5, n // 2)
-    reps = args.reps or {20: 40, 50: 20, 200: 4}.get(n, 4)
+    reps = args.reps or {20: 40, 50: 10, 200: 2}.get(n, 2)
     timings: dict[str, list[float]] = {}
     curves = {}
     for name in DESIGNS:

@@ -313,7 +313,8 @@ def build_report(
                 continue
             tables[group] = bt.table
             results["bradley_terry"].append(
-                {"question": qid, "group": group, "table": _records(bt.table)})
+                {"question": qid, "group": group, "table": _records(bt.table),
+                 "pair_design": "adaptive" if _pair_design_note(config, qid) else "balanced"})
         if tables:
             sections.append(_html_table(f"Bradley-Terry strengths by method: {label}",
                 pd.concat(tables, names=["group"]).reset_index(),
