@@ -136,8 +136,10 @@ def _pair_design_note(config: dict[str, Any] | None, qid: Any) -> str:
         "The selection depends only on earlier answers, so the design is ignorable for "
         "likelihood inference (Rubin 1976) and the Bradley-Terry estimates keep their "
         "asymptotic justification under such response-adaptive designs (Hu & Rosenberger "
-        "2006, ch. 4); comparisons concentrate on close pairs, so win rates are not "
-        "comparable with a balanced design's."
+        "2006, ch. 4). That justification is asymptotic: in simulations with many candidates "
+        "and few answers each, 95% intervals after an adaptive design covered less than "
+        "95%, so read them as approximate. Comparisons concentrate on close pairs, so win "
+        "rates are not comparable with a balanced design's."
     )
 
 
