@@ -90,7 +90,14 @@ class MethodConfigForm(forms.ModelForm):
         for name, spec in self.specs.items():
             names = [param_field_name(name, p) for p in spec.params]
             if names:
-                out.append((f"{_('Parameters')}: {name}", {"fields": names, "classes": ["collapse"]}))
+                fieldset = {"fields": names, "classes": ["collapse"]}
+                defaults = spec.describe_defaults()
+                if defaults:
+                    # Where a default departs from the method's paper, the researcher sees how before choosing it.
+                    fieldset["description"] = _("Default levels per weights family: %(defaults)s") % {
+                        "defaults": "; ".join(defaults.splitlines())
+                    }
+                out.append((f"{_('Parameters')}: {name}", fieldset))
         return out
 
     def clean(self) -> dict:
