@@ -91,7 +91,8 @@ class MethodConfigForm(forms.ModelForm):
             names = [param_field_name(name, p) for p in spec.params]
             if names:
                 fieldset = {"fields": names, "classes": ["collapse"]}
-                defaults = spec.describe_defaults()
+                describe = getattr(spec, "describe_defaults", None)
+                defaults = describe() if describe else ""
                 if defaults:
                     # Where a default departs from the method's paper, the researcher sees how before choosing it.
                     fieldset["description"] = _("Default levels per weights family: %(defaults)s") % {

@@ -17,7 +17,6 @@ from torch import nn
 from .._checks import check_image, check_range
 from ..models.autoencoder import load_encoder
 from ._common import (
-    FEATURE_FAMILIES,
     PaperLevels,
     check_style_batch,
     departure_for,

@@ -21,8 +21,8 @@ from ..models.autoencoder import load_encoder
 from ._common import (
     FEATURE_FAMILIES,
     PaperLevels,
-    departure_for,
     check_style_batch,
+    departure_for,
     family_params,
     grid_run,
     level_alphas,
