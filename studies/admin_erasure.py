@@ -87,6 +87,14 @@ class StudyErasureMixin:
         # through the erasure actions (with their audit entry) or a superuser.
         return obj is None or (not obj.is_frozen and not obj.participants.counted().exists())
 
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if all(self.has_delete_permission(request, obj) for obj in objs):
+            # Rows beneath a study (candidates, participants) have no delete permission of their
+            # own; they go with the study, through do_delete_study and its audit entry.
+            perms_needed = set()
+        return deleted, model_count, perms_needed, protected
+
     def delete_model(self, request, obj):
         erasure.do_delete_study(obj, by=request.user)
 
