@@ -54,6 +54,10 @@ from .models import (
     TrialItem,
 )
 from .permissions import access_study_for_user, filter_owned
+from .security import ThrottledAdminAuthenticationForm
+
+# Sign-in attempts are throttled per user name and per address (studies.security).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Preview grid rows (content × style pairs) per page: each row has one image per method.
 PREVIEW_PAIRS = 40
@@ -62,7 +66,8 @@ PREVIEW_PAIRS = 40
 def _thumb(field, size: int = 64) -> str:
     if not field:
         return "—"
-    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', field.url, size, size)
+    # A size class, not a style attribute: the Content-Security-Policy allows no inline styles.
+    return format_html('<img src="{}" class="thumb-{}" alt="">', field.url, size)
 
 
 class OwnedAdmin(admin.ModelAdmin):

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET
 
 from .permissions import access_media_for_user
 
+MEDIA_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+
 
 @require_GET
 def serve_media(request: HttpRequest, name: str) -> FileResponse:
@@ -27,4 +29,7 @@ def serve_media(request: HttpRequest, name: str) -> FileResponse:
         raise Http404("No such file.")
     response = FileResponse(default_storage.open(name, "rb"), content_type=mimetypes.guess_type(name)[0])
     response["Cache-Control"] = "private, max-age=3600"
+    # A stored report page carries its own stylesheet and data: images; it may run no script,
+    # load nothing from elsewhere and is sandboxed (no forms, no same-origin access).
+    response["Content-Security-Policy"] = MEDIA_CSP
     return response
