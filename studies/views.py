@@ -428,9 +428,10 @@ def participant_withdraw(request: HttpRequest, participant: Participant) -> Http
         return _render(request, "withdraw.html", context)
     if request.POST.get("confirm") != "withdraw":
         return redirect(_session_url(participant))
-    record = erasure.do_withdraw(participant)
+    erasure.do_withdraw(participant)
     sessions = dict(request.session.get(_SESSION_KEY, {}))
     if sessions.pop(study.slug, None) is not None:
         request.session[_SESSION_KEY] = sessions
-    context.update(participant=None, responses=record.responses)
+    # No language links: they would point at the session that no longer exists.
+    context.update(participant=None, languages=[])
     return _render(request, "withdrawn.html", context)
