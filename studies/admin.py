@@ -570,7 +570,7 @@ class ParticipantGroupAdmin(OwnedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
-            _n=Count("participants", filter=Q(participants__status="completed"))
+            _n=Count("participants", filter=Q(participants__status="completed", participants__is_preview=False))
         )
 
     @admin.display(description=_("completed participants"))

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from .models import CultureTag, GanTrainingRun, MethodConfig
@@ -95,9 +96,10 @@ class MethodConfigForm(forms.ModelForm):
                 defaults = describe() if describe else ""
                 if defaults:
                     # Where a default departs from the method's paper, the researcher sees how before choosing it.
-                    fieldset["description"] = _("Default levels per weights family: %(defaults)s") % {
+                    # The admin renders descriptions as HTML: escape the text.
+                    fieldset["description"] = escape(_("Default levels per weights family: %(defaults)s") % {
                         "defaults": "; ".join(defaults.splitlines())
-                    }
+                    })
                 out.append((f"{_('Parameters')}: {name}", fieldset))
         return out
 

@@ -315,6 +315,8 @@ class TestPreview:
         real = _finished(draft)
         assert real.status == Participant.Status.COMPLETED and real.group == group and real.slot == 0
         assert set(study_frame(draft.pk)["participant_id"]) == {real.pk}
+        listed = client.get(reverse("admin:studies_participantgroup_changelist")).context["cl"].queryset
+        assert listed.get(pk=group.pk)._n == 1, "the group list counts the real participant only"
         # A full group still shows a preview its trials.
         again = Client()
         again.force_login(owner)

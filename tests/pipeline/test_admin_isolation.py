@@ -103,3 +103,12 @@ class TestCultureTags:
         response = client.post(reverse("admin:studies_culturetag_add"),
                                {"slug": "persian-miniature", "name": "Persian miniature", "names": "{}"})
         assert response.status_code == 302 and CultureTag.objects.filter(slug="persian-miniature").exists()
+
+
+def test_method_form_says_where_defaults_depart_from_the_paper(labs):
+    users, _alices, _bobs = labs
+    page = _client(users["alice"]).get(reverse("admin:studies_methodconfig_add"))
+    text = page.content.decode()
+    assert "vgg19-cd16x: relu4_1 (as published)" in text
+    assert "Huang &amp; Belongie 2017 use relu4_1; family vgg19-wct has offline weights only for" in text
+    assert "Li et al. 2017 use relu5_1, relu4_1, relu3_1, relu2_1, relu1_1" in text
