@@ -35,17 +35,9 @@ REFIT_BATCH_PER_CANDIDATE = 0.25
 ACTIVE_STATUSES = (Participant.Status.CONSENTED, Participant.Status.IN_PROGRESS)
 
 
-def needs_pair(trial: Trial) -> bool:
-    """Whether ``trial`` is an adaptive 2AFC trial whose pair is not chosen yet.
-
-    Uses the trial's prefetched items when there are any (no query).
-    """
-    return (
-        trial.question.is_adaptive
-        and not trial.attention_kind
-        and not trial.is_practice
-        and not trial.items.all()
-    )
+def is_adaptive_trial(trial: Trial) -> bool:
+    """Whether ``trial`` shows a pair chosen adaptively (its question loaded; no query)."""
+    return trial.question.is_adaptive and not trial.attention_kind and not trial.is_practice
 
 
 def _cache_key(group_id: int, question_id: int) -> str:
@@ -168,6 +160,8 @@ def do_assign_pair(trial: Trial, *, rng: np.random.Generator | None = None) -> b
     Returns:
         True if this call stored the pair.
     """
+    if TrialItem.objects.filter(trial_id=trial.pk).exists():
+        return False  # the usual case on a reload: no lock taken
     try:
         with transaction.atomic():
             Participant.objects.select_for_update().filter(pk=trial.participant_id).first()
@@ -184,4 +178,4 @@ def do_assign_pair(trial: Trial, *, rng: np.random.Generator | None = None) -> b
     return True
 
 
-__all__ = ["choose_next_pair", "do_assign_pair", "needs_pair"]
+__all__ = ["choose_next_pair", "do_assign_pair", "is_adaptive_trial"]
