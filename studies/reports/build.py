@@ -23,12 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studies.analysis import correlation, mixed, pairwise, reliability, tidy
+from studies.analysis import correlation, guards, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
+from studies.reports.schema import RESULTS_SCHEMA
 
 from .csvsafe import escape_formula_cells
 
 Progress = Callable[[float, str], None]
+#: Kendall's tau's crossed bootstrap is O(K^2) per replicate; above this many
+#: candidates per question the report gives Pearson and Spearman only.
+KENDALL_MAX_CANDIDATES = 300
 
 #: Files every report writes (relative to the output folder).
 REPORT_FILES = {
@@ -48,20 +52,24 @@ class ReportOptions:
     """Settings of one report run; written into ``results.json``.
 
     Attributes:
-        n_resamples: Participant-bootstrap replicates per interval.
-        n_permutations: Participant permutations per group comparison.
+        n_resamples: Crossed-bootstrap replicates per interval.
         confidence_level: Interval level.
-        correlation: Correlation used for the between-group permutation test.
+        correlation: Correlation compared between groups.
         seed: Seed of the random generator (recorded for reproducibility).
         rules: Exclusion rules.
+        minimums: Least data per group and question for inference.
+        alpha_levels: Krippendorff's alpha levels reported besides the one that
+            fits each question kind (ordinal and interval for Likert, nominal
+            for 2AFC), e.g. ``("ratio",)``.
     """
 
     n_resamples: int = 1000
-    n_permutations: int = 1000
     confidence_level: float = 0.95
     correlation: str = "spearman"
     seed: int = 0
     rules: tidy.ExclusionRules = field(default_factory=tidy.ExclusionRules)
+    minimums: guards.DesignMinimums = field(default_factory=guards.DesignMinimums)
+    alpha_levels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -187,15 +195,30 @@ def build_report(
         if len(frame) else pd.DataFrame(columns=["question_kind", "dimension"])
     )
     scored = kept[kept["candidate_id"].notna() & kept["score"].notna()]
+    checks = guards.check_study(kept, metrics, minimums=options.minimums)
+    problems.extend(checks.warnings)
+    eligible = pd.MultiIndex.from_frame(scored[["question_id", "group"]]).isin(
+        list(checks.eligible)) if len(scored) else np.zeros(0, bool)
+    inferable = scored[eligible]
+    # Paired comparisons and rankings model methods, not candidates: only the
+    # participant minimum applies to them.
+    enough = (checks.descriptive.loc[checks.descriptive["n_participants"]
+                                     >= options.minimums.min_participants, ["question", "group"]]
+              if len(checks.descriptive) else pd.DataFrame(columns=["question", "group"]))
+    by_method = scored[pd.MultiIndex.from_frame(scored[["question_id", "group"]]).isin(
+        list(map(tuple, enough.to_numpy())))] if len(scored) else scored
     results: dict[str, Any] = {
         "title": title,
-        "options": {**asdict(options), "rules": asdict(options.rules)},
+        "options": {**asdict(options), "rules": asdict(options.rules),
+                    "minimums": asdict(options.minimums)},
         "n_rows": len(frame),
-        "n_rows_analysed": len(kept),
-        "n_participants": int(kept["participant_id"].nunique()),
+        "n_rows_analysed": len(scored),
+        "n_participants": int(scored["participant_id"].nunique()),
         "exclusions": _records(log.steps) if len(log.steps) else [],
         "excluded_participants": {str(k): v for k, v in log.excluded_participants.items()},
         "metrics": metrics,
+        "descriptive": _records(checks.descriptive) if len(checks.descriptive) else [],
+        "effects": [],
     }
     sections.append(_html_exclusions(log))
 
@@ -203,17 +226,34 @@ def build_report(
     progress(0.1, "metric-human agreement")
     from studies.reports import plots
 
-    if metrics and len(scored):
-        agree = correlation.metric_agreement(
-            scored, metrics, n_resamples=options.n_resamples,
-            confidence_level=options.confidence_level, rng=rng,
+    if metrics and len(inferable):
+        kinds = correlation.CORRELATIONS
+        largest = int(inferable.groupby("question_id")["candidate_id"].nunique().max())
+        if largest > KENDALL_MAX_CANDIDATES:
+            kinds = tuple(k for k in kinds if k != "kendall")
+            problems.append(f"Kendall's tau is not computed above {KENDALL_MAX_CANDIDATES} "
+                            f"candidates per question ({largest} here; its crossed bootstrap "
+                            "costs O(candidates^2) per replicate); Pearson and Spearman are")
+        agree, comp = correlation.crossed_agreement(
+            inferable, metrics, correlations=kinds, compare=options.correlation,
+            n_resamples=options.n_resamples, confidence_level=options.confidence_level, rng=rng,
         )
+        skipped = checks.skipped_metrics
+        if skipped and len(agree.table):
+            keep = [(q, m) not in skipped for _, q, m, _ in agree.table.index]
+            agree.table = agree.table[keep]
+        if skipped and len(comp.table):
+            keep = [(q, m) not in skipped for q, m, _, _ in comp.table.index]
+            comp.table = comp.table[keep]
         results["agreement"] = _records(agree.table)
         sections.append(_html_table("Metric-human agreement", agree.table.reset_index(),
-            "Correlation over candidates between each metric and the mean human score "
-            "(Likert value; 2AFC choice rate; ranking score), per participant group and "
-            f"question. Intervals: {options.confidence_level:.0%} percentile bootstrap "
-            f"resampling participants ({options.n_resamples} replicates)."))
+            "Estimand: the correlation, over the population of candidates, between each metric "
+            "and a group's expected rating (Likert value; 2AFC choice rate; ranking score). "
+            "statistic: correlation with the observed candidate means; noise_ceiling: "
+            "split-half reliability of those means (Spearman-Brown); disattenuated: "
+            "statistic / sqrt(noise_ceiling), the estimate for infinitely many raters. "
+            f"Intervals: {options.confidence_level:.0%} percentile crossed bootstrap resampling "
+            f"candidates and participants independently ({options.n_resamples} replicates)."))
         for qid, table in agree.table.reset_index().groupby("question"):
             label = _question_label(questions, qid)
             spearman = table[table["correlation"] == "spearman"]
@@ -222,7 +262,7 @@ def build_report(
                                 plots.forest_plot(spearman, title=label,
                                                   level=options.confidence_level)))
             per_candidate = (
-                scored[scored["question_id"] == qid]
+                inferable[inferable["question_id"] == qid]
                 .groupby(["group", "candidate_id"], observed=True)
                 .agg(human=("score", "mean"), **{m: (m, "first") for m in metrics})
                 .reset_index()
@@ -230,30 +270,28 @@ def build_report(
             figures.append((f"Metric vs mean human score per group, {label}",
                             plots.metric_scatter(per_candidate, metrics, title=label)))
         progress(0.35, "group comparisons")
-        if scored["group"].nunique() > 1:
-            comp = correlation.compare_groups(
-                scored, metrics, correlation=options.correlation,
-                n_permutations=options.n_permutations, rng=rng,
-            )
-            zou = comp.confidence_interval(options.confidence_level)
-            comp.table["pearson_diff_low"] = zou["ci_low"]
-            comp.table["pearson_diff_high"] = zou["ci_high"]
+        if len(comp.table):
             results["group_differences"] = _records(comp.table)
             sections.append(_html_table("Differences between groups", comp.table.reset_index(),
-                f"{options.correlation.title()} correlation per group (r_a, r_b) and difference; "
-                "Fisher r-to-z on Pearson r with Zou's (2007) interval for the Pearson "
-                "difference (both assume independent samples); permutation test "
-                f"shuffling participants between the two groups ({options.n_permutations} "
-                "permutations); Holm and Benjamini-Hochberg adjustment across metrics."))
+                f"{options.correlation.title()} correlation per group (r_a, r_b) and difference "
+                "r_a - r_b. Both groups rate the same candidates, so the correlations are "
+                "dependent: interval and p come from the crossed bootstrap, which draws one "
+                "set of candidates for both groups and each group's participants "
+                "independently. p_adjusted: Holm over the declared family, every metric x "
+                "group pair of the question (p_bh: Benjamini-Hochberg). The difference of "
+                "disattenuated correlations is shown with its interval."))
     else:
         problems.append("no metric columns or no scored responses: agreement skipped")
 
     # --- Reliability --------------------------------------------------------
     progress(0.5, "reliability")
-    likert = scored[scored["question_kind"] == "likert"]
+    likert = inferable[inferable["question_kind"] == "likert"]
     rel_tables = []
-    for qid, part in likert.groupby("question_id"):
-        table = reliability.reliability_table(part, n_splits=100, rng=rng)
+    fitting = {"likert": ("ordinal", "interval"), "2afc": ("nominal",)}
+    for qid, part in inferable[inferable["question_kind"].isin(list(fitting))].groupby("question_id"):
+        kind = part["question_kind"].iloc[0]
+        levels = tuple(dict.fromkeys([*fitting[kind], *options.alpha_levels]))
+        table = reliability.reliability_table(part, n_splits=100, rng=rng, levels=levels)
         if len(table):
             table.insert(0, "question", qid)
             rel_tables.append(table.reset_index())
@@ -261,8 +299,9 @@ def build_report(
         rel = pd.concat(rel_tables, ignore_index=True)
         results["reliability"] = _records(rel)
         sections.append(_html_table("Reliability per group", rel,
-            "Krippendorff's alpha at four levels of measurement (raters = participants, "
-            "units = candidates, missing allowed); split-half reliability of candidate "
+            "Krippendorff's alpha at the level that fits the question (ordinal and interval "
+            "for Likert, nominal for 2AFC choices; raters = participants, units = candidates, "
+            "missing allowed); split-half reliability of candidate "
             "means with Spearman-Brown (mean and 95% range over random rater splits); "
             "ICC(2,1)/ICC(2,k) only where a complete raters x candidates block exists."))
 
@@ -276,19 +315,36 @@ def build_report(
         except (ValueError, np.linalg.LinAlgError) as exc:
             problems.append(f"mixed model for {label} failed: {exc}")
             continue
+        ordinal = getattr(model, "ordinal", {})
         entry = {
             "question": qid, "formula": model.formula, "n_obs": model.n_obs,
             "converged": model.converged, "fit_note": model.fit_note,
+            "scale": "interval (primary); ordinal robustness check: the same model on "
+                     "mid-ranks of the scores",
+            "random_effects": list(model.variance_components),
             "fixed_effects": _records(model.fixed),
             "variance_components": model.variance_components,
             "contrasts": {
-                name: {"estimate": float(c.estimate), "se": float(c.se),
-                       "pvalue": float(c.pvalue),
+                name: {"estimate": float(c.estimate), "se": float(c.se), "df": float(c.df),
+                       "pvalue": float(c.pvalue), "p_adjusted": float(c.p_adjusted),
+                       "family": c.family,
                        "ci_low": float(c.confidence_interval()[0]),
                        "ci_high": float(c.confidence_interval()[1])}
                 for name, c in model.contrasts.items()
             },
         }
+        for name, c in model.contrasts.items():
+            low, high = c.confidence_interval()
+            ranked = ordinal.get(name)
+            results["effects"].append({
+                "question": qid, "term": name, "family": c.family,
+                "estimate": float(c.estimate), "se": float(c.se), "df": float(c.df),
+                "ci_low": float(low), "ci_high": float(high), "p": float(c.pvalue),
+                "p_adjusted": float(c.p_adjusted),
+                "ordinal_p": float(ranked.pvalue) if ranked else None,
+                "ordinal_same_direction": (bool(np.sign(ranked.estimate) == np.sign(c.estimate))
+                                           if ranked else None),
+            })
         results["mixed_models"].append(entry)
         sections.append("<h2>Mixed model: " + html.escape(label) + "</h2><pre>"
                         + html.escape(model.summary()) + "</pre>")
@@ -300,7 +356,7 @@ def build_report(
     # --- Pairwise and rankings ---------------------------------------------
     progress(0.75, "paired comparisons and rankings")
     results["bradley_terry"] = []
-    for qid, part in scored[scored["question_kind"] == "2afc"].groupby("question_id"):
+    for qid, part in by_method[by_method["question_kind"] == "2afc"].groupby("question_id"):
         label = _question_label(questions, qid)
         tables = {}
         for group, gpart in part.groupby("group"):
@@ -327,13 +383,14 @@ def build_report(
             figures.append((f"Bradley-Terry strengths, {label}",
                             plots.strength_plot(tables, title=label, xlabel="log-strength")))
     results["rankings"] = []
-    for qid, part in scored[scored["question_kind"] == "ranking"].groupby("question_id"):
+    for qid, part in by_method[by_method["question_kind"] == "ranking"].groupby("question_id"):
         label = _question_label(questions, qid)
         tables = {}
         for group, gpart in part.groupby("group"):
             ranks = pairwise.mean_ranks(gpart, n_resamples=options.n_resamples,
                                         confidence_level=options.confidence_level, rng=rng)
-            orders = gpart.sort_values("rank").groupby("response_id")["method"].agg(list)
+            untied = gpart[~gpart["response_id"].isin(guards.tied_ranking_responses(gpart))]
+            orders = untied.sort_values("rank").groupby("response_id")["method"].agg(list)
             try:
                 ranks.table["plackett_luce"] = pairwise.plackett_luce(orders.tolist())
             except ValueError as exc:
@@ -356,7 +413,11 @@ def build_report(
     _write_tables(export, files["csv"], files["parquet"])
     files["codebook"].write_text(json.dumps(
         {"description": "One row per response x shown candidate; see tidy.py.",
-         "columns": tidy.codebook(export)}, indent=2, ensure_ascii=False))
+         "columns": tidy.codebook(export),
+         "input": {"required": list(tidy.REQUIRED_INPUT), "required_by_kind":
+                   {k: list(v) for k, v in tidy.REQUIRED_BY_KIND.items()},
+                   "defaults": tidy.INPUT_DEFAULTS},
+         "results_schema": RESULTS_SCHEMA}, indent=2, ensure_ascii=False))
     escape_formula_cells(log.steps).to_csv(files["exclusions"], index=False)
     frozen = config or {}
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
@@ -370,7 +431,7 @@ def build_report(
     files["html"].write_text(_html_page(title, results, sections, images, problems))
     progress(1.0, "done")
     return ReportResult(
-        out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=len(kept),
+        out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=results["n_rows_analysed"],
         n_participants=results["n_participants"], seconds=time.perf_counter() - start,
         warnings=problems, results=results,
     )

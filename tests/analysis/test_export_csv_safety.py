@@ -40,7 +40,7 @@ def test_report_csv_escapes_free_text_and_parquet_keeps_it(tmp_path):
         participant.background = {**participant.background, "country_grew_up": answer}
         participant.save(update_fields=["background"])
     MetricValue.objects.filter(candidate__study=study).update(value=-0.25)
-    build_study_report(study.pk, tmp_path, options=ReportOptions(n_resamples=20, n_permutations=20))
+    build_study_report(study.pk, tmp_path, options=ReportOptions(n_resamples=20))
 
     with open(tmp_path / "responses.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

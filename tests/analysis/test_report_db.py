@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
+from studies.analysis.guards import DesignMinimums
 from studies.analysis.tidy import COLUMNS
 from studies.export import study_configuration, study_frame
 from studies.models import (
@@ -144,7 +145,8 @@ class TestStudyReport:
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
-            options=ReportOptions(n_resamples=50, n_permutations=50),
+            # Three analysed participants per group: below the default minimum of five.
+            options=ReportOptions(n_resamples=50, minimums=DesignMinimums(min_participants=3)),
         )
         for name in REPORT_FILES.values():
             assert (tmp_path / name).stat().st_size > 0, name
@@ -176,15 +178,14 @@ class TestStudyReport:
     def test_study_without_responses(self, tmp_path):
         study = Study.objects.create(title="Empty", slug="empty")
         result = build_study_report(study.pk, tmp_path,
-                                    options=ReportOptions(n_resamples=20, n_permutations=20))
+                                    options=ReportOptions(n_resamples=20))
         assert result.n_rows == 0
         assert any("agreement skipped" in w for w in result.warnings)
         assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
 
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
-        call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50",
-                     "--permutations", "50")
+        call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50")
         assert "report.html" in capsys.readouterr().out
         assert (tmp_path / "report.html").is_file()
         with pytest.raises(CommandError, match="no study"):
@@ -200,7 +201,7 @@ class TestStudyReport:
         settings.MEDIA_ROOT = tmp_path / "media"
         report = StudyReport.objects.create(study=_make_study())
 
-        options = ReportOptions(n_resamples=50, n_permutations=50)
+        options = ReportOptions(n_resamples=50)
         assert run_report_job(report.pk, options=options) == StudyReport.Status.DONE
 
         report.refresh_from_db()
