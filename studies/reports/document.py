@@ -224,8 +224,9 @@ def _agreement(doc: Document, qid: Any) -> str:
     html_parts = ["<h3>Metric–human agreement</h3>"]
     chunks = [groups[i:i + MAX_GROUP_COLUMNS] for i in range(0, len(groups), MAX_GROUP_COLUMNS)]
     for n_chunk, chunk in enumerate(chunks):
-        header = ["Metric"] + [f"{ctx.group_name(g)} (n = {_n_for(rows, g)}) {ctx.symbol} "
-                               f"[{level_text(ctx.level)} CI]" for g in chunk]
+        header = ["Metric"] + [f"{ctx.group_name(g)} (n = {_n_for(rows, g)}) {ctx.symbol}"
+                               + ("" if g in guarded else f" [{level_text(ctx.level)} CI]")
+                               for g in chunk]
         body = []
         for m in metrics:
             cells = [metric_name(m)]
@@ -352,7 +353,9 @@ def _means(doc: Document, qid: Any) -> str:
                "here, see the contrasts for inference)."))
     table = doc.table(Table(f"{kind} by method and by the style's culture, "
                             f"{ctx.question_title(qid)}",
-                            ["Factor", "Level"] + [f"{ctx.group_name(g)} M [CI]" for g in groups],
+                            ["Factor", "Level"] + [f"{ctx.group_name(g)} M"
+                                                   + ("" if ctx.guarded(qid, g) else " [CI]")
+                                                   for g in groups],
                             body, note, 2))
     fig = plots.means_plot(rows, groups=groups, group_names={g: ctx.group_name(g) for g in groups},
                            ylabel=scale, level=ctx.level)
@@ -474,8 +477,11 @@ def _reliability(doc: Document) -> str:
         if has_ceiling:
             cells.append(fmt(r.get("noise_ceiling"), bounded=True))
         body.append(cells)
+    ranges = any(not ctx.guarded(r.get("question"), r.get("group"), "reliability")
+                 for r in rows)
     header = ["Question", "Group", "Raters", "Candidates", "Ratings", "Krippendorff's α",
-              "Split-half [range]"] + (["Noise ceiling"] if has_ceiling else [])
+              "Split-half [range]" if ranges else "Split-half"] \
+        + (["Noise ceiling"] if has_ceiling else [])
     note = ("α at the level that fits the question type (interval for ratings, nominal for "
             "choices). Split-half: reliability of candidate means, Spearman–Brown corrected; "
             "the range covers 95 % of random rater splits.")

@@ -28,7 +28,7 @@ WIDTH_IN = 6.7
 _RC = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7.5,
     "ytick.labelsize": 7.5, "legend.fontsize": 7.5, "axes.spines.top": False,
-    "axes.spines.right": False, "svg.fonttype": "path", "svg.hashsalt": "stylestudy",
+    "axes.spines.right": False,
 }
 
 
@@ -40,7 +40,10 @@ def group_styles(groups: list[str]) -> dict[str, tuple[str, str]]:
 def to_svg(fig: Figure) -> str:
     """The figure as inline SVG (vector in the HTML and the PDF); closes it."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    # Ids hashed from a fixed salt and their content: the same report gives the
+    # same bytes, and equal ids in two inline SVGs always name equal things.
+    with plt.rc_context({"svg.hashsalt": "stylestudy", "svg.fonttype": "path"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
