@@ -100,7 +100,9 @@ def _configuration_summary(config: dict[str, Any]) -> dict[str, Any]:
     """What the appendix shows of the frozen configuration, and the live-edit audit.
 
     ``live_edits`` is None when the configuration carries no audit (a tidy
-    file), else the list of ``{at, by, field, before, after}`` records.
+    file, or a configuration exported before the audit existed), else the
+    configuration's ``changes_while_live`` records (``changed_at,
+    changed_by_name, target, field, before, after``), oldest first.
     """
     study = config.get("study") or {}
     return {
@@ -110,7 +112,7 @@ def _configuration_summary(config: dict[str, Any]) -> dict[str, Any]:
              "quota": g.get("quota"), "eligibility": g.get("eligibility")}
             for g in config.get("participant_groups", [])
         ],
-        "live_edits": config.get("live_edits"),
+        "live_edits": config.get("changes_while_live"),
     }
 
 

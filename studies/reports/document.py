@@ -304,7 +304,7 @@ def _effects(doc: Document, qid: Any) -> str:
     rows = effect_rows(ctx, qid)
     if not rows:
         return ""
-    guarded = ctx.guarded(qid)
+    guarded = ctx.effects_guarded(qid)
     body = [[term_label(str(r["term"])), fmt(r["estimate"]),
              DASH if guarded else fmt_ci(r.get("ci_low"), r.get("ci_high")),
              DASH if guarded else fmt_p(r.get("p"))] for r in rows]
@@ -500,7 +500,7 @@ def _appendix(doc: Document) -> str:
             "Frozen study configuration", ["Setting", "Value"],
             [[k.replace("_", " "), _short(v)] for k, v in settings.items()],
             f"Configuration SHA-256 {r.get('config_sha256', DASH)}; the full configuration, "
-            "with every candidate's provenance, is in study_config.json.")))
+            "with every candidate's provenance, is in study_config.json.", 2)))
     design = r.get("design") or {}
     if design.get("methods"):
         parts.append(doc.table(Table(
@@ -516,16 +516,18 @@ def _appendix(doc: Document) -> str:
     edits = config.get("live_edits")
     if edits:
         parts.append(doc.table(Table(
-            "Edits made while the study was live", ["When", "By", "Field", "Before", "After"],
-            [[str(e.get("at", "")), str(e.get("by", "")), str(e.get("field", "")),
-              _short(e.get("before")), _short(e.get("after"))] for e in edits],
-            "Only wording, texts, quotas, closing date and redirects may change while live; "
-            "every change is recorded.", 5)))
+            "Changes made while the study was live",
+            ["When (UTC)", "By", "What", "Field", "Before", "After"],
+            [[str(e.get("changed_at", ""))[:19].replace("T", " "), e.get("changed_by_name") or DASH,
+              str(e.get("target", "")), str(e.get("field", "")),
+              _short(e.get("before")) or DASH, _short(e.get("after")) or DASH] for e in edits],
+            "Only wording, texts, redirects, the completion code, quotas and the closing date "
+            "may change while a study is live; every change is recorded.", 6)))
     elif edits is not None:
         parts.append("<p>No edits were made while the study was live.</p>")
     else:
-        parts.append("<p>This report was built without an audit of live edits (for example "
-                     "from a tidy file).</p>")
+        parts.append("<p>The configuration carries no record of changes made while live "
+                     "(built from a tidy file, or exported before such records were kept).</p>")
     models = r.get("mixed_models") or []
     if models:
         parts.append(doc.table(Table(
@@ -556,7 +558,7 @@ def _appendix(doc: Document) -> str:
 
 
 def _short(value: Any, limit: int = 160) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == {} or value == []:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 16] + f" (+{len(text) - limit + 16} chars)"

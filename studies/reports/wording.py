@@ -169,6 +169,19 @@ class Context:
             return True
         return False
 
+    def effects_guarded(self, question: Any) -> bool:
+        """Model contrasts pool the groups: withheld when a guard covers the whole
+        question or the model, or every group of the question is below the minimum."""
+        for g in self.guards:
+            if g["question"] in (None, question) and (
+                    g["group"] is None or g.get("analysis") in ("effects", "mixed_models")):
+                return True
+        groups = {r["group"] for r in self.results.get("sufficiency", [])
+                  if r.get("question") == question}
+        groups |= {r["group"] for r in self.results.get("agreement", [])
+                   if r.get("question") == question}
+        return bool(groups) and all(self.guarded(question, g) for g in groups)
+
     def group_name(self, slug: Any) -> str:
         group = self.groups.get(slug)
         return group["name"] if group else str(slug)
@@ -385,7 +398,7 @@ def _split_pair(text: str) -> tuple[str, str]:
 
 
 def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
-    if ctx.guarded(qid, None, "effects") or ctx.guarded(qid):
+    if ctx.effects_guarded(qid):
         return []
     sentences = []
     points = "points" if (ctx.questions.get(qid) or {}).get("kind") == "likert" else "units"
