@@ -270,8 +270,8 @@ def _differences(doc: Document, qid: Any) -> str:
     correction = correction_name(ctx.results)
     symbol = rows[0]["symbol"]
     body = [[metric_name(r["metric"]), f"{ctx.group_name(r['group_a'])} − "
-             f"{ctx.group_name(r['group_b'])}", fmt(r["estimate"], bounded=True),
-             fmt_ci(r["ci_low"], r["ci_high"], bounded=True), fmt_p(r["p"]),
+             f"{ctx.group_name(r['group_b'])}", fmt(r["estimate"]),
+             fmt_ci(r["ci_low"], r["ci_high"]), fmt_p(r["p"]),
              fmt_p(r["p_adjusted"])]
             for r in sorted(rows, key=lambda r: (r["metric"], r["group_a"], r["group_b"]))]
     note = (f"{symbol}: difference in agreement between the two groups (first minus second). "
@@ -642,7 +642,7 @@ figcaption { font-size: 9pt; margin-top: .3rem; }
   justify-content: center; text-align: center; padding: .2rem; }
 .cap { margin-top: .15rem; }
 .none { color: var(--muted); font-style: italic; }
-.methods p { text-align: justify; hyphens: auto; }
+@media print { .methods p { text-align: justify; hyphens: auto; } }
 .notes { font-size: 9pt; }
 @media screen and (max-width: 48rem) {
   main { padding: 1rem .6rem; }

@@ -145,12 +145,28 @@ class Context:
         self.guards = self._guards()
 
     def _guards(self) -> list[dict[str, Any]]:
-        """Fired guards: the analysis's own ``guards`` rows, then the sufficiency table's."""
+        """Fired guards, from whichever record the results carry.
+
+        ``guards`` rows (question, group, analysis, reason); the analysis's
+        ``descriptive`` rows with ``inference`` false, whose reasons are its
+        warnings ``"question Q, group G: reason; descriptive statistics only"``;
+        and the report's own ``sufficiency`` table.
+        """
         fired = [
             {"question": g.get("question"), "group": g.get("group"),
              "analysis": g.get("analysis"), "reason": g.get("reason") or g.get("message") or ""}
             for g in self.results.get("guards", []) if isinstance(g, dict)
         ]
+        warnings = [str(w) for w in self.results.get("warnings", [])]
+        for row in self.results.get("descriptive", []):
+            if row.get("inference", True):
+                continue
+            prefix = f"question {row.get('question')}, group {row.get('group')}: "
+            reasons = [w[len(prefix):].removesuffix("; descriptive statistics only")
+                       for w in warnings if w.startswith(prefix)]
+            fired.append({"question": row.get("question"), "group": row.get("group"),
+                          "analysis": None,
+                          "reason": "; ".join(reasons) or "below the minimum for inference"})
         for row in self.results.get("sufficiency", []):
             if not row.get("sufficient", True):
                 fired.append({"question": row["question"], "group": row["group"],
@@ -351,8 +367,9 @@ def _difference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         sentences.append(Sentence(
             f"Agreement of {metric_name(r['metric'])} with {judgements(ctx, qid)} was higher for "
             f"{ctx.group_name(higher)} than for {ctx.group_name(lower)} participants ("
+            # A difference of correlations can exceed 1: it keeps its leading zero.
             + estimate_clause(r["symbol"], sign * number(r["estimate"]), low, high, ctx.level,
-                              p=r["p_adjusted"], p_label=label) + ").",
+                              bounded=False, p=r["p_adjusted"], p_label=label) + ").",
             "finding", (r["metric"], f"{r['metric']}|{higher}>{lower}")))
     rest = [r for r in rows if r not in clear]
     if rest and (number(rest[0]["ci_low"]) is not None or number(rest[0]["p_adjusted"]) is not None):

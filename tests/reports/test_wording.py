@@ -95,7 +95,7 @@ def test_sentences_from_the_documented_shape():
     # Stated as higher minus lower with the adjusted p; non-significant after
     # correction (p_adjusted .08) is not a finding even though its interval excludes 0.
     assert ("Agreement of LPIPS (AlexNet) with ratings was higher for Western than for Chinese "
-            "participants (Δρ = .29, 95 % CI [.12, .45], Holm-adjusted p = .002).") in texts
+            "participants (Δρ = 0.29, 95 % CI [0.12, 0.45], Holm-adjusted p = .002).") in texts
     assert "metric__ssim|west>cn" not in findings
     # Named contrasts.
     assert ("Participants rated styles of their own culture higher than styles of other "
