@@ -1,7 +1,7 @@
 """Benchmark: the whole analysis + report on a synthetic study of ~1,000,000 responses.
 
 Usage:
-    python bench/report_bench.py [--participants N] [--resamples B] [--permutations B]
+    python bench/report_bench.py [--participants N] [--resamples B]
 
 Prints wall time per stage (from the report's progress callback), total time,
 peak resident memory (``resource.getrusage``), and two speed ratios against
@@ -89,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--likert", type=int, default=90, help="Likert responses per participant.")
     parser.add_argument("--afc", type=int, default=10, help="2AFC responses per participant.")
     parser.add_argument("--resamples", type=int, default=1000, help="Bootstrap replicates.")
-    parser.add_argument("--permutations", type=int, default=1000, help="Permutations.")
     parser.add_argument("--out", type=Path, default=None, help="Report folder (default: temp).")
     parser.add_argument("--skip-baselines", action="store_true", help="Only time the report.")
     args = parser.parse_args(argv)
@@ -115,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="report_bench_"))
     start = time.perf_counter()
     result = build_report(
-        frame, out, options=ReportOptions(n_resamples=args.resamples,
-                                          n_permutations=args.permutations),
+        frame, out, options=ReportOptions(n_resamples=args.resamples),
         progress=progress,
     )
     total = time.perf_counter() - start

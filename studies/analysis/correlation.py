@@ -1,14 +1,17 @@
 """Metric-human agreement and its comparison between participant groups.
 
-Every interval here resamples participants, never single responses: the
-ratings of one person are correlated, and resampling responses would treat
-them as independent and give intervals that are too narrow.
+Ratings are crossed: every participant rates many candidates and every
+candidate is rated by many participants, and both are samples from larger
+populations. Intervals therefore resample candidates *and* participants
+(Owen 2007); resampling only participants treats the images as fixed and
+gives intervals far too narrow for claims about images in general (Clark
+1973; Judd, Westfall & Kenny 2012).
 
-The core trick is algebraic: a participant bootstrap or a permutation of
-participants between groups only changes how participants' per-candidate
-sums and counts are weighted, so every replicate's per-candidate mean score is
-``(w @ sums) / (w @ counts)`` for a weight matrix ``w``; all replicates come
-out of one matrix product.
+The core trick is algebraic: a participant bootstrap only changes how
+participants' per-candidate sums and counts are weighted, so every replicate's
+per-candidate mean score is ``(w @ sums) / (w @ counts)`` for a weight matrix
+``w``; all replicates come out of one matrix product, and the candidate draw
+is an index into its columns.
 
 References:
     Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation
@@ -260,6 +263,141 @@ class ScoreTable:
 
 
 # --------------------------------------------------------------------------
+# Crossed (participants x candidates) bootstrap
+# --------------------------------------------------------------------------
+
+#: Participants are pooled into at most this many random blocks before the
+#: bootstrap draws them: resampling blocks of participants is the participant
+#: bootstrap of block totals, and with a hundred or more blocks its variance
+#: matches the participant-level one, while a million-response study costs
+#: (B x 200) @ (200 x K) instead of (B x P) @ (P x K) per group.
+MAX_PARTICIPANT_BLOCKS = 200
+#: Random rater splits averaged for the point estimate of the noise ceiling.
+NOISE_CEILING_SPLITS = 50
+RESAMPLING = ("both", "participants", "candidates")
+
+
+def _rowwise(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
+    """Correlation of each row of ``y`` (B, K) with the same row of ``x`` (B, K), NaN-aware."""
+    mask = np.isfinite(y) & np.isfinite(x)
+    if kind == "pearson":
+        return _masked_pearson(y, x)
+    if kind == "spearman":
+        y = np.where(mask, y, np.nan)
+        x = np.where(mask, x, np.nan)
+        return _masked_pearson(stats.rankdata(y, axis=1, nan_policy="omit"),
+                               stats.rankdata(x, axis=1, nan_policy="omit"))
+    k = y.shape[1]
+    out = np.full(y.shape[0], np.nan)
+    if k > _KENDALL_MAX_PAIRWISE_K:
+        for row in range(y.shape[0]):
+            keep = mask[row]
+            if keep.sum() >= 3:
+                out[row] = stats.kendalltau(y[row, keep], x[row, keep]).statistic
+        return out
+    i, j = np.triu_indices(k, 1)
+    chunk = max(1, _KENDALL_CELLS_PER_CHUNK // max(1, len(i)))
+    y0, x0 = np.where(mask, y, 0.0), np.where(mask, x, 0.0)
+    for start in range(0, y.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        valid = mask[rows][:, i] & mask[rows][:, j]
+        sy = np.sign(y0[rows][:, i] - y0[rows][:, j]) * valid
+        sx = np.sign(x0[rows][:, i] - x0[rows][:, j]) * valid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rows] = (sy * sx).sum(axis=1) / np.sqrt(
+                np.count_nonzero(sx, axis=1) * np.count_nonzero(sy, axis=1))
+    out[mask.sum(axis=1) < 3] = np.nan
+    return out
+
+
+def _split_half_rows(sums_a, counts_a, sums_b, counts_b, idx) -> np.ndarray:
+    """Spearman-Brown reliability of candidate means from two rater halves, per replicate."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half_a = np.take_along_axis(sums_a / counts_a, idx, axis=1)
+        half_b = np.take_along_axis(sums_b / counts_b, idx, axis=1)
+    r = _masked_pearson(half_a, half_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 2.0 * r / (1.0 + r)
+
+
+@dataclass
+class _GroupReplicates:
+    """One group's candidate means: observed and per crossed-bootstrap replicate."""
+
+    point: np.ndarray  # (K,)
+    replicates: np.ndarray  # (B, K), already indexed by the candidate draw
+    ceiling: float
+    ceiling_replicates: np.ndarray  # (B,)
+    n_participants: int
+    counts: np.ndarray  # (K,) ratings per candidate
+
+
+def _group_replicates(
+    table: ScoreTable, idx: np.ndarray, *, resample_participants: bool,
+    gen: np.random.Generator,
+) -> _GroupReplicates:
+    n_resamples = idx.shape[0]
+    n_p = len(table.participants)
+    point = table.means()
+    # Noise ceiling of the observed means: random halves of the participants.
+    order = np.argsort(gen.random((NOISE_CEILING_SPLITS, n_p)), axis=1)
+    half = np.zeros((NOISE_CEILING_SPLITS, n_p))
+    np.put_along_axis(half, order[:, : n_p // 2], 1.0, axis=1)
+    ident = np.broadcast_to(np.arange(table.sums.shape[1]), (NOISE_CEILING_SPLITS, table.sums.shape[1]))
+    ceiling_draws = _split_half_rows(half @ table.sums, half @ table.counts,
+                                     (1 - half) @ table.sums, (1 - half) @ table.counts, ident)
+    ceiling = float(np.nanmean(ceiling_draws)) if np.isfinite(ceiling_draws).any() else np.nan
+    # Blocks of participants (random, at most MAX_PARTICIPANT_BLOCKS).
+    n_blocks = min(n_p, MAX_PARTICIPANT_BLOCKS)
+    block = gen.permutation(n_p) % n_blocks
+    onehot = np.zeros((n_blocks, n_p))
+    onehot[block, np.arange(n_p)] = 1.0
+    sums, counts = onehot @ table.sums, onehot @ table.counts
+    if resample_participants:
+        weights = bootstrap_weights(n_blocks, n_resamples, gen)
+    else:
+        weights = np.ones((n_resamples, n_blocks))
+    halves = (gen.random((n_resamples, n_blocks)).argsort(axis=1) < n_blocks // 2).astype(float)
+    w_a, w_b = weights * halves, weights * (1.0 - halves)
+    sums_a, counts_a = w_a @ sums, w_a @ counts
+    sums_b, counts_b = w_b @ sums, w_b @ counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums_a + sums_b) / (counts_a + counts_b)
+    replicates = np.take_along_axis(means, idx, axis=1)
+    ceiling_reps = (_split_half_rows(sums_a, counts_a, sums_b, counts_b, idx)
+                    if n_blocks >= 2 else np.full(n_resamples, np.nan))
+    return _GroupReplicates(point, replicates, ceiling, ceiling_reps, n_p,
+                            table.counts.sum(axis=0))
+
+
+def _disattenuate(r: np.ndarray | float, ceiling: np.ndarray | float) -> np.ndarray:
+    """``r / sqrt(ceiling)``, NaN where the ceiling is not positive, clipped to [-1, 1]."""
+    r, ceiling = np.asarray(r, float), np.asarray(ceiling, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(ceiling > 0, r / np.sqrt(np.where(ceiling > 0, ceiling, 1.0)), np.nan)
+    return np.clip(out, -1.0, 1.0)
+
+
+def _percentile(dist: np.ndarray, level: float) -> tuple[float, float]:
+    finite = dist[np.isfinite(dist)]
+    if finite.size < 2:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def _bootstrap_p(dist: np.ndarray) -> float:
+    """Two-sided p of ``H0: estimand = 0`` by inverting percentile intervals."""
+    finite = dist[np.isfinite(dist)]
+    if finite.size < 2:
+        return float("nan")
+    below = (np.count_nonzero(finite <= 0) + 1) / (finite.size + 1)
+    above = (np.count_nonzero(finite >= 0) + 1) / (finite.size + 1)
+    return float(min(1.0, 2.0 * min(below, above)))
+
+
+# --------------------------------------------------------------------------
 # Agreement per group x question x metric
 # --------------------------------------------------------------------------
 
@@ -268,12 +406,23 @@ class ScoreTable:
 class AgreementResult:
     """Correlations between automatic metrics and mean human scores.
 
+    Estimand: the correlation, across the population of candidates, between a
+    metric and a group's expected rating of the candidate. ``statistic`` is the
+    correlation with the observed candidate means (attenuated by rater noise);
+    ``disattenuated`` divides it by the square root of the noise ceiling
+    (split-half reliability of the candidate means, Spearman-Brown), which
+    estimates the correlation with the expected rating of infinitely many raters.
+
     Attributes:
         table: One row per ``group, question, metric, correlation`` with
-            ``statistic, ci_low, ci_high, n_candidates, n_participants,
-            n_responses``; intervals are participant-bootstrap percentile intervals.
+            ``statistic, ci_low, ci_high, noise_ceiling, disattenuated,
+            disattenuated_low, disattenuated_high, n_candidates,
+            n_participants, n_responses``; intervals are percentile intervals of
+            a crossed bootstrap resampling candidates and participants
+            independently (Owen 2007).
         confidence_level: Level of the stored intervals.
         n_resamples: Bootstrap replicates per cell.
+        resample: ``both`` (crossed), ``participants`` or ``candidates``.
         distributions: Bootstrap replicates keyed by the row's index tuple.
     """
 
@@ -281,30 +430,104 @@ class AgreementResult:
     confidence_level: float
     n_resamples: int
     distributions: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
+    resample: str = "both"
 
     def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
         """``ci_low, ci_high`` per row, recomputed from the stored replicates."""
         level = check_confidence_level(confidence_level or self.confidence_level)
-        tail = (1.0 - level) / 2.0 * 100.0
-        rows = {}
-        for key, dist in self.distributions.items():
-            finite = dist[np.isfinite(dist)]
-            rows[key] = (
-                np.percentile(finite, [tail, 100 - tail]) if finite.size else [np.nan, np.nan]
-            )
+        rows = {key: _percentile(dist, level) for key, dist in self.distributions.items()}
         out = pd.DataFrame.from_dict(rows, orient="index", columns=["ci_low", "ci_high"])
         out.index = pd.MultiIndex.from_tuples(out.index, names=self.table.index.names)
         return out
 
     def summary(self) -> str:
+        how = {"both": "crossed (candidate- and participant-", "participants": "(participant-",
+               "candidates": "(candidate-"}[self.resample]
         return (
-            f"Metric-human agreement, {self.confidence_level:.0%} participant-bootstrap "
+            f"Metric-human agreement, {self.confidence_level:.0%} {how}bootstrap) "
             f"intervals ({self.n_resamples} resamples)\n"
             + self.table.to_string(float_format=lambda x: f"{x:.3f}")
         )
 
 
-def metric_agreement(
+@dataclass
+class GroupComparisonResult:
+    """Differences of metric-human correlations between pairs of groups.
+
+    Both groups rate the same candidates, so their correlations are dependent
+    (they share the metric and the candidates). The crossed bootstrap draws one
+    set of candidates for both groups and each group's participants
+    independently; the difference's replicates therefore carry that dependence.
+
+    Attributes:
+        table: One row per ``question, metric, group_a, group_b`` with ``r_a,
+            r_b, n_a, n_b`` (candidates), ``difference`` (r_a - r_b) with
+            ``ci_low, ci_high``, ``p`` (two-sided, from the bootstrap
+            distribution of the difference) and ``p_adjusted`` (Holm over the
+            declared family: every metric x group pair of the question),
+            ``p_bh`` (Benjamini-Hochberg, same family), the disattenuated
+            difference with its interval, and ``pearson_a, pearson_b``.
+        correlation: Correlation compared.
+        n_resamples: Bootstrap replicates.
+    """
+
+    table: pd.DataFrame
+    correlation: str
+    n_resamples: int
+    alpha: float = 0.05
+    distributions: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
+    confidence_level: float = 0.95
+
+    def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
+        """Crossed-bootstrap percentile interval of ``difference`` per row."""
+        level = check_confidence_level(confidence_level or self.confidence_level)
+        rows = [(self.table.loc[key, "difference"], *_percentile(self.distributions[key], level))
+                for key in self.table.index]
+        return pd.DataFrame(rows, columns=["difference", "ci_low", "ci_high"],
+                            index=self.table.index)
+
+    def significant(self, method: str = "holm") -> pd.Series:
+        """Whether each comparison is significant after ``method`` (holm|bh)."""
+        column = {"holm": "p_adjusted", "bh": "p_bh"}[method]
+        return self.table[column] < self.alpha
+
+    def summary(self) -> str:
+        return (
+            f"Differences of metric-human correlation between groups ({self.correlation}, "
+            f"crossed bootstrap, {self.n_resamples} replicates; Holm over metrics x group "
+            "pairs per question)\n" + self.table.to_string(float_format=lambda x: f"{x:.3f}")
+        )
+
+
+def zou_difference_interval(
+    r1: float, n1: int, r2: float, n2: int, *, confidence_level: float = 0.95
+) -> ConfidenceInterval:
+    """Zou's (2007) interval for ``r1 - r2`` from two independent samples.
+
+    Combines the two Fisher-z intervals (Psychological Methods 12(4), 399-413,
+    eq. 13). It assumes independent samples; the report's group comparisons use
+    the crossed bootstrap instead, since groups rate the same candidates.
+    """
+    l1, u1 = correlation_interval(r1, n1, confidence_level=confidence_level)
+    l2, u2 = correlation_interval(r2, n2, confidence_level=confidence_level)
+    d = r1 - r2
+    return ConfidenceInterval(d - np.sqrt((r1 - l1) ** 2 + (u2 - r2) ** 2),
+                              d + np.sqrt((u1 - r1) ** 2 + (r2 - l2) ** 2))
+
+
+def _fisher_reference(pa, pb, x, mean_a, mean_b) -> dict[str, float]:
+    """Fisher's independent-samples test on the Pearson correlations, for reference only:
+    it ignores that both groups rate the same candidates (conservative when their
+    means correlate, and blind to rater noise)."""
+    na = int((np.isfinite(mean_a) & np.isfinite(x)).sum())
+    nb = int((np.isfinite(mean_b) & np.isfinite(x)).sum())
+    if min(na, nb) > 3 and np.isfinite(pa) and np.isfinite(pb):
+        z, p = compare_independent(pa, na, pb, nb)
+        return {"fisher_z": z, "fisher_p": p}
+    return {"fisher_z": float("nan"), "fisher_p": float("nan")}
+
+
+def crossed_agreement(
     frame: pd.DataFrame,
     metrics: list[str],
     *,
@@ -314,256 +537,166 @@ def metric_agreement(
     candidate: str = "candidate_id",
     score: str = "score",
     correlations: tuple[str, ...] = CORRELATIONS,
+    compare: str | None = "spearman",
     n_resamples: int = 1000,
     confidence_level: float = 0.95,
+    alpha: float = 0.05,
+    resample: str = "both",
     rng: np.random.Generator | int | None = None,
-) -> AgreementResult:
-    """Spearman, Kendall tau-b and Pearson between each metric and mean human score.
+) -> tuple[AgreementResult, GroupComparisonResult]:
+    """Metric-human agreement per group and its differences between groups.
 
-    For each ``group x question`` the human score of a candidate is the mean of
-    its scores; each metric is correlated with it over candidates. Intervals are
-    percentile intervals of a bootstrap that resamples participants (with all
-    their responses) within the group.
+    Estimand: per group and question, the correlation across the population
+    of candidates between a metric and the group's expected rating (see
+    :class:`AgreementResult`). Inference units are candidates *and*
+    participants (crossed): each replicate draws candidates with replacement
+    (the same draw for every group of a question) and, independently within
+    each group, participants with replacement (Owen 2007, "The pigeonhole
+    bootstrap", Ann. Appl. Stat. 1(2)). Candidates are treated as exchangeable
+    draws; metrics are taken as measured without error.
 
     Args:
         frame: Long frame, one row per scored candidate, with the named columns
             and one column per metric (constant within a candidate).
         metrics: Metric column names.
-        group: Participant-group column.
-        question: Question column.
-        participant: Participant id column.
-        candidate: Candidate id column.
-        score: Human score column (higher = better).
         correlations: Subset of ``("pearson", "spearman", "kendall")``.
-        n_resamples: Bootstrap replicates per ``group x question``.
+        compare: Correlation compared between groups (``None``: no comparison).
+        n_resamples: Bootstrap replicates per question.
         confidence_level: Interval level.
+        alpha: Level for :meth:`GroupComparisonResult.significant`.
+        resample: ``both`` (default), or only ``participants`` / ``candidates``
+            (kept to show what each source contributes; not calibrated alone).
         rng: Generator or seed.
 
     Returns:
-        An :class:`AgreementResult`.
+        ``(agreement, group_differences)``.
 
     Raises:
         KeyError: A named column is missing.
+        ValueError: Unknown correlation or ``resample``.
     """
     level = check_confidence_level(confidence_level)
     needed = [group, question, participant, candidate, score, *metrics]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise KeyError(f"frame lacks column(s) {missing}")
+    for kind in (*correlations, *([compare] if compare else [])):
+        if kind not in CORRELATIONS:
+            raise ValueError(f"correlation must be one of {CORRELATIONS}, got {kind!r}")
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}")
     gen = as_rng(rng)
-    tail = (1.0 - level) / 2.0 * 100.0
     metric_by_candidate = frame.groupby(candidate, sort=True)[list(metrics)].first()
-    rows, dists = [], {}
-    for (g, q), part in frame.groupby([group, question], sort=True, observed=True):
-        table = ScoreTable.from_frame(
-            part, participant=participant, candidate=candidate, score=score
-        )
-        if table.counts.size == 0:
-            continue
-        point = table.means()
-        weights = bootstrap_weights(len(table.participants), n_resamples, gen)
-        replicates = table.means(weights)
-        metric_values = metric_by_candidate.loc[table.candidates]
-        n_responses = int(table.counts.sum())
+    kinds = tuple(dict.fromkeys([*correlations, *([compare] if compare else [])]))
+    rows, dists, diff_rows, diff_dists = [], {}, [], {}
+    for q, qpart in frame.groupby(question, sort=True, observed=True):
+        candidates = np.asarray(pd.unique(qpart[candidate]))
+        candidates.sort()
+        k = len(candidates)
+        if resample == "participants":
+            idx = np.broadcast_to(np.arange(k), (n_resamples, k))
+        else:
+            idx = gen.integers(k, size=(n_resamples, k))
+        per_group = {}
+        for g, part in qpart.groupby(group, sort=True, observed=True):
+            table = ScoreTable.from_frame(part, participant=participant, candidate=candidate,
+                                          score=score, candidates=candidates)
+            if table.counts.sum() == 0:
+                continue
+            per_group[g] = _group_replicates(
+                table, idx, resample_participants=resample != "candidates", gen=gen)
+        metric_values = metric_by_candidate.loc[candidates]
+        estimates: dict[tuple, tuple[float, np.ndarray, float, np.ndarray]] = {}
         for metric in metrics:
             x = metric_values[metric].to_numpy(np.float64)
-            n_pairs = int((np.isfinite(x) & np.isfinite(point)).sum())
-            for kind in correlations:
-                estimate = float(correlate_rows(point[None, :], x, kind)[0])
-                dist = correlate_rows(replicates, x, kind)
-                finite = dist[np.isfinite(dist)]
-                low, high = (
-                    np.percentile(finite, [tail, 100 - tail]) if finite.size else (np.nan, np.nan)
-                )
-                key = (g, q, metric, kind)
-                dists[key] = dist
-                rows.append({
-                    "group": g, "question": q, "metric": metric, "correlation": kind,
-                    "statistic": estimate, "ci_low": float(low), "ci_high": float(high),
-                    "n_candidates": n_pairs, "n_participants": len(table.participants),
-                    "n_responses": n_responses,
+            x_reps = x[idx]
+            for g, rep in per_group.items():
+                n_pairs = int((np.isfinite(x) & np.isfinite(rep.point)).sum())
+                n_responses = int(rep.counts[np.isfinite(x)].sum())
+                for kind in kinds:
+                    estimate = float(_rowwise(rep.point[None, :], x[None, :], kind)[0])
+                    dist = _rowwise(rep.replicates, x_reps, kind)
+                    dis = float(_disattenuate(estimate, rep.ceiling))
+                    dis_dist = _disattenuate(dist, rep.ceiling_replicates)
+                    estimates[(g, metric, kind)] = (estimate, dist, dis, dis_dist)
+                    if kind not in correlations:
+                        continue
+                    low, high = _percentile(dist, level)
+                    dlow, dhigh = _percentile(dis_dist, level)
+                    dists[(g, q, metric, kind)] = dist
+                    rows.append({
+                        "group": g, "question": q, "metric": metric, "correlation": kind,
+                        "statistic": estimate, "ci_low": low, "ci_high": high,
+                        "noise_ceiling": rep.ceiling, "disattenuated": dis,
+                        "disattenuated_low": dlow, "disattenuated_high": dhigh,
+                        "n_candidates": n_pairs, "n_participants": rep.n_participants,
+                        "n_responses": n_responses,
+                    })
+        if compare is None:
+            continue
+        block = []
+        for ga, gb in combinations(sorted(per_group), 2):
+            for metric in metrics:
+                ra, dist_a, da, ddist_a = estimates[(ga, metric, compare)]
+                rb, dist_b, db, ddist_b = estimates[(gb, metric, compare)]
+                diff_dist = dist_a - dist_b
+                dis_diff = ddist_a - ddist_b
+                low, high = _percentile(diff_dist, level)
+                dlow, dhigh = _percentile(dis_diff, level)
+                x = metric_values[metric].to_numpy(np.float64)
+                pa = float(_masked_pearson(per_group[ga].point[None, :], x[None, :])[0])
+                pb = float(_masked_pearson(per_group[gb].point[None, :], x[None, :])[0])
+                diff_dists[(q, metric, ga, gb)] = diff_dist
+                block.append({
+                    "question": q, "metric": metric, "group_a": ga, "group_b": gb,
+                    "r_a": ra, "r_b": rb,
+                    "n_a": int((np.isfinite(per_group[ga].point) & np.isfinite(x)).sum()),
+                    "n_b": int((np.isfinite(per_group[gb].point) & np.isfinite(x)).sum()),
+                    "difference": ra - rb, "ci_low": low, "ci_high": high,
+                    "p": _bootstrap_p(diff_dist) if np.isfinite(ra - rb) else float("nan"),
+                    "disattenuated_difference": da - db,
+                    "disattenuated_low": dlow, "disattenuated_high": dhigh,
+                    "pearson_a": pa, "pearson_b": pb,
+                    **_fisher_reference(pa, pb, x, per_group[ga].point, per_group[gb].point),
                 })
-    columns = ["group", "question", "metric", "correlation"]
-    out = pd.DataFrame(rows)
-    out = out.set_index(columns) if rows else out
-    return AgreementResult(out, level, n_resamples, dists)
+        _adjust(block, "p")
+        for row in block:
+            row["p_adjusted"] = row.pop("p_holm")
+        diff_rows.extend(block)
+    index = ["group", "question", "metric", "correlation"]
+    agreement = pd.DataFrame(rows)
+    agreement = agreement.set_index(index) if rows else agreement
+    diffs = pd.DataFrame(diff_rows)
+    if diff_rows:
+        diffs = diffs.set_index(["question", "metric", "group_a", "group_b"])
+    return (
+        AgreementResult(agreement, level, n_resamples, dists, resample),
+        GroupComparisonResult(diffs, compare or "", n_resamples, alpha, diff_dists, level),
+    )
 
 
-# --------------------------------------------------------------------------
-# Between groups
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class GroupComparisonResult:
-    """Differences of metric-human correlations between pairs of groups.
-
-    Attributes:
-        table: One row per ``question, metric, group_a, group_b`` with ``r_a, r_b,
-            n_a, n_b`` (candidates), ``difference`` (r_a - r_b), ``fisher_z,
-            fisher_p`` (independent-samples Fisher test on Pearson r),
-            ``perm_p`` (participant permutation test on the chosen correlation),
-            and Holm / Benjamini-Hochberg adjusted ``perm_p`` across metrics
-            within each question and group pair.
-        correlation: Correlation used by the permutation test.
-        n_permutations: Permutations per comparison.
-    """
-
-    table: pd.DataFrame
-    correlation: str
-    n_permutations: int
-    alpha: float = 0.05
-
-    def confidence_interval(self, confidence_level: float = 0.95) -> pd.DataFrame:
-        """Interval for the difference of Pearson correlations, ``pearson_a - pearson_b``.
-
-        Zou's (2007) method: combines the two Fisher-z intervals, so it is
-        asymmetric like the correlations themselves (Psychological Methods 12(4),
-        399-413, eq. 13). It assumes independent samples, as the Fisher test does.
-
-        Returns:
-            DataFrame with ``difference, ci_low, ci_high`` per row of :attr:`table`.
-        """
-        rows = []
-        for r1, n1, r2, n2 in self.table[["pearson_a", "n_a", "pearson_b", "n_b"]].itertuples(
-            index=False
-        ):
-            if min(n1, n2) <= 3 or not (np.isfinite(r1) and np.isfinite(r2)):
-                rows.append((r1 - r2, np.nan, np.nan))
-                continue
-            l1, u1 = correlation_interval(r1, n1, confidence_level=confidence_level)
-            l2, u2 = correlation_interval(r2, n2, confidence_level=confidence_level)
-            d = r1 - r2
-            rows.append((
-                d,
-                d - np.sqrt((r1 - l1) ** 2 + (u2 - r2) ** 2),
-                d + np.sqrt((u1 - r1) ** 2 + (r2 - l2) ** 2),
-            ))
-        return pd.DataFrame(rows, columns=["difference", "ci_low", "ci_high"],
-                            index=self.table.index)
-
-    def significant(self, method: str = "holm") -> pd.Series:
-        """Whether each comparison is significant after ``method`` (holm|bh)."""
-        column = {"holm": "perm_p_holm", "bh": "perm_p_bh"}[method]
-        return self.table[column] < self.alpha
-
-    def summary(self) -> str:
-        return (
-            f"Differences of metric-human correlation between groups ({self.correlation}, "
-            f"{self.n_permutations} participant permutations)\n"
-            + self.table.to_string(float_format=lambda x: f"{x:.3f}")
-        )
+def metric_agreement(
+    frame: pd.DataFrame, metrics: list[str], *, correlations: tuple[str, ...] = CORRELATIONS,
+    n_resamples: int = 1000, confidence_level: float = 0.95, resample: str = "both",
+    rng: np.random.Generator | int | None = None, **columns: str,
+) -> AgreementResult:
+    """Agreement only; see :func:`crossed_agreement` (``columns`` name the columns)."""
+    return crossed_agreement(
+        frame, metrics, correlations=correlations, compare=None, n_resamples=n_resamples,
+        confidence_level=confidence_level, resample=resample, rng=rng, **columns,
+    )[0]
 
 
 def compare_groups(
-    frame: pd.DataFrame,
-    metrics: list[str],
-    *,
-    group: str = "group",
-    question: str = "question_id",
-    participant: str = "participant_id",
-    candidate: str = "candidate_id",
-    score: str = "score",
-    correlation: str = "spearman",
-    n_permutations: int = 1000,
-    alpha: float = 0.05,
-    rng: np.random.Generator | int | None = None,
+    frame: pd.DataFrame, metrics: list[str], *, correlation: str = "spearman",
+    n_resamples: int = 1000, confidence_level: float = 0.95, alpha: float = 0.05,
+    rng: np.random.Generator | int | None = None, **columns: str,
 ) -> GroupComparisonResult:
-    """Test whether a metric agrees with human scores differently in two groups.
-
-    For every question and pair of groups, and every metric:
-
-    * Fisher's r-to-z test (:func:`compare_independent`) on the Pearson
-      correlations over candidates. It assumes independent samples; both groups
-      rate the same candidates against the same metric, so the two correlations
-      share a variable and the test is conservative when the groups' scores
-      correlate. It is reported because readers expect it.
-    * A permutation test: participants (with all their responses) are shuffled
-      between the two groups, keeping group sizes, and the absolute difference
-      of correlations recomputed. This respects the shared candidates and the
-      clustering of responses within participants.
-
-    p-values of the permutation test are corrected across metrics (Holm and
-    Benjamini-Hochberg) within each question and group pair.
-
-    Args:
-        frame: Long frame as for :func:`metric_agreement`.
-        metrics: Metric column names.
-        correlation: Correlation for the permutation test.
-        n_permutations: Random permutations per question and group pair (shared
-            across metrics, so the corrections see dependent tests correctly).
-        alpha: Level for :meth:`GroupComparisonResult.significant`.
-        rng: Generator or seed.
-
-    Returns:
-        A :class:`GroupComparisonResult`.
-    """
-    if correlation not in CORRELATIONS:
-        raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}")
-    gen = as_rng(rng)
-    metric_by_candidate = frame.groupby(candidate, sort=True)[list(metrics)].first()
-    rows = []
-    for q, qpart in frame.groupby(question, sort=True, observed=True):
-        groups = sorted(qpart[group].dropna().unique())
-        for ga, gb in combinations(groups, 2):
-            pair = qpart[qpart[group].isin([ga, gb])]
-            table = ScoreTable.from_frame(
-                pair, participant=participant, candidate=candidate, score=score
-            )
-            member = (
-                pair.drop_duplicates(participant).set_index(participant)[group]
-                .reindex(table.participants).to_numpy() == ga
-            )
-            n_in_a = int(member.sum())
-            observed_a = table.means(member[None, :].astype(np.float64))
-            observed_b = table.means((~member)[None, :].astype(np.float64))
-            # Permuted memberships: the first n_in_a of each random order go to A.
-            order = np.argsort(gen.random((n_permutations, len(member))), axis=1)
-            perm_a = np.zeros((n_permutations, len(member)))
-            np.put_along_axis(perm_a, order[:, :n_in_a], 1.0, axis=1)
-            # Group B's sums are the totals minus group A's: half the products.
-            sums_a = perm_a @ table.sums
-            counts_a = perm_a @ table.counts
-            with np.errstate(invalid="ignore", divide="ignore"):
-                perm_means_a = sums_a / counts_a
-                perm_means_b = (table.sums.sum(axis=0) - sums_a) / (
-                    table.counts.sum(axis=0) - counts_a
-                )
-            del sums_a, counts_a
-            metric_values = metric_by_candidate.loc[table.candidates]
-            block = []
-            for metric in metrics:
-                x = metric_values[metric].to_numpy(np.float64)
-                ra = float(correlate_rows(observed_a, x, correlation)[0])
-                rb = float(correlate_rows(observed_b, x, correlation)[0])
-                pa = float(correlate_rows(observed_a, x, "pearson")[0])
-                pb = float(correlate_rows(observed_b, x, "pearson")[0])
-                na = int((np.isfinite(observed_a[0]) & np.isfinite(x)).sum())
-                nb = int((np.isfinite(observed_b[0]) & np.isfinite(x)).sum())
-                if min(na, nb) > 3 and np.isfinite(pa) and np.isfinite(pb):
-                    fz, fp = compare_independent(pa, na, pb, nb)
-                else:
-                    fz, fp = float("nan"), float("nan")
-                diff = ra - rb
-                null = correlate_rows(perm_means_a, x, correlation) - correlate_rows(
-                    perm_means_b, x, correlation
-                )
-                null = null[np.isfinite(null)]
-                exceed = int((np.abs(null) >= abs(diff) - 1e-12).sum())
-                perm_p = (exceed + 1) / (len(null) + 1) if np.isfinite(diff) else float("nan")
-                block.append({
-                    "question": q, "metric": metric, "group_a": ga, "group_b": gb,
-                    "r_a": ra, "r_b": rb, "n_a": na, "n_b": nb, "difference": diff,
-                    "pearson_a": pa, "pearson_b": pb, "fisher_z": fz, "fisher_p": fp,
-                    "perm_p": perm_p,
-                })
-            _adjust(block, "perm_p")
-            _adjust(block, "fisher_p")
-            rows.extend(block)
-    out = pd.DataFrame(rows)
-    if rows:
-        out = out.set_index(["question", "metric", "group_a", "group_b"])
-    return GroupComparisonResult(out, correlation, n_permutations, alpha)
+    """Group differences only; see :func:`crossed_agreement`."""
+    return crossed_agreement(
+        frame, metrics, correlations=(), compare=correlation, n_resamples=n_resamples,
+        confidence_level=confidence_level, alpha=alpha, rng=rng, **columns,
+    )[1]
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:

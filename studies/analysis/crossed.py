@@ -116,7 +116,95 @@ class CrossedStats:
         dof = self.n - p
         deviance = logdet_a + logdet_x + dof * (1.0 + _LOG_2PI + np.log(r2_pen / dof))
         return {"deviance": float(deviance), "beta": beta, "sigma2": r2_pen / dof,
-                "chol_x": chol_x}
+                "chol_x": chol_x, "logdet": float(logdet_a + logdet_x), "r2": r2_pen}
+
+    def deviance_at(self, variances: np.ndarray, sigma2: float) -> float:
+        """REML deviance (-2 log restricted likelihood) at given variance components.
+
+        ``variances`` are the random-intercept variances in sorted order (first
+        factor first), ``sigma2`` the residual variance; unlike :meth:`solve`,
+        nothing is profiled out, so second derivatives give the asymptotic
+        covariance of all variance parameters.
+        """
+        theta = np.sqrt(np.clip(variances, 0.0, None) / sigma2)
+        solved = self.solve(theta)
+        dof = self.n - self.p
+        return solved["logdet"] + dof * (_LOG_2PI + np.log(sigma2)) + solved["r2"] / sigma2
+
+    def cov_beta_at(self, variances: np.ndarray, sigma2: float) -> np.ndarray:
+        """``sigma2 (X' V^-1 X)^-1`` at given variance components (sorted order)."""
+        theta = np.sqrt(np.clip(variances, 0.0, None) / sigma2)
+        solved = self.solve(theta)
+        return sigma2 * linalg.cho_solve(solved["chol_x"], np.eye(self.p))
+
+
+def satterthwaite_df(
+    stats: CrossedStats, variances_sorted: np.ndarray, sigma2: float, contrasts: np.ndarray,
+    *, rel_step: float = 1e-3,
+) -> np.ndarray:
+    """Satterthwaite degrees of freedom of linear contrasts ``L beta`` (rows of ``contrasts``).
+
+    ``df = 2 v(phi)^2 / (g' A g)`` with ``v`` the contrast's variance as a function
+    of the variance parameters ``phi`` (random-intercept variances and the
+    residual variance), ``g`` its gradient and ``A = 2 H^-1`` the asymptotic
+    covariance of ``phi`` from the Hessian ``H`` of the REML deviance
+    (Satterthwaite 1946; Kuznetsova, Brockhoff & Christensen 2017, lmerTest,
+    J. Stat. Softw. 82(13)). Derivatives are central differences. Variance
+    components estimated at zero stay fixed there, as lmerTest's do in effect.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _satterthwaite_df(stats, variances_sorted, sigma2, contrasts, rel_step)
+
+
+def _satterthwaite_df(
+    stats: CrossedStats, variances_sorted: np.ndarray, sigma2: float, contrasts: np.ndarray,
+    rel_step: float,
+) -> np.ndarray:
+    contrasts = np.atleast_2d(contrasts)
+    phi_all = np.append(np.asarray(variances_sorted, float), sigma2)
+    free = np.flatnonzero(phi_all > 1e-8 * max(sigma2, 1e-12))
+    free = np.union1d(free, [len(phi_all) - 1])
+    steps = rel_step * phi_all[free]
+
+    def point(delta: dict[int, float]) -> np.ndarray:
+        phi = phi_all.copy()
+        for j, d in delta.items():
+            phi[free[j]] += d
+        return phi
+
+    def dev(delta: dict[int, float]) -> float:
+        phi = point(delta)
+        return stats.deviance_at(phi[:-1], phi[-1])
+
+    k = len(free)
+    f0 = dev({})
+    hess = np.empty((k, k))
+    plus = [dev({i: steps[i]}) for i in range(k)]
+    minus = [dev({i: -steps[i]}) for i in range(k)]
+    for i in range(k):
+        hess[i, i] = (plus[i] - 2 * f0 + minus[i]) / steps[i] ** 2
+        for j in range(i + 1, k):
+            hess[i, j] = hess[j, i] = (
+                dev({i: steps[i], j: steps[j]}) - dev({i: steps[i], j: -steps[j]})
+                - dev({i: -steps[i], j: steps[j]}) + dev({i: -steps[i], j: -steps[j]})
+            ) / (4 * steps[i] * steps[j])
+    cov_phi = 2.0 * np.linalg.pinv(hess)
+    base = contrasts @ stats.cov_beta_at(phi_all[:-1], sigma2) @ contrasts.T
+    v = np.diag(base)
+    grad = np.empty((len(contrasts), k))
+    for i in range(k):
+        up = point({i: steps[i]})
+        down = point({i: -steps[i]})
+        cov_up = stats.cov_beta_at(up[:-1], up[-1])
+        cov_down = stats.cov_beta_at(down[:-1], down[-1])
+        grad[:, i] = (np.einsum("ij,jk,ik->i", contrasts, cov_up, contrasts)
+                      - np.einsum("ij,jk,ik->i", contrasts, cov_down, contrasts)) / (2 * steps[i])
+    denom = np.einsum("ci,ij,cj->c", grad, cov_phi, grad)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = 2.0 * v**2 / denom
+    return np.clip(np.where(np.isfinite(df), df, stats.n - stats.p), 1.0, stats.n - stats.p)
 
 
 def fit_crossed(
@@ -126,7 +214,8 @@ def fit_crossed(
 
     Returns:
         ``(beta, cov_beta, sigma2, variances, converged)`` where ``variances`` are
-        the random-intercept variances in the caller's factor order.
+        the random-intercept variances in the caller's factor order (the sorted
+        order is ``variances[stats.order]``).
     """
     from threadpoolctl import threadpool_limits
 

@@ -30,12 +30,30 @@ from ._common import ConfidenceInterval, check_confidence_level
 
 @dataclass
 class Contrast:
-    """A named linear contrast of fixed effects."""
+    """A named linear contrast of fixed effects.
+
+    With ``df`` (Satterthwaite) the statistic is referred to Student's t,
+    without it to the standard normal.
+
+    Attributes:
+        name: E.g. ``in_group``, ``method:wct-adain``.
+        estimate: Value of the contrast on the response scale.
+        se: Its standard error.
+        df: Degrees of freedom (``inf``: normal reference).
+        family: Declared multiplicity family (``in_group``, ``method``,
+            ``method x group``); ``p_adjusted`` is Holm within it.
+        p_adjusted: Holm-adjusted p within the family.
+        vector: Contrast weights on the fixed effects.
+    """
 
     name: str
     estimate: float
     se: float
     confidence_level: float = 0.95
+    df: float = float("inf")
+    family: str = ""
+    p_adjusted: float = float("nan")
+    vector: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def statistic(self) -> float:
@@ -43,11 +61,11 @@ class Contrast:
 
     @property
     def pvalue(self) -> float:
-        return float(2.0 * stats.norm.sf(abs(self.statistic)))
+        return float(2.0 * stats.t.sf(abs(self.statistic), self.df))
 
     def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
         level = check_confidence_level(confidence_level or self.confidence_level)
-        half = stats.norm.ppf(0.5 + level / 2.0) * self.se
+        half = stats.t.ppf(0.5 + level / 2.0, self.df) * self.se
         return ConfidenceInterval(self.estimate - half, self.estimate + half)
 
 
@@ -257,7 +275,16 @@ def fit_crossed_lmm(
     )
     out._design_info = design_info  # type: ignore[attr-defined]
     out._cov = cov  # type: ignore[attr-defined]
+    out._stats = stats_  # type: ignore[attr-defined]
+    out._variances_sorted = variances[stats_.order]  # type: ignore[attr-defined]
     return out
+
+
+#: Above this many random-effect levels besides the largest factor, the dense
+#: Schur complement of the full crossed fit (levels^2 memory, levels^3 per
+#: evaluation) no longer fits the report's time budget; the model is then fitted
+#: on candidate x group cell means (see :func:`study_mixed_model`).
+MAX_DENSE_LEVELS = 1500
 
 
 def study_mixed_model(
@@ -270,19 +297,47 @@ def study_mixed_model(
     group_culture: str = "group_culture",
     participant: str = "participant_id",
     content: str = "content_id",
+    style: str = "style_id",
+    candidate: str = "candidate_id",
     confidence_level: float = 0.95,
+    max_dense_levels: int = MAX_DENSE_LEVELS,
+    ordinal_check: bool = True,
 ) -> MixedModelResult:
     """``score ~ method * style_culture * group`` with crossed random intercepts.
 
-    Random intercepts for participant and content image; REML. Adds the
-    ``in_group`` contrast (see module docstring) when at least one group has an
-    own culture that appears among the style cultures and is also rated by
-    another group.
+    The scale is treated as interval (the primary model). Fixed effects use
+    effects (sum-to-zero) coding; random intercepts for participant,
+    candidate, content image, style image and candidate x group (a group's
+    taste for one image beyond the shared one); REML. The reported effects are
+    estimated marginal means (equal weights over the other factors' levels) and
+    named contrasts of them, each with Satterthwaite degrees of freedom:
+
+    * ``in_group``: see the module docstring;
+    * ``method:a-b``: difference of the two methods' marginal means;
+    * ``method:a-b x group:g-h``: how much larger that difference is in group
+      g than in group h.
+
+    Holm adjustment is within each of these three families.
+
+    When the random factors other than the largest have more than
+    ``max_dense_levels`` levels together (about a million responses), the same
+    fixed effects are fitted to candidate x group mean scores with random
+    intercepts for candidate, content and style; the residual then holds the
+    candidate x group effect and the rater noise of each mean, and participant
+    effects enter only through those means (negligible with hundreds of
+    participants per group). ``fit_note`` says so.
+
+    With ``ordinal_check`` the same model is refitted to the mid-ranks of the
+    scores (an ordinal robustness check) and each contrast's rank-scale
+    estimate and p are stored in ``result.ordinal``.
 
     Args:
         frame: Long frame of one question's Likert scores.
-        score: Response column; the other keywords name the factor columns.
+        score: Response column; the other keywords name the factor columns
+            (``style`` and ``candidate`` may be absent: then not modelled).
         confidence_level: Level of the intervals.
+        max_dense_levels: Switch to the cell-mean fit above this.
+        ordinal_check: Fit the rank-based robustness check.
 
     Returns:
         A :class:`MixedModelResult`.
@@ -290,26 +345,155 @@ def study_mixed_model(
     Raises:
         ValueError: Fewer than two participants or no variation in a factor.
     """
-    cols = [score, method, culture, group, participant, content]
-    data = frame.dropna(subset=cols)[cols + ([group_culture] if group_culture in frame else [])]
+    base = [score, method, culture, group, participant, content]
+    optional = [c for c in (style, candidate) if c in frame.columns]
+    cols = base + optional + ([group_culture] if group_culture in frame.columns else [])
+    data = frame.dropna(subset=base + optional)[cols]
     if data[participant].nunique() < 2:
         raise ValueError("mixed model needs at least two participants")
     variables = [c for c in (method, culture, group) if data[c].nunique() > 1]
     if not variables:
         raise ValueError("mixed model needs variation in method, style culture or group")
-    formula = f"{score} ~ " + " * ".join(f"C({c})" for c in variables)
-    result = fit_crossed_lmm(
-        data.rename(columns={participant: "participant", content: "content"})
-        if participant != "participant" or content != "content" else data,
-        formula,
-        variables=variables,
-        random=["participant", "content"],
-        confidence_level=confidence_level,
-    )
-    contrast = _in_group_contrast(result, data, method, culture, group, group_culture)
-    if contrast is not None:
-        result.contrasts["in_group"] = contrast
+    rhs = " * ".join(f"C({c}, Sum)" for c in variables)
+    data = data.assign(_participant=data[participant], _content=data[content])
+    random = {"participant": "_participant", "content": "_content"}
+    if style in data.columns:
+        data["_style"] = data[style]
+        random["style"] = "_style"
+    if candidate in data.columns:
+        data["_candidate"] = data[candidate]
+        random["candidate"] = "_candidate"
+        if data[group].nunique() > 1:
+            data["_candidate_group"] = (data[candidate].astype(str) + "|"
+                                        + data[group].astype(str))
+            random["candidate x group"] = "_candidate_group"
+    random = {name: col for name, col in random.items() if data[col].nunique() > 1}
+    levels = sorted((data[col].nunique() for col in random.values()), reverse=True)
+    note = ""
+    fit_data, fit_random = data, random
+    if sum(levels[1:]) > max_dense_levels and "candidate" in random:
+        keys = [candidate, group, method, culture, content] + ([style] if "style" in random else [])
+        fit_data = (data.groupby(keys, observed=True, sort=False)[score].mean().reset_index()
+                    .assign(_candidate=lambda d: d[candidate], _content=lambda d: d[content]))
+        if "style" in random:
+            fit_data["_style"] = fit_data[style]
+        fit_random = {k: v for k, v in random.items() if k in ("candidate", "content", "style")}
+        per_group = data.groupby(group)[participant].nunique()
+        note = (
+            f"fitted on {len(fit_data):,} candidate x group mean scores of {len(data):,} "
+            f"ratings (random intercepts: {', '.join(fit_random)}; the residual holds "
+            "candidate x group and rater noise; participant effects enter only through "
+            f"the means, from at least {int(per_group.min()):,} participants per group), "
+            "because the full crossed fit exceeds the report's time budget at this size"
+        )
+
+    def fit(response: pd.Series) -> tuple[MixedModelResult, object]:
+        frame_ = fit_data.assign(_y=response)
+        result, stats_ = _fit_crossed_detail(
+            frame_, f"_y ~ {rhs}", variables=variables, random=list(fit_random.values()),
+            names=list(fit_random), confidence_level=confidence_level)
+        return result, stats_
+
+    result, stats_ = fit(fit_data[score])
+    result.formula = f"{score} ~ {rhs}"
+    result.fit_note = note
+    result.n_obs = len(data)
+    result.n_groups = int(data[participant].nunique())
+    contrasts = _named_contrasts(result, data, method, culture, group, group_culture)
+    _finish_contrasts(result, stats_, contrasts)
+    if ordinal_check:
+        ranks = fit_data[score].rank() if not note else _ranked_cell_means(
+            data, score, fit_data, candidate, group)
+        ranked, ranked_stats = fit(ranks)
+        ordinal = {c.name: Contrast(c.name, 0.0, 0.0, vector=c.vector) for c in contrasts}
+        for c in ordinal.values():
+            c.estimate = float(c.vector @ ranked.fixed["estimate"].to_numpy())
+            c.se = float(np.sqrt(c.vector @ ranked._cov @ c.vector))  # type: ignore[attr-defined]
+        _finish_contrasts(ranked, ranked_stats, list(ordinal.values()))
+        result.ordinal = ranked.contrasts  # type: ignore[attr-defined]
     return result
+
+
+def _ranked_cell_means(data, score, fit_data, candidate, group) -> pd.Series:
+    ranked = data.assign(_rank=data[score].rank())
+    means = ranked.groupby([candidate, group], observed=True)["_rank"].mean()
+    return pd.Series(means.reindex(pd.MultiIndex.from_frame(fit_data[[candidate, group]]))
+                     .to_numpy(), index=fit_data.index)
+
+
+def _fit_crossed_detail(
+    data: pd.DataFrame, formula: str, *, variables: list[str], random: list[str],
+    names: list[str], confidence_level: float,
+) -> tuple[MixedModelResult, object]:
+    """:func:`fit_crossed_lmm` keeping what Satterthwaite's df need."""
+    result = fit_crossed_lmm(data, formula, variables=variables, random=random,
+                             confidence_level=confidence_level)
+    result.variance_components = {
+        name: result.variance_components[col] for name, col in zip(names, random)
+    } | {"residual": result.variance_components["residual"]}
+    return result, result._stats  # type: ignore[attr-defined]
+
+
+def _finish_contrasts(result: MixedModelResult, stats_: object, contrasts: list[Contrast]) -> None:
+    """Estimates, SEs, Satterthwaite df and Holm within families; stored on ``result``."""
+    from .correlation import holm
+    from .crossed import satterthwaite_df
+
+    if not contrasts:
+        return
+    beta = result.fixed["estimate"].to_numpy()
+    cov = result._cov  # type: ignore[attr-defined]
+    matrix = np.vstack([c.vector for c in contrasts])
+    variances = result._variances_sorted  # type: ignore[attr-defined]
+    sigma2 = result.variance_components["residual"]
+    dfs = satterthwaite_df(stats_, variances, sigma2, matrix)
+    for c, df in zip(contrasts, dfs):
+        c.estimate = float(c.vector @ beta)
+        c.se = float(np.sqrt(max(c.vector @ cov @ c.vector, 0.0)))
+        c.df = float(df)
+        c.confidence_level = result.confidence_level
+    for family in {c.family for c in contrasts}:
+        members = [c for c in contrasts if c.family == family]
+        adjusted = holm(np.array([c.pvalue for c in members]))
+        for c, value in zip(members, adjusted):
+            c.p_adjusted = float(value)
+    result.contrasts = {c.name: c for c in contrasts}
+
+
+def _named_contrasts(
+    result: MixedModelResult, data: pd.DataFrame, method: str, culture: str, group: str,
+    group_culture: str,
+) -> list[Contrast]:
+    """Contrast vectors of the in-group effect, method pairs and method x group pairs."""
+    from itertools import combinations
+
+    spec = result._design_info  # type: ignore[attr-defined]
+    methods = sorted(data[method].unique())
+    cultures = sorted(data[culture].unique())
+    groups = sorted(data[group].unique())
+    grid = pd.DataFrame(
+        [(m, c, g) for m in methods for c in cultures for g in groups],
+        columns=[method, culture, group],
+    ).assign(_y=0.0)
+    rows = _design_rows(spec, grid)
+    index = {key: i for i, key in enumerate(map(tuple, grid[[method, culture, group]].to_numpy()))}
+
+    def emm(m: object, gs: list[object]) -> np.ndarray:
+        return np.mean([rows[index[(m, c, g)]] for c in cultures for g in gs], axis=0)
+
+    out = []
+    in_group = _in_group_contrast(result, data, method, culture, group, group_culture)
+    if in_group is not None:
+        in_group.family = "in_group"
+        out.append(in_group)
+    for a, b in combinations(methods, 2):
+        out.append(Contrast(f"method:{a}-{b}", 0.0, 0.0, family="method",
+                            vector=emm(a, groups) - emm(b, groups)))
+        for g, h in combinations(groups, 2):
+            vector = (emm(a, [g]) - emm(b, [g])) - (emm(a, [h]) - emm(b, [h]))
+            out.append(Contrast(f"method:{a}-{b} x group:{g}-{h}", 0.0, 0.0,
+                                family="method x group", vector=vector))
+    return out
 
 
 def _design_rows(spec: object, grid: pd.DataFrame) -> np.ndarray:
@@ -356,4 +540,4 @@ def _in_group_contrast(
     vector = (np.asarray(weights)[:, None] * design).sum(axis=0) / used_groups
     estimate = float(vector @ result.fixed["estimate"].to_numpy())
     se = float(np.sqrt(vector @ result._cov @ vector))  # type: ignore[attr-defined]
-    return Contrast("in_group", estimate, se, result.confidence_level)
+    return Contrast("in_group", estimate, se, result.confidence_level, vector=vector)

@@ -440,8 +440,12 @@ def reliability_table(
     value: str = "score",
     n_splits: int = 100,
     rng: np.random.Generator | int | None = None,
+    levels: tuple[str, ...] = LEVELS,
 ) -> pd.DataFrame:
-    """Krippendorff's alpha at all four levels and split-half reliability per ``by``.
+    """Krippendorff's alpha at ``levels`` and split-half reliability per ``by``.
+
+    Pick the level that fits the question: ordinal (and interval) for Likert
+    ratings, nominal for 2AFC choices; the report asks for others only on request.
 
     ICCs need complete targets x raters tables, which crowd-sourced designs rarely
     give; they are computed only for subsets where every rater rated every unit
@@ -449,7 +453,7 @@ def reliability_table(
 
     Returns:
         DataFrame indexed by ``by`` with columns ``n_raters, n_units, n_ratings,
-        alpha_nominal, alpha_ordinal, alpha_interval, alpha_ratio, split_half,
+        alpha_<level>`` for each of ``levels``, ``split_half,
         split_half_low, split_half_high, icc2, icc2k``.
     """
     gen = as_rng(rng)
@@ -463,7 +467,7 @@ def reliability_table(
             "n_units": matrix.shape[1],
             "n_ratings": int(np.isfinite(data).sum()),
         }
-        for level in LEVELS:
+        for level in levels:
             if level == "ratio" and np.nanmin(data, initial=0.0) < 0:
                 row[f"alpha_{level}"] = float("nan")
                 continue

@@ -36,6 +36,12 @@ def simulate_study(
     noise_sd: float = 1.0,
     metric_noise_sd: float = 0.3,
     scale_points: int = 7,
+    taste_correlation: float = 1.0,
+    method_effects: Sequence[float] | None = None,
+    candidate_sd: float = 0.0,
+    content_sd: float = 0.0,
+    style_sd: float = 0.0,
+    candidate_group_sd: float = 0.0,
     rng: np.random.Generator | int | None = None,
 ) -> pd.DataFrame:
     """A tidy frame of a simulated study (all participants completed, no exclusions).
@@ -59,6 +65,13 @@ def simulate_study(
         noise_sd: SD of response noise on the latent scale.
         metric_noise_sd: SD of the metric's measurement noise.
         scale_points: Likert scale points.
+        taste_correlation: Correlation between the groups' unseen taste
+            components ``u_g`` (1: one shared ``u``, 0: each group its own taste).
+        method_effects: Latent effect of each method (default none).
+        candidate_sd: SD of an extra candidate effect shared by all groups.
+        content_sd: SD of a content-image effect (shared by its candidates).
+        style_sd: SD of a style-image effect.
+        candidate_group_sd: SD of a candidate x group effect.
         rng: Generator or seed.
 
     Returns:
@@ -77,10 +90,14 @@ def simulate_study(
     cand_content = np.tile(np.repeat(np.arange(n_c), n_s), n_m)
     cand_style = np.tile(np.arange(n_s), n_m * n_c)
     cand_culture = np.array([cultures.index(styles[s][0]) for s in cand_style])
-    q = gen.normal(size=k)
-    u = gen.normal(size=k)
-    metric_tracked = q + gen.normal(scale=metric_noise_sd, size=k)
-    metric_noise = gen.normal(size=k)
+    latent = _candidate_latents(
+        gen, k, n_groups=len(groups), n_contents=n_c, n_styles=n_s,
+        cand_content=cand_content, cand_style=cand_style,
+        taste_correlation=taste_correlation, candidate_sd=candidate_sd, content_sd=content_sd,
+        style_sd=style_sd, candidate_group_sd=candidate_group_sd,
+        metric_noise_sd=metric_noise_sd,
+    )
+    metric_tracked, metric_noise = latent["metric__tracked"], latent["metric__noise"]
 
     n_p = n_participants * len(groups)
     p_group = np.repeat(np.arange(len(groups)), n_participants)
@@ -88,11 +105,14 @@ def simulate_study(
     w = np.array([weights[g] for g in groups])
     own = np.array([cultures.index(own_culture[g]) if own_culture.get(g) in cultures else -1
                     for g in groups])
+    effects = np.zeros(n_m) if method_effects is None else np.asarray(method_effects, float)
+    if effects.shape != (n_m,):
+        raise ValueError(f"method_effects needs one value per method ({n_m})")
+    appeal_table = _appeal_table(latent, w, own, cand_culture, effects[cand_method],
+                                 in_group_effect)
 
     def appeal(cands: np.ndarray, parts: np.ndarray) -> np.ndarray:
-        g = p_group[parts]
-        base = w[g] * q[cands] + np.sqrt(1.0 - w[g] ** 2) * u[cands]
-        return base + in_group_effect * (cand_culture[cands] == own[g])
+        return appeal_table[cands, p_group[parts]]
 
     frames = []
     next_response = 0
@@ -175,3 +195,130 @@ def simulate_study(
     frame["rt_ms"] = frame["client_rt_ms"].astype(float)
     ordered = [c for c in COLUMNS if c in frame.columns]
     return frame[ordered + ["metric__noise", "metric__tracked"]]
+
+
+def _candidate_latents(
+    gen: np.random.Generator, k: int, *, n_groups: int, n_contents: int, n_styles: int,
+    cand_content: np.ndarray, cand_style: np.ndarray, taste_correlation: float,
+    candidate_sd: float, content_sd: float, style_sd: float, candidate_group_sd: float,
+    metric_noise_sd: float,
+) -> dict[str, np.ndarray]:
+    """Latent features of ``k`` candidates (the metric sees ``q`` only)."""
+    if not 0.0 <= taste_correlation <= 1.0:
+        raise ValueError("taste_correlation must lie in [0, 1]")
+    q = gen.normal(size=k)
+    u = gen.normal(size=k)
+    metric_tracked = q + gen.normal(scale=metric_noise_sd, size=k)
+    metric_noise = gen.normal(size=k)
+    # Extra draws only when asked for, so default studies keep their random streams.
+    u_groups = np.repeat(u[:, None], n_groups, axis=1)
+    if taste_correlation < 1.0:
+        own_u = gen.normal(size=(k, n_groups))
+        u_groups = np.sqrt(taste_correlation) * u_groups + np.sqrt(1 - taste_correlation) * own_u
+    shared = np.zeros(k)
+    if candidate_sd:
+        shared += candidate_sd * gen.normal(size=k)
+    if content_sd:
+        shared += content_sd * gen.normal(size=n_contents)[cand_content]
+    if style_sd:
+        shared += style_sd * gen.normal(size=n_styles)[cand_style]
+    candidate_group = (candidate_group_sd * gen.normal(size=(k, n_groups))
+                       if candidate_group_sd else np.zeros((k, n_groups)))
+    return {"q": q, "u_groups": u_groups, "shared": shared, "candidate_group": candidate_group,
+            "metric__tracked": metric_tracked, "metric__noise": metric_noise}
+
+
+def _appeal_table(
+    latent: dict[str, np.ndarray], w: np.ndarray, own: np.ndarray, cand_culture: np.ndarray,
+    method_effect: np.ndarray, in_group_effect: float,
+) -> np.ndarray:
+    """Latent appeal of each candidate to each group ``(K, G)``."""
+    base = w[None, :] * latent["q"][:, None] + np.sqrt(1.0 - w**2)[None, :] * latent["u_groups"]
+    in_group = cand_culture[:, None] == own[None, :]
+    return (base + in_group_effect * in_group + latent["shared"][:, None]
+            + latent["candidate_group"] + method_effect[:, None])
+
+
+def expected_likert(
+    appeal: np.ndarray, *, participant_sd: float, noise_sd: float, scale_points: int,
+) -> np.ndarray:
+    """Expected Likert value of a candidate with latent ``appeal`` over raters.
+
+    The simulated rating is ``clip(round(mid + (appeal + leniency + noise) * s))``
+    with ``s = (scale_points - 1) / 6``; its expectation over normal leniency and
+    noise is ``1 + sum_j P(rating >= j + 1)``, a sum of normal CDFs.
+    """
+    from scipy.special import ndtr
+
+    mid = (scale_points + 1) / 2.0
+    step = (scale_points - 1) / 6.0
+    sd = np.hypot(participant_sd, noise_sd) * step
+    centre = mid + np.asarray(appeal, float) * step
+    out = np.ones_like(centre)
+    for j in range(1, scale_points):
+        out = out + ndtr((centre - (j + 0.5)) / sd)
+    return out
+
+
+def study_truth(
+    *,
+    weights: Mapping[str, float],
+    own_culture: Mapping[str, str] | None = None,
+    methods: Sequence[str] = ("adain", "gatys", "wct"),
+    cultures: Sequence[str] = ("chinese-ink", "japanese-ukiyoe", "western-oil"),
+    in_group_effect: float = 0.0,
+    participant_sd: float = 0.5,
+    noise_sd: float = 1.0,
+    metric_noise_sd: float = 0.3,
+    scale_points: int = 7,
+    taste_correlation: float = 1.0,
+    method_effects: Sequence[float] | None = None,
+    candidate_sd: float = 0.0,
+    content_sd: float = 0.0,
+    style_sd: float = 0.0,
+    candidate_group_sd: float = 0.0,
+    n_population: int = 400_000,
+    rng: np.random.Generator | int | None = 12345,
+) -> dict[str, object]:
+    """The estimands of a :func:`simulate_study` design, over the population of candidates.
+
+    Monte Carlo over ``n_population`` candidates, each with a fresh content and
+    style image (the marginal distribution of one candidate), and expected Likert
+    ratings computed exactly from the rating model.
+
+    Returns:
+        ``{"agreement": {(group, metric): Pearson r between the metric and the
+        group's expected rating}, "cells": Series of expected ratings by
+        (method, style_culture, group)}``.
+    """
+    gen = as_rng(rng)
+    groups = list(weights)
+    if own_culture is None:
+        own_culture = {g: DEFAULT_GROUPS.get(g, "") for g in weights}
+    k = n_population
+    cand_method = gen.integers(len(methods), size=k)
+    cand_culture = gen.integers(len(cultures), size=k)
+    latent = _candidate_latents(
+        gen, k, n_groups=len(groups), n_contents=k, n_styles=k,
+        cand_content=np.arange(k), cand_style=np.arange(k),
+        taste_correlation=taste_correlation, candidate_sd=candidate_sd, content_sd=content_sd,
+        style_sd=style_sd, candidate_group_sd=candidate_group_sd, metric_noise_sd=metric_noise_sd,
+    )
+    w = np.array([weights[g] for g in groups])
+    own = np.array([list(cultures).index(own_culture[g]) if own_culture.get(g) in cultures
+                    else -1 for g in groups])
+    effects = np.zeros(len(methods)) if method_effects is None else np.asarray(method_effects, float)
+    appeal = _appeal_table(latent, w, own, cand_culture, effects[cand_method], in_group_effect)
+    expected = expected_likert(appeal, participant_sd=participant_sd, noise_sd=noise_sd,
+                               scale_points=scale_points)
+    agreement = {}
+    for gi, g in enumerate(groups):
+        for name in ("metric__tracked", "metric__noise"):
+            x = latent[name]
+            agreement[(g, name)] = float(np.corrcoef(x, expected[:, gi])[0, 1])
+    cells = pd.DataFrame(expected, columns=groups).assign(
+        method=np.asarray(methods, dtype=object)[cand_method],
+        style_culture=np.asarray(cultures, dtype=object)[cand_culture],
+    ).melt(id_vars=["method", "style_culture"], var_name="group", value_name="expected")
+    return {"agreement": agreement,
+            "cells": cells.groupby(["method", "style_culture", "group"])["expected"].mean()}

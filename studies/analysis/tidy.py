@@ -227,3 +227,112 @@ def _attention_failures(frame: pd.DataFrame) -> pd.Series:
         failed = (checks["passed_attention"] == False).groupby(checks["participant_id"]).sum()  # noqa: E712
         stored = pd.concat([stored, failed], axis=1).max(axis=1)
     return stored.fillna(0)
+
+
+#: Columns a tidy file from elsewhere (``study_report --tidy``) must have,
+#: besides at least one ``metric__<name>`` column.
+REQUIRED_INPUT = (
+    "participant_id", "group", "question_id", "question_kind", "candidate_id", "score",
+    "method", "content_id", "style_id", "style_culture",
+)
+#: Needed only by some question kinds.
+REQUIRED_BY_KIND = {"2afc": ("chosen", "n_items"), "ranking": ("rank", "n_items")}
+#: Default of every other column when a tidy file lacks it (documented in the codebook).
+INPUT_DEFAULTS: dict[str, str] = {
+    "response_id": "Likert: one per row; 2AFC/ranking: trial_id if present, else consecutive "
+                   "blocks of n_items rows of one participant and question",
+    "trial_id": "response_id",
+    "participant_hash": "empty",
+    "participant_status": "completed",
+    "language": "empty",
+    "attention_failures": "0",
+    "group_culture": "empty (no in-group contrast)",
+    "dimension": "empty",
+    "scale_points": "empty",
+    "trial_position": "row order within the participant",
+    "is_practice": "false",
+    "attention_kind": "empty (no attention checks)",
+    "passed_attention": "empty",
+    "slot": "row order within the response",
+    "n_items": "1 for Likert",
+    "value": "score for Likert",
+    "chosen": "empty",
+    "rank": "empty",
+    "method_name": "method",
+    "content_category": "empty",
+    "seed": "empty",
+    "in_group": "style_culture == group_culture",
+    "client_rt_ms": "empty", "server_rt_ms": "empty",
+    "rt_ms": "empty (the response-time exclusion then removes nothing)",
+    "submitted_at": "empty",
+}
+
+
+def read_tidy(path: str) -> pd.DataFrame:
+    """Read a tidy CSV or Parquet file (e.g. exported, or collected with jsPsych or
+    oTree) and fill every optional column with its documented default.
+
+    Raises:
+        ValueError: The file lacks required columns, has no metric column, or
+            an unknown question kind.
+    """
+    import numpy as np
+
+    text = str(path)
+    frame = pd.read_parquet(text) if text.endswith((".parquet", ".pq")) else pd.read_csv(text)
+    missing = [c for c in REQUIRED_INPUT if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{text}: missing required column(s) {', '.join(missing)}")
+    if not metric_columns(frame):
+        raise ValueError(f"{text}: no metric column (named {METRIC_PREFIX}<name>)")
+    kinds = set(frame["question_kind"].astype(str))
+    unknown = kinds - {"likert", "2afc", "ranking"}
+    if unknown:
+        raise ValueError(f"{text}: unknown question_kind {sorted(unknown)}; "
+                         "expected likert, 2afc or ranking")
+    for kind, columns in REQUIRED_BY_KIND.items():
+        lacking = [c for c in columns if kind in kinds and c not in frame.columns]
+        if lacking:
+            raise ValueError(f"{text}: {kind} rows need column(s) {', '.join(lacking)}")
+    frame = frame.reset_index(drop=True)
+    likert = frame["question_kind"].astype(str).eq("likert").to_numpy()
+    n = len(frame)
+    if "n_items" not in frame.columns:
+        frame["n_items"] = 1
+    frame["n_items"] = frame["n_items"].fillna(1).astype(int)
+    if "response_id" not in frame.columns:
+        if "trial_id" in frame.columns:
+            frame["response_id"] = frame["trial_id"]
+        else:
+            position = frame.groupby(["participant_id", "question_id"]).cumcount().to_numpy()
+            block = position // frame["n_items"].to_numpy()
+            keys = pd.MultiIndex.from_arrays([frame["participant_id"], frame["question_id"], block])
+            ids = pd.factorize(keys)[0]
+            frame["response_id"] = np.where(likert, n + np.arange(n), ids)
+    frame["response_id"] = pd.factorize(frame["response_id"])[0]
+    defaults = {
+        "trial_id": frame["response_id"], "participant_hash": "", "participant_status": "completed",
+        "language": "", "attention_failures": 0, "group_culture": "", "dimension": "",
+        "scale_points": pd.NA, "is_practice": False, "attention_kind": "",
+        "passed_attention": pd.array([pd.NA] * n, dtype="boolean"),
+        "value": np.where(likert, frame["score"], np.nan),
+        "chosen": pd.array([pd.NA] * n, dtype="boolean"),
+        "rank": pd.array([pd.NA] * n, dtype="Int64"),
+        "method_name": frame["method"], "content_category": "", "seed": pd.NA,
+        "client_rt_ms": np.nan, "server_rt_ms": np.nan, "submitted_at": pd.NaT,
+    }
+    for column, value in defaults.items():
+        if column not in frame.columns:
+            frame[column] = value
+    if "trial_position" not in frame.columns:
+        frame["trial_position"] = frame.groupby("participant_id").cumcount()
+    if "slot" not in frame.columns:
+        frame["slot"] = frame.groupby("response_id").cumcount()
+    if "in_group" not in frame.columns:
+        frame["in_group"] = frame["style_culture"].astype(str) == frame["group_culture"].fillna("").astype(str)
+    if "rt_ms" not in frame.columns:
+        frame["rt_ms"] = pd.to_numeric(frame["client_rt_ms"], errors="coerce").fillna(
+            pd.to_numeric(frame["server_rt_ms"], errors="coerce"))
+    frame["group_culture"] = frame["group_culture"].fillna("")
+    frame["attention_kind"] = frame["attention_kind"].fillna("")
+    return frame

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studies.analysis import correlation, mixed, pairwise, reliability, tidy
+from studies.analysis import correlation, guards, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
 
-from .descriptives import SufficiencyRules, describe
+from .descriptives import describe
 
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
@@ -47,22 +47,24 @@ class ReportOptions:
     """Settings of one report run; written into ``results.json``.
 
     Attributes:
-        n_resamples: Participant-bootstrap replicates per interval.
-        n_permutations: Participant permutations per group comparison.
+        n_resamples: Crossed-bootstrap replicates per interval.
         confidence_level: Interval level.
-        correlation: Correlation used for the between-group permutation test.
+        correlation: Correlation compared between groups.
         seed: Seed of the random generator (recorded for reproducibility).
         rules: Exclusion rules.
-        sufficiency: Minimum data per group for intervals and tests.
+        minimums: Least data per group and question for inference.
+        alpha_levels: Krippendorff's alpha levels reported besides the one that
+            fits each question kind (ordinal and interval for Likert, nominal
+            for 2AFC), e.g. ``("ratio",)``.
     """
 
     n_resamples: int = 1000
-    n_permutations: int = 1000
     confidence_level: float = 0.95
     correlation: str = "spearman"
     seed: int = 0
     rules: tidy.ExclusionRules = field(default_factory=tidy.ExclusionRules)
-    sufficiency: SufficiencyRules = field(default_factory=SufficiencyRules)
+    minimums: guards.DesignMinimums = field(default_factory=guards.DesignMinimums)
+    alpha_levels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -149,44 +151,55 @@ def build_report(
     kept, log = tidy.apply_exclusions(frame, options.rules)
     metrics = tidy.metric_columns(kept)
     scored = kept[kept["candidate_id"].notna() & kept["score"].notna()]
+    checks = guards.check_study(kept, metrics, minimums=options.minimums)
+    problems.extend(checks.warnings)
+    eligible = pd.MultiIndex.from_frame(scored[["question_id", "group"]]).isin(
+        list(checks.eligible)) if len(scored) else np.zeros(0, bool)
+    inferable = scored[eligible]
     results: dict[str, Any] = {
         "title": title,
-        "options": {**asdict(options), "rules": asdict(options.rules)},
+        "options": {**asdict(options), "rules": asdict(options.rules),
+                    "minimums": asdict(options.minimums)},
         "n_rows": len(frame),
-        "n_rows_analysed": len(kept),
-        "n_participants": int(kept["participant_id"].nunique()),
+        "n_rows_analysed": len(scored),
+        "n_participants": int(scored["participant_id"].nunique()),
         "exclusions": _records(log.steps) if len(log.steps) else [],
         "excluded_participants": {str(k): v for k, v in log.excluded_participants.items()},
         "metrics": metrics,
+        "descriptive": _records(checks.descriptive) if len(checks.descriptive) else [],
+        "effects": [],
     }
 
     # --- Agreement and between-group differences --------------------------
     progress(0.1, "metric-human agreement")
-    if metrics and len(scored):
-        agree = correlation.metric_agreement(
-            scored, metrics, n_resamples=options.n_resamples,
+    if metrics and len(inferable):
+        agree, comp = correlation.crossed_agreement(
+            inferable, metrics, compare=options.correlation, n_resamples=options.n_resamples,
             confidence_level=options.confidence_level, rng=rng,
         )
+        skipped = checks.skipped_metrics
+        if skipped and len(agree.table):
+            keep = [(q, m) not in skipped for _, q, m, _ in agree.table.index]
+            agree.table = agree.table[keep]
+        if skipped and len(comp.table):
+            keep = [(q, m) not in skipped for q, m, _, _ in comp.table.index]
+            comp.table = comp.table[keep]
         results["agreement"] = _records(agree.table)
         progress(0.35, "group comparisons")
-        if scored["group"].nunique() > 1:
-            comp = correlation.compare_groups(
-                scored, metrics, correlation=options.correlation,
-                n_permutations=options.n_permutations, rng=rng,
-            )
-            zou = comp.confidence_interval(options.confidence_level)
-            comp.table["pearson_diff_low"] = zou["ci_low"]
-            comp.table["pearson_diff_high"] = zou["ci_high"]
+        if len(comp.table):
             results["group_differences"] = _records(comp.table)
     else:
         problems.append("no metric columns or no scored responses: agreement skipped")
 
     # --- Reliability --------------------------------------------------------
     progress(0.5, "reliability")
-    likert = scored[scored["question_kind"] == "likert"]
+    likert = inferable[inferable["question_kind"] == "likert"]
     rel_tables = []
-    for qid, part in likert.groupby("question_id"):
-        table = reliability.reliability_table(part, n_splits=100, rng=rng)
+    fitting = {"likert": ("ordinal", "interval"), "2afc": ("nominal",)}
+    for qid, part in inferable[inferable["question_kind"].isin(list(fitting))].groupby("question_id"):
+        kind = part["question_kind"].iloc[0]
+        levels = tuple(dict.fromkeys([*fitting[kind], *options.alpha_levels]))
+        table = reliability.reliability_table(part, n_splits=100, rng=rng, levels=levels)
         if len(table):
             table.insert(0, "question", qid)
             rel_tables.append(table.reset_index())
@@ -204,25 +217,42 @@ def build_report(
         except (ValueError, np.linalg.LinAlgError) as exc:
             problems.append(f"mixed model for {label} failed: {exc}")
             continue
+        ordinal = getattr(model, "ordinal", {})
         entry = {
             "question": qid, "formula": model.formula, "n_obs": model.n_obs,
             "converged": model.converged, "fit_note": model.fit_note,
+            "scale": "interval (primary); ordinal robustness check: the same model on "
+                     "mid-ranks of the scores",
+            "random_effects": list(model.variance_components),
             "fixed_effects": _records(model.fixed),
             "variance_components": model.variance_components,
             "contrasts": {
-                name: {"estimate": float(c.estimate), "se": float(c.se),
-                       "pvalue": float(c.pvalue),
+                name: {"estimate": float(c.estimate), "se": float(c.se), "df": float(c.df),
+                       "pvalue": float(c.pvalue), "p_adjusted": float(c.p_adjusted),
+                       "family": c.family,
                        "ci_low": float(c.confidence_interval()[0]),
                        "ci_high": float(c.confidence_interval()[1])}
                 for name, c in model.contrasts.items()
             },
         }
+        for name, c in model.contrasts.items():
+            low, high = c.confidence_interval()
+            ranked = ordinal.get(name)
+            results["effects"].append({
+                "question": qid, "term": name, "family": c.family,
+                "estimate": float(c.estimate), "se": float(c.se), "df": float(c.df),
+                "ci_low": float(low), "ci_high": float(high), "p": float(c.pvalue),
+                "p_adjusted": float(c.p_adjusted),
+                "ordinal_p": float(ranked.pvalue) if ranked else None,
+                "ordinal_same_direction": (bool(np.sign(ranked.estimate) == np.sign(c.estimate))
+                                           if ranked else None),
+            })
         results["mixed_models"].append(entry)
 
     # --- Pairwise and rankings ---------------------------------------------
     progress(0.75, "paired comparisons and rankings")
     results["bradley_terry"] = []
-    for qid, part in scored[scored["question_kind"] == "2afc"].groupby("question_id"):
+    for qid, part in inferable[inferable["question_kind"] == "2afc"].groupby("question_id"):
         label = f"question {qid}"
         tables = {}
         for group, gpart in part.groupby("group"):
@@ -241,13 +271,14 @@ def build_report(
             results["bradley_terry"].append(
                 {"question": qid, "group": group, "table": _records(bt.table)})
     results["rankings"] = []
-    for qid, part in scored[scored["question_kind"] == "ranking"].groupby("question_id"):
+    for qid, part in inferable[inferable["question_kind"] == "ranking"].groupby("question_id"):
         label = f"question {qid}"
         tables = {}
         for group, gpart in part.groupby("group"):
             ranks = pairwise.mean_ranks(gpart, n_resamples=options.n_resamples,
                                         confidence_level=options.confidence_level, rng=rng)
-            orders = gpart.sort_values("rank").groupby("response_id")["method"].agg(list)
+            untied = gpart[~gpart["response_id"].isin(guards.tied_ranking_responses(gpart))]
+            orders = untied.sort_values("rank").groupby("response_id")["method"].agg(list)
             try:
                 ranks.table["plackett_luce"] = pairwise.plackett_luce(orders.tolist())
             except ValueError as exc:
@@ -260,7 +291,7 @@ def build_report(
     progress(0.8, "descriptive statistics")
     frozen = config or {}
     results.update(describe(
-        frame, kept, scored, config=frozen, rules=options.sufficiency, rng=rng,
+        frame, kept, scored, config=frozen, rules=options.minimums, rng=rng,
         n_resamples=options.n_resamples, confidence_level=options.confidence_level,
     ))
 

@@ -10,37 +10,13 @@ from __future__ import annotations
 
 import platform
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from studies.analysis import correlation, tidy
-
-
-@dataclass
-class SufficiencyRules:
-    """Minimum data per participant group and question for intervals and tests.
-
-    Below any of these the report presents descriptive statistics only and says
-    what is missing. The defaults are the smallest amounts at which the report's
-    intervals are worth printing: a bootstrap over fewer than 10 participants
-    cannot represent their spread (each resample repeats a few people), a
-    correlation over fewer than 10 candidates has a 95 % interval wider than
-    ±0.6 even at ρ = .5, and fewer than 3 ratings per candidate leave too few to
-    split for the noise ceiling.
-
-    Attributes:
-        min_participants: Participants per group.
-        min_candidates: Rated candidates per group.
-        min_ratings_per_candidate: Median ratings per candidate within a group.
-    """
-
-    min_participants: int = 10
-    min_candidates: int = 10
-    min_ratings_per_candidate: float = 3.0
-
+from studies.analysis.guards import DesignMinimums
 
 #: Replicates of the participant bootstrap behind the observed means' intervals:
 #: descriptive intervals for a figure, where 400 replicates put the 2.5 and 97.5
@@ -57,7 +33,7 @@ def describe(
     scored: pd.DataFrame,
     *,
     config: dict[str, Any],
-    rules: SufficiencyRules,
+    rules: DesignMinimums,
     rng: np.random.Generator,
     n_resamples: int,
     confidence_level: float,
@@ -69,7 +45,7 @@ def describe(
         kept: Rows after exclusions.
         scored: Analysed rows with a candidate and a score.
         config: Frozen study configuration (may be empty for a tidy file).
-        rules: Data-sufficiency minimums.
+        rules: The analysis's minimums for inference, per group and question.
         rng: Random generator for the participant bootstrap of observed means.
         n_resamples: Bootstrap replicates.
         confidence_level: Interval level.
@@ -205,8 +181,9 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sufficiency(scored: pd.DataFrame, rules: SufficiencyRules) -> list[dict[str, Any]]:
-    """Counts per question x group, and which minimums they miss."""
+def _sufficiency(scored: pd.DataFrame, rules: DesignMinimums) -> list[dict[str, Any]]:
+    """Counts per question x group, and what is missing to reach the analysis's minimums
+    (the same rule as :func:`studies.analysis.guards.check_study`, in the reader's words)."""
     rows = []
     if not len(scored):
         return rows
@@ -215,7 +192,7 @@ def _sufficiency(scored: pd.DataFrame, rules: SufficiencyRules) -> list[dict[str
         per_candidate = part.groupby("candidate_id").size()
         n_participants = int(part["participant_id"].nunique())
         n_candidates = int(per_candidate.size)
-        ratings = float(per_candidate.median()) if n_candidates else 0.0
+        ratings = float(per_candidate.mean()) if n_candidates else 0.0
         missing = []
         if n_participants < rules.min_participants:
             missing.append(f"{rules.min_participants - n_participants} more participant(s) "
@@ -224,11 +201,11 @@ def _sufficiency(scored: pd.DataFrame, rules: SufficiencyRules) -> list[dict[str
             missing.append(f"{rules.min_candidates - n_candidates} more rated candidate(s) "
                            f"({n_candidates} of {rules.min_candidates})")
         if ratings < rules.min_ratings_per_candidate:
-            missing.append(f"more ratings per candidate (median {ratings:g}, "
+            missing.append(f"more ratings per candidate (mean {ratings:.1f}, "
                            f"minimum {rules.min_ratings_per_candidate:g})")
         rows.append({
             "question": _plain(qid), "group": str(group), "n_participants": n_participants,
-            "n_candidates": n_candidates, "median_ratings_per_candidate": ratings,
+            "n_candidates": n_candidates, "ratings_per_candidate": ratings,
             "n_responses": int(part["response_id"].nunique()),
             "sufficient": not missing, "missing": missing,
         })

@@ -35,6 +35,7 @@ from .wording import (
     summary_sentences,
     term_label,
 )
+from .wording import _levels as wording_levels
 
 #: Columns of groups per agreement table; wider tables are split by group.
 MAX_GROUP_COLUMNS = 3
@@ -198,12 +199,33 @@ def _question_sections(ctx: Context) -> list[Callable[[Document], str]]:
 
 
 def _question(doc: Document, qid: Any) -> str:
-    parts = [_agreement(doc, qid), _differences(doc, qid), _effects(doc, qid), _means(doc, qid),
-             _pairwise(doc, qid), _candidates(doc, qid)]
+    parts = [_descriptive(doc, qid), _agreement(doc, qid), _differences(doc, qid),
+             _effects(doc, qid), _means(doc, qid), _pairwise(doc, qid), _candidates(doc, qid)]
     body = "".join(p for p in parts if p)
     if not body:
         body = '<p class="none">No analysable responses for this question.</p>'
     return f'<section class="question"><h2>{esc(doc.ctx.question_title(qid))}</h2>{body}</section>'
+
+
+def _descriptive(doc: Document, qid: Any) -> str:
+    """Counts, mean and SD per group: always there, and all there is below the minimums."""
+    ctx = doc.ctx
+    rows = [r for r in ctx.results.get("descriptive", []) if r.get("question") == qid]
+    if not rows:
+        return ""
+    order = _group_order(ctx)
+    rows.sort(key=lambda r: order.index(r["group"]) if r["group"] in order else len(order))
+    q = ctx.questions.get(qid) or {}
+    score = {"likert": "rating", "2afc": "choice rate (chosen = 1)"}.get(q.get("kind"), "score")
+    body = [[ctx.group_name(r["group"]), fmt_int(r.get("n_participants")),
+             fmt_int(r.get("n_candidates")), fmt_int(r.get("n_ratings")),
+             fmt(r.get("mean_score")), fmt(r.get("sd_score")),
+             "yes" if r.get("inference") else "no"] for r in rows]
+    note = (f"M and SD of the {score} over all analysed responses of the group. Inference: "
+            "whether the group has the data the intervals and tests need (see the banner).")
+    return doc.table(Table(f"Descriptive statistics, {ctx.question_title(qid)}",
+                           ["Group", "Participants", "Candidates", "Ratings", "M", "SD",
+                            "Inference"], body, note))
 
 
 def _agreement(doc: Document, qid: Any) -> str:
@@ -305,7 +327,8 @@ def _effects(doc: Document, qid: Any) -> str:
     if not rows:
         return ""
     guarded = ctx.effects_guarded(qid)
-    body = [[term_label(str(r["term"])), fmt(r["estimate"]),
+    levels = wording_levels(ctx)
+    body = [[term_label(str(r["term"]), levels), fmt(r["estimate"]),
              DASH if guarded else fmt_ci(r.get("ci_low"), r.get("ci_high")),
              DASH if guarded else fmt_p(r.get("p"))] for r in rows]
     model = next((m for m in ctx.results.get("mixed_models", []) if m.get("question") == qid), {})
@@ -542,10 +565,10 @@ def _appendix(doc: Document) -> str:
     if sufficiency:
         parts.append(doc.table(Table(
             "Data per question and group", ["Question", "Group", "Participants", "Candidates",
-                                            "Ratings per candidate (median)", "Enough for inference"],
+                                            "Ratings per candidate (mean)", "Enough for inference"],
             [[f"Q{(ctx.questions.get(s['question']) or {}).get('number', s['question'])}",
               ctx.group_name(s["group"]), fmt_int(s["n_participants"]),
-              fmt_int(s["n_candidates"]), fmt(s["median_ratings_per_candidate"], 1),
+              fmt_int(s["n_candidates"]), fmt(s["ratings_per_candidate"], 1),
               "yes" if s["sufficient"] else "no"] for s in sufficiency],
             "Minimums: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in
                                      (r.get("sufficiency_rules") or {}).items()) + ".", 2)))

@@ -158,8 +158,10 @@ class Context:
             for g in self.results.get("guards", []) if isinstance(g, dict)
         ]
         warnings = [str(w) for w in self.results.get("warnings", [])]
+        covered = {(r.get("question"), r.get("group"))
+                   for r in self.results.get("sufficiency", []) if not r.get("sufficient", True)}
         for row in self.results.get("descriptive", []):
-            if row.get("inference", True):
+            if row.get("inference", True) or (row.get("question"), row.get("group")) in covered:
                 continue
             prefix = f"question {row.get('question')}, group {row.get('group')}: "
             reasons = [w[len(prefix):].removesuffix("; descriptive statistics only")
@@ -395,58 +397,109 @@ def effect_rows(ctx: Context, qid: Any) -> list[dict[str, Any]]:
     return [r for r in rows if number(r.get("estimate")) is not None]
 
 
-def term_label(term: str) -> str:
-    """``in_group`` -> "own culture − other cultures"; ``method:wct-adain`` -> "WCT − AdaIN"."""
+def _levels(ctx: Context) -> list[str]:
+    """Names a contrast term can mention: methods and groups (longest first)."""
+    names = {str(m.get("label")) for m in (ctx.results.get("design") or {}).get("methods", [])}
+    names |= {str(r["level"]) for r in ctx.results.get("cell_means", [])
+              if r.get("factor") == "method"}
+    names |= {str(g) for g in ctx.groups}
+    for r in ctx.results.get("effects", []):
+        for part in str(r.get("term", "")).split(" x "):
+            names |= set(str(part).partition(":")[2].split("-")) if "-" in part else set()
+    return sorted(names, key=len, reverse=True)
+
+
+def _split_pair(text: str, levels: list[str]) -> tuple[str, str]:
+    """"feature-match-adain" -> ("feature-match", "adain") using the known level names."""
+    for i, char in enumerate(text):
+        if char == "-" and text[:i] in levels and text[i + 1:] in levels:
+            return text[:i], text[i + 1:]
+    a, _, b = text.partition("-")
+    return a, b
+
+
+def parse_term(term: str, levels: list[str]) -> list[tuple[str, str, str]]:
+    """``method:a-b x group:g-h`` -> [("method", a, b), ("group", g, h)]; ``in_group`` -> []."""
+    parts = []
+    for piece in str(term).split(" x "):
+        factor, sep, pair = piece.partition(":")
+        if sep:
+            parts.append((factor, *_split_pair(pair, levels)))
+    return parts
+
+
+def term_label(term: str, levels: list[str] | None = None) -> str:
+    """``in_group`` -> "own culture − other cultures"; ``method:wct-adain`` -> "wct − adain";
+    an interaction -> "(wct − adain) × (chinese − western)"."""
     if term == "in_group":
         return f"own culture {MINUS} other cultures"
-    kind, _, rest = term.partition(":")
-    if kind == "method" and "-" in rest:
-        a, b = _split_pair(rest)
-        return f"{a} {MINUS} {b}"
-    return term.replace("_", " ")
-
-
-def _split_pair(text: str) -> tuple[str, str]:
-    for sep in (" - ", "|", " vs ", "-"):
-        if sep in text:
-            a, b = text.split(sep, 1)
-            return a, b
-    return text, ""
+    parts = parse_term(term, levels or [])
+    if not parts:
+        return term.replace("_", " ")
+    labels = [f"{a} {MINUS} {b}" for _, a, b in parts]
+    return labels[0] if len(labels) == 1 else " × ".join(f"({x})" for x in labels)
 
 
 def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
+    """Significant contrasts one by one; the rest of each family in one hedged sentence."""
     if ctx.effects_guarded(qid):
         return []
-    sentences = []
+    levels = _levels(ctx)
     points = "points" if (ctx.questions.get(qid) or {}).get("kind") == "likert" else "units"
+    correction = correction_name(ctx.results)
+    sentences, unclear, found = [], {}, set()
     for r in effect_rows(ctx, qid):
         term = str(r["term"])
+        adjusted = number(r.get("p_adjusted")) is not None
+        p = r.get("p_adjusted") if adjusted else r.get("p")
         clause = estimate_clause("difference", r["estimate"], r.get("ci_low"), r.get("ci_high"),
-                                 ctx.level, bounded=False, p=r.get("p"))
-        clause = clause.replace(f"= {fmt(r['estimate'])}", f"= {fmt(r['estimate'])} scale {points}",
-                                1)
-        significant = excludes_zero(r.get("ci_low"), r.get("ci_high"))
+                                 ctx.level, bounded=False, p=p,
+                                 p_label=f"{correction}-adjusted p" if adjusted else "p")
+        clause = clause.replace(f"= {fmt(r['estimate'])}",
+                                f"= {fmt(r['estimate'])} scale {points}", 1)
+        significant = excludes_zero(r.get("ci_low"), r.get("ci_high")) and (
+            number(p) is None or number(p) < ALPHA)
         est = number(r["estimate"])
+        parts = parse_term(term, levels)
+        family = str(r.get("family") or (parts[0][0] if len(parts) == 1 else
+                                         " x ".join(f for f, _, _ in parts) or term))
+        if not significant:
+            unclear.setdefault(family, []).append(r)
+            continue
         if term == "in_group":
-            if significant:
-                text = (f"Participants rated styles of their own culture "
-                        f"{'higher' if est > 0 else 'lower'} than styles of other cultures "
-                        f"({clause}).")
-            else:
-                text = ("There was no clear difference between ratings of styles from "
-                        f"participants' own culture and from other cultures ({clause}).")
-        elif term.startswith("method:"):
-            a, b = _split_pair(term.partition(":")[2])
-            if significant:
-                better, worse = (a, b) if est > 0 else (b, a)
-                text = f"{better} was rated higher than {worse} ({clause})."
-            else:
-                text = f"There was no clear difference between {a} and {b} ({clause})."
-        elif significant:
-            text = f"The {term_label(term)} contrast was {fmt(est)} ({clause})."
+            text = (f"Participants rated styles of their own culture "
+                    f"{'higher' if est > 0 else 'lower'} than styles of other cultures ({clause}).")
+        elif len(parts) == 1 and parts[0][0] == "method":
+            _, a, b = parts[0]
+            better, worse = (a, b) if est > 0 else (b, a)
+            text = f"{better} was rated higher than {worse} ({clause})."
+        elif len(parts) == 2 and parts[0][0] == "method" and parts[1][0] == "group":
+            (_, a, b), (_, g, h) = parts
+            more, less = (g, h) if est > 0 else (h, g)
+            text = (f"The difference between {a} and {b} was larger for "
+                    f"{ctx.group_name(more)} than for {ctx.group_name(less)} participants "
+                    f"({clause}).")
         else:
-            text = f"The {term_label(term)} contrast was not clearly different from zero ({clause})."
-        sentences.append(Sentence(text, "finding" if significant else "hedged", (term,)))
+            text = f"The {term_label(term, levels)} contrast was {fmt(est)} ({clause})."
+        sentences.append(Sentence(text, "finding", (term,)))
+        found.add(family)
+    for family, rows in unclear.items():
+        what = {"in_group": "own-culture and other-culture styles",
+                "method": "methods", "method x group": "the groups' method differences"}.get(
+                    family, family.replace("_", " "))
+        if len(rows) == 1:
+            r = rows[0]
+            sentences.append(Sentence(
+                f"There was no clear difference between {what} "
+                f"({term_label(str(r['term']), levels)}: "
+                + estimate_clause("difference", r["estimate"], r.get("ci_low"), r.get("ci_high"),
+                                  ctx.level, bounded=False) + ").", "hedged", (str(r["term"]),)))
+        else:
+            lead = (f"No other contrast between {what} was clear" if family in found
+                    else f"There was no clear difference between {what}")
+            sentences.append(Sentence(
+                f"{lead} ({len(rows)} contrasts: each interval included zero or the "
+                "adjusted p was ≥ .05).", "hedged", tuple(str(r["term"]) for r in rows)))
     return sentences
 
 
@@ -579,14 +632,26 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     text = (
         "Analysis. Metric–human agreement was estimated per group and question as the "
         f"{ctx.correlation.title()} correlation, across candidates, between each metric and "
-        f"the group's mean rating of the candidate; {level_text(ctx.level)} confidence "
-        f"intervals come from a bootstrap with {fmt_int(n_resamples)} resamples. Differences "
-        f"in agreement between groups were tested per question, with {correction}'s "
-        "correction across metrics and group pairs. ")
+        f"the group's mean rating of the candidate (the estimand: its correlation with the "
+        f"rating infinitely many raters of the group would give, over the population of "
+        f"candidates); {level_text(ctx.level)} confidence intervals come from a crossed "
+        f"bootstrap resampling candidates and participants independently "
+        f"({fmt_int(n_resamples)} resamples). The noise ceiling is the split-half reliability "
+        "of the candidate means (Spearman–Brown); agreement divided by its square root is "
+        "reported as disattenuated. Differences in agreement between groups, which rate the "
+        "same candidates, were tested with the same crossed bootstrap, per question, with "
+        f"{correction}'s correction across metrics and group pairs. ")
     models = results.get("mixed_models") or []
     if models:
-        text += (f"Ratings were modelled with a linear mixed model ({models[0].get('formula', '')}) "
-                 "fitted by REML; contrasts are reported with their intervals. ")
+        random = _join([str(x) for x in models[0].get("random_effects") or []
+                        if str(x) != "residual"])
+        text += (f"Ratings were modelled with a linear mixed model ({models[0].get('formula', '')}"
+                 + (f"; crossed random intercepts for {random}" if random else "")
+                 + ") fitted by REML; contrasts of estimated marginal means are reported with "
+                 "their intervals and Satterthwaite degrees of freedom, adjusted within each "
+                 "family of contrasts. ")
+        if models[0].get("scale"):
+            text += f"Scale: {models[0]['scale']}. "
     text += ("Reliability is Krippendorff's α between raters and the split-half reliability of "
              "candidate means with the Spearman–Brown correction. ")
     rule_text = []
@@ -603,7 +668,7 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     if minimums:
         text += (f"Intervals and tests were computed only where a group had at least "
                  f"{minimums['min_participants']} participants, {minimums['min_candidates']} "
-                 f"rated candidates and a median of {fmt(minimums['min_ratings_per_candidate'], 0)} "
+                 f"rated candidates and a mean of {fmt(minimums['min_ratings_per_candidate'], 0)} "
                  "ratings per candidate. ")
     software = results.get("software") or {}
     if software:

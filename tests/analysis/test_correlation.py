@@ -107,7 +107,8 @@ class TestMetricAgreement:
         so the interval has zero width; a response-level bootstrap would not."""
         rng = np.random.default_rng(2)
         frame = _long_frame(rng, n_participants=1, n_candidates=15, weight=0.5, repeats=4)
-        table = metric_agreement(frame, ["metric__m"], n_resamples=100, rng=0).table
+        table = metric_agreement(frame, ["metric__m"], n_resamples=100, rng=0,
+                                 resample="participants").table
         assert np.allclose(table["ci_low"], table["statistic"])
         assert np.allclose(table["ci_high"], table["statistic"])
 
@@ -119,7 +120,7 @@ class TestMetricAgreement:
         width = {}
         for name, frame in (("many", many), ("few", few)):
             t = metric_agreement(frame, ["metric__m"], correlations=("pearson",),
-                                 n_resamples=300, rng=0).table
+                                 n_resamples=300, rng=0, resample="participants").table
             width[name] = float((t["ci_high"] - t["ci_low"]).iloc[0])
         assert width["few"] > width["many"]
 
@@ -147,11 +148,11 @@ class TestCompareGroups:
         # Same candidates, same metric for both groups.
         frame["metric__m"] = frame.groupby("candidate_id")["metric__m"].transform("first")
         frame["metric__noise"] = frame["candidate_id"].map(dict(enumerate(rng.normal(size=30))))
-        result = compare_groups(frame, ["metric__m", "metric__noise"], n_permutations=300, rng=0)
+        result = compare_groups(frame, ["metric__m", "metric__noise"], n_resamples=300, rng=0)
         row = result.table.loc[(1, "metric__m", "a", "b")]
         assert row["r_a"] > row["r_b"]
-        assert row["perm_p"] < 0.01 and row["perm_p_holm"] < 0.05
-        assert row["perm_p_holm"] >= row["perm_p"] and row["perm_p_bh"] >= row["perm_p"]
+        assert row["p"] < 0.01 and row["p_adjusted"] < 0.05
+        assert row["p_adjusted"] >= row["p"] and row["p_bh"] >= row["p"]
         assert row["fisher_z"] > 0
         assert result.significant("holm").loc[(1, "metric__m", "a", "b")]
         ci = result.confidence_interval().loc[(1, "metric__m", "a", "b")]
@@ -164,9 +165,7 @@ def test_zou_interval_matches_cocor():
     (-0.0826, -0.0175), and Fisher's z = -3.0168, p = 0.0026."""
     import studies.analysis.correlation as corr
 
-    table = pd.DataFrame({"pearson_a": [0.6], "n_a": [2700], "pearson_b": [0.65], "n_b": [2700]})
-    result = corr.GroupComparisonResult(table, "pearson", 0)
-    low, high = result.confidence_interval()[["ci_low", "ci_high"]].iloc[0]
+    low, high = corr.zou_difference_interval(0.6, 2700, 0.65, 2700)
     assert low == pytest.approx(-0.0826, abs=1e-4)
     assert high == pytest.approx(-0.0175, abs=1e-4)
     z, p = compare_independent(0.6, 2700, 0.65, 2700)

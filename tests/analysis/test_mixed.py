@@ -55,7 +55,11 @@ def test_crossed_fitter_matches_statsmodels():
         own_culture={"western": "western-oil", "chinese": "chinese-ink"},
         n_participants=8, likert_trials=25, in_group_effect=0.4, rng=3,
     )
-    ours = study_mixed_model(frame)
+    ours = fit_crossed_lmm(
+        frame.rename(columns={"participant_id": "participant", "content_id": "content"}),
+        "score ~ C(method) * C(style_culture) * C(group)",
+        variables=["method", "style_culture", "group"], random=["participant", "content"],
+    )
     data = frame.assign(_one=1, _p=frame["participant_id"].astype(str),
                         _c=frame["content_id"].astype(str))
     reference = fit_lmm(

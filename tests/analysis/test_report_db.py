@@ -144,7 +144,7 @@ class TestStudyReport:
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
-            options=ReportOptions(n_resamples=50, n_permutations=50),
+            options=ReportOptions(n_resamples=50),
         )
         for name in REPORT_FILES.values():
             assert (tmp_path / name).stat().st_size > 0, name
@@ -177,15 +177,14 @@ class TestStudyReport:
     def test_study_without_responses(self, tmp_path):
         study = Study.objects.create(title="Empty", slug="empty")
         result = build_study_report(study.pk, tmp_path,
-                                    options=ReportOptions(n_resamples=20, n_permutations=20))
+                                    options=ReportOptions(n_resamples=20))
         assert result.n_rows == 0
         assert any("agreement skipped" in w for w in result.warnings)
         assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
 
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
-        call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50",
-                     "--permutations", "50")
+        call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50")
         assert "report.html" in capsys.readouterr().out
         assert (tmp_path / "report.html").is_file()
         with pytest.raises(CommandError, match="no study"):
@@ -201,7 +200,7 @@ class TestStudyReport:
         settings.MEDIA_ROOT = tmp_path / "media"
         report = StudyReport.objects.create(study=_make_study())
 
-        options = ReportOptions(n_resamples=50, n_permutations=50)
+        options = ReportOptions(n_resamples=50)
         assert run_report_job(report.pk, options=options) == StudyReport.Status.DONE
 
         report.refresh_from_db()

@@ -23,8 +23,7 @@ def test_report_finds_metric_tracking_one_group_only(tmp_path):
         weights={"western": 0.9, "chinese": 0.0}, own_culture=GROUPS,
         n_participants=16, likert_trials=30, afc_trials=8, in_group_effect=0.5, rng=11,
     )
-    result = build_report(frame, tmp_path, options=ReportOptions(n_resamples=200,
-                                                                 n_permutations=200))
+    result = build_report(frame, tmp_path, options=ReportOptions(n_resamples=200))
     results = json.loads((tmp_path / "results.json").read_text())
     agreement = pd.DataFrame(results["agreement"]).set_index(
         ["group", "question", "metric", "correlation"])
@@ -34,9 +33,9 @@ def test_report_finds_metric_tracking_one_group_only(tmp_path):
     assert chinese["ci_low"] < 0.0 < chinese["ci_high"] or abs(chinese["statistic"]) < 0.25
     differences = pd.DataFrame(results["group_differences"]).set_index(["question", "metric"])
     tracked = differences.loc[(1, "metric__tracked")]
-    assert tracked["perm_p_holm"] < 0.05
+    assert tracked["p_adjusted"] < 0.05
     assert tracked["r_b"] > tracked["r_a"]  # group_b = western (sorted names)
-    assert differences.loc[(1, "metric__noise"), "perm_p_holm"] > 0.05
+    assert differences.loc[(1, "metric__noise"), "p_adjusted"] > 0.05
     in_group = results["mixed_models"][0]["contrasts"]["in_group"]
     assert in_group["ci_low"] < 0.5 < in_group["ci_high"] and in_group["pvalue"] < 0.01
     assert result.n_rows_analysed == result.n_rows  # simulated data has nothing to exclude
@@ -70,14 +69,14 @@ def test_null_false_positive_rate_is_nominal():
 
     Each study is small (6 participants per group, 20 candidates, 20 ratings each)
     and is a separate question of one frame, so one call tests them all; the
-    permutation test uses 99 participant permutations. A binomial 99% range for
+    crossed bootstrap uses 99 replicates. A binomial 99% range for
     300 draws at 5% is about 2%-9%.
     """
     reps = 300
     frame = _null_studies(np.random.default_rng(2024), reps, 6, 20, 20)
-    table = compare_groups(frame, ["metric__m"], n_permutations=99, rng=1).table
+    table = compare_groups(frame, ["metric__m"], n_resamples=99, rng=1).table
     assert len(table) == reps
-    perm_rate = float((table["perm_p"] < 0.05).mean())
+    perm_rate = float((table["p"] < 0.05).mean())
     fisher_rate = float((table["fisher_p"] < 0.05).mean())
     assert 0.02 <= perm_rate <= 0.09, perm_rate
     # Fisher's test ignores that both correlations share the metric: conservative.

@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -31,7 +30,7 @@ from studies.reports.wording import summary_sentences
 
 from .checks import assert_well_formed, keep_artifacts, scan
 
-FAST = ReportOptions(n_resamples=200, n_permutations=200)
+FAST = ReportOptions(n_resamples=500)
 
 
 # --------------------------------------------------------------------------
@@ -73,7 +72,7 @@ def test_sentences_state_the_planted_effects(simulated):
     # The in-group effect, in the right direction.
     in_group = [s for s in findings if s.subjects == ("in_group",)]
     assert len(in_group) == 1 and "own culture higher" in in_group[0].text
-    assert re.search(r"difference = 0\.\d\d scale points, 95 % CI \[0\.\d\d, 0\.\d\d\], p < \.001",
+    assert re.search(r"difference = 0\.\d\d scale points, 95 % CI \[0\.\d\d, 0\.\d\d\], Holm-adjusted p < \.001",
                      in_group[0].text)
 
 
@@ -100,7 +99,7 @@ def test_summary_and_numbers_are_apa(simulated):
     summary = html[html.index('class="summary"'):html.index('class="methods"')]
     # Correlations without a leading zero, true minus signs, intervals in brackets.
     assert re.search(r"ρ = \.\d\d, 95 % CI \[\.\d\d, \.\d\d\]", summary)
-    assert not re.search(r"ρ = -?0\.", summary) and "-." not in summary
+    assert not re.search(r"(?<!Δ)ρ = -?0\.", summary) and "-." not in summary
     cells = scan(html).cells
     assert any(re.fullmatch(r"\.\d\d \[\.\d\d, \.\d\d\]", c) for c in cells)
     assert any(c == "< .001" for c in cells)
@@ -118,7 +117,7 @@ def pilot(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("pilot")
     frame = simulate_study(weights={"western": 0.8, "chinese": 0.3}, n_participants=1,
                            likert_trials=20, afc_trials=5, in_group_effect=0.5, rng=2)
-    build_report(frame, out, options=ReportOptions(n_resamples=100, n_permutations=100),
+    build_report(frame, out, options=ReportOptions(n_resamples=100),
                  title="Pilot, two participants")
     keep_artifacts("pilot-2-participants", out)
     return out, json.loads((out / "results.json").read_text())
@@ -130,15 +129,18 @@ def test_pilot_has_banner_and_no_inference(pilot):
     assert "Data not sufficient for the planned analysis" in text
     html = (out / "report.html").read_text(encoding="utf-8")
     banner = html[html.index('class="banner"'):html.index("</aside>")]
-    assert "Chinese participants: needs 9 more participant(s) (1 of 10)" in banner
-    assert "Western participants: needs 9 more participant(s) (1 of 10)" in banner
+    assert "Chinese participants: needs 4 more participant(s) (1 of 5)" in banner
+    assert "Western participants: needs 4 more participant(s) (1 of 5)" in banner
     assert all(s == [] for s in summary_sentences(results).values())
     # No interval and no p value in any table: only descriptive numbers.
     cells = scan(html).cells
     assert not [c for c in cells if "[" in c or "<" in c], [c for c in cells if "[" in c]
     assert "CI [" not in html
-    # The forest plot draws hollow points only (no error bars) for the guarded groups.
-    assert "Hollow markers: below the minimum data, no interval." in html
+    # Descriptive statistics instead: each group's mean and SD, marked as not inferred.
+    assert "Descriptive statistics, Question 1: Overall (rating, 1–7)" in html
+    rows = [cells[i:i + 7] for i, c in enumerate(cells) if c in ("Chinese", "Western")
+            and i + 6 < len(cells) and cells[i + 6] == "no"]
+    assert len(rows) >= 2 and all(re.fullmatch(r"\d\.\d\d", r[4]) for r in rows[:2])
 
 
 def test_figures_draw_no_interval_where_none_is_given():
@@ -251,8 +253,7 @@ def test_database_study_same_document_by_every_path(tmp_path, settings):
     study = _make_db_study()
 
     by_command = tmp_path / "command"
-    call_command("study_report", study.slug, "--out", str(by_command), "--resamples", "200",
-                 "--permutations", "200")
+    call_command("study_report", study.slug, "--out", str(by_command), "--resamples", "200")
     text = assert_well_formed(by_command)
     keep_artifacts("database-study", by_command)
     html = (by_command / "report.html").read_text(encoding="utf-8")
@@ -265,20 +266,18 @@ def test_database_study_same_document_by_every_path(tmp_path, settings):
     assert "WCT (alpha = 0.8)" in html  # methods paragraph
 
     report = StudyReport.objects.create(study=study)
-    run_report_job(report.pk, options=ReportOptions(n_resamples=200, n_permutations=200,
+    run_report_job(report.pk, options=ReportOptions(n_resamples=200,
                                                     rules=_rules(study)))
     report.refresh_from_db()
     with report.archive.open("rb") as f:
         by_job = zipfile.ZipFile(f).read("report.html").decode("utf-8")
     assert by_job == html
 
-    # Rebuilt from the tidy export (as a re-analysis elsewhere would be).
-    frame = pd.read_parquet(by_command / "responses.parquet").drop(columns="exclusion")
-    config = json.loads((by_command / "study_config.json").read_text())
+    # Rebuilt from the tidy export with its configuration (a re-analysis elsewhere).
     from_tidy = tmp_path / "tidy"
-    build_report(frame, from_tidy, config=config, options=ReportOptions(
-        n_resamples=200, n_permutations=200, rules=_rules(study)),
-        title="Ink and oil pilot: study report")
+    call_command("study_report", "--tidy", str(by_command / "responses.parquet"),
+                 "--config", str(by_command / "study_config.json"), "--out", str(from_tidy),
+                 "--title", "Ink and oil pilot: study report", "--resamples", "200")
     tidy_html = (from_tidy / "report.html").read_text(encoding="utf-8")
     assert _section(tidy_html, "summary") == _section(html, "summary")
     assert scan(tidy_html).cells == scan(html).cells
