@@ -266,12 +266,12 @@ def _agreement(doc: Document, qid: Any) -> str:
             note += f" Candidates per group: {rows_one['n_candidates']}."
         if any(g in guarded for g in chunk):
             note += f" {DASH} no interval: below the minimum data for inference."
-        if extra_cols:
-            note += " Noise ceiling and disattenuated agreement are in results.json."
         part = f" (groups {n_chunk + 1} of {len(chunks)})" if len(chunks) > 1 else ""
         html_parts.append(doc.table(Table(
             f"Agreement of metrics with human ratings, {ctx.question_title(qid)}{part}",
             header, body, note)))
+    if "disattenuated" in extra_cols:
+        html_parts.append(_disattenuated(doc, qid, shown, groups, metrics))
     names = {g: ctx.group_name(g) for g in groups}
     fig = plots.forest_plot(shown, groups=groups, group_names=names,
                             metric_names={m: metric_name(m) for m in metrics},
@@ -282,6 +282,32 @@ def _agreement(doc: Document, qid: Any) -> str:
         caption += " Hollow markers: below the minimum data, no interval."
     html_parts.append(doc.figure(plots.to_svg(fig), caption))
     return "".join(html_parts)
+
+
+def _disattenuated(doc: Document, qid: Any, rows: list[dict], groups: list[str],
+                   metrics: list[str]) -> str:
+    """Agreement corrected for the noise in the group's candidate means."""
+    ctx = doc.ctx
+    by = {(r["metric"], r["group"]): r for r in rows}
+    ceilings = {g: next((r.get("noise_ceiling") for r in rows if r["group"] == g), None)
+                for g in groups}
+    header = ["Metric"] + [f"{ctx.group_name(g)} (ceiling {fmt(ceilings[g], bounded=True)})"
+                           for g in groups]
+    body = []
+    for m in metrics:
+        cells = [metric_name(m)]
+        for g in groups:
+            r = by.get((m, g), {})
+            ci = fmt_ci(r.get("disattenuated_low"), r.get("disattenuated_high"))
+            est = fmt(r.get("disattenuated"))
+            cells.append(est if ci == DASH or number(r.get("ci_low")) is None else f"{est} {ci}")
+        body.append(cells)
+    note = (f"Agreement ({ctx.symbol}) divided by the square root of the noise ceiling, the "
+            "split-half reliability of the group's candidate means (Spearman–Brown): the "
+            "agreement expected with infinitely many raters. It can exceed 1 when the ceiling "
+            "is low; read it beside the uncorrected values.")
+    return doc.table(Table(f"Disattenuated agreement, {ctx.question_title(qid)}",
+                           header, body, note))
 
 
 def _differences(doc: Document, qid: Any) -> str:
