@@ -4,9 +4,11 @@
   summary states the planted effects and none of the absent ones;
 * a 2-participant pilot: the data-sufficiency banner, and no interval, test or
   sentence anywhere;
-* a small study in the database with images in storage, built by the admin's
-  job and by ``study_report``: the same document, with thumbnails; and rebuilt
-  from its own tidy export: the same summary and tables.
+* a small study in the database whose candidates are real colour transfers of
+  the sample photographs to sample artworks (stylecore), stored as media, built
+  by the admin's job and by ``study_report``: the same document, with
+  thumbnails; and rebuilt by ``study_report --tidy`` from its own export: the
+  same summary and tables.
 
 Each is kept under ``tests/report_artifacts/`` (HTML, PDF, PNG pages).
 """
@@ -22,7 +24,6 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
-from PIL import Image
 
 from studies.analysis.simulate import simulate_study
 from studies.reports import ReportOptions, build_report
@@ -166,16 +167,29 @@ def test_figures_draw_no_interval_where_none_is_given():
 # --------------------------------------------------------------------------
 
 
-def _png(seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    pixels = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
+def _generated(samples: Path) -> dict[tuple[int, int, str], bytes]:
+    """Real candidates: stylecore's colour transfer of sample photos to sample artworks."""
+    from stylecore.io import load_image, tensor_to_pil
+    from stylecore.methods.color import color_transfer
+
+    contents = sorted((samples / "content").glob("*.jpg"))[:3]
+    styles = (sorted((samples / "style" / "chinese").glob("*.jpg"))[:2]
+              + sorted((samples / "style" / "western").glob("*.jpg"))[:2])
+    out = {}
+    for c, content in enumerate(contents):
+        photo = load_image(content, max_side=96)
+        for s, style in enumerate(styles):
+            art = load_image(style, max_side=96)
+            for mode in ("reinhard", "histogram"):
+                buffer = io.BytesIO()
+                tensor_to_pil(color_transfer(photo, art, mode=mode, strength=0.8)).save(
+                    buffer, format="PNG")
+                out[(c, s, mode)] = buffer.getvalue()
+    return out
 
 
-def _make_db_study():
-    """Two groups x 12 participants rate 24 candidates; west follows the metric."""
+def _make_db_study(images: dict[tuple[int, int, str], bytes]):
+    """Two groups x 12 participants rate 24 real candidates; west follows the metric."""
     from studies.models import (
         Candidate,
         ContentImage,
@@ -201,18 +215,19 @@ def _make_db_study():
     styles = [StyleImage.objects.create(study=study, sha256=f"s{i}", culture=culture,
                                         title=f"s{i}")
               for i, culture in enumerate([ink, ink, oil, oil])]
-    methods = [MethodConfig.objects.create(study=study, label=label, method=label.lower(),
-                                           params={"alpha": 0.8})
-               for label in ("WCT", "AdaIN")]
+    methods = [MethodConfig.objects.create(study=study, label=label, method="color",
+                                           params={"mode": mode, "strength": 0.8})
+               for label, mode in (("Reinhard", "reinhard"), ("Histogram", "histogram"))]
     rng = np.random.default_rng(5)
     candidates = []
     for method in methods:
-        for content in contents:
-            for style in styles:
+        for c, content in enumerate(contents):
+            for s, style in enumerate(styles):
                 cand = Candidate.objects.create(
                     study=study, content=content, style=style, method_config=method,
                     status=Candidate.Status.DONE, provenance={"seed": 0})
-                cand.image.save(f"cand{cand.pk}.png", ContentFile(_png(cand.pk)), save=True)
+                image = images[(c, s, method.params["mode"])]
+                cand.image.save(f"cand{cand.pk}.png", ContentFile(image), save=True)
                 MetricValue.objects.create(candidate=cand, name="ssim", version="1",
                                            value=float(rng.normal()))
                 MetricValue.objects.create(candidate=cand, name="lpips-alex", version="1",
@@ -241,7 +256,7 @@ def _make_db_study():
 
 
 @pytest.mark.django_db
-def test_database_study_same_document_by_every_path(tmp_path, settings):
+def test_database_study_same_document_by_every_path(tmp_path, settings, samples_dir):
     """Admin job and ``study_report`` give the same document; the tidy export gives the
     same summary and tables; candidate thumbnails come from storage."""
     import zipfile
@@ -250,7 +265,7 @@ def test_database_study_same_document_by_every_path(tmp_path, settings):
     from studies.reports.jobs import run_report_job
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    study = _make_db_study()
+    study = _make_db_study(_generated(samples_dir))
 
     by_command = tmp_path / "command"
     call_command("study_report", study.slug, "--out", str(by_command), "--resamples", "200")
@@ -263,7 +278,7 @@ def test_database_study_same_document_by_every_path(tmp_path, settings):
     assert "“How much do you like this image?”" in html
     # Only metrics with values: LPIPS was unavailable for every candidate.
     assert "LPIPS" not in html and "SSIM" in html
-    assert "WCT (alpha = 0.8)" in html  # methods paragraph
+    assert "Reinhard (color; mode = reinhard, strength = 0.8)" in html  # methods paragraph
 
     report = StudyReport.objects.create(study=study)
     run_report_job(report.pk, options=ReportOptions(n_resamples=200,
