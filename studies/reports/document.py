@@ -71,7 +71,7 @@ class Document:
         head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
         body = "".join(
             "<tr>" + "".join(
-                f'<td class="{"l" if i < table.align_left else "n"}">{esc(cell)}</td>'
+                f'<td class="{_cell_class(i, cell, table.align_left)}">{esc(cell)}</td>'
                 for i, cell in enumerate(row)) + "</tr>"
             for row in table.rows)
         note = f'<p class="note"><em>Note.</em> {esc(table.note)}</p>' if table.note else ""
@@ -83,6 +83,13 @@ class Document:
         self.figures += 1
         return (f'<figure><div class="fig">{body}</div><figcaption><strong>Figure '
                 f"{self.figures}.</strong> {esc(caption)}</figcaption></figure>")
+
+
+def _cell_class(column: int, cell: str, align_left: int) -> str:
+    """Leading text columns left; numbers centred on one line; long text wraps."""
+    if column < align_left:
+        return "l"
+    return "n" if len(cell) <= 28 else "w"
 
 
 def render_html(
@@ -396,10 +403,13 @@ def _means(doc: Document, qid: Any) -> str:
                 est = fmt(r.get("estimate"))
                 cells.append(est if ci == DASH else f"{est} {ci}")
             body.append(cells)
+    has_ci = any(number(r.get("ci_low")) is not None for r in rows)
     note = (f"{kind} with {level_text(ctx.level)} confidence intervals "
             + ("from the mixed model." if model_rows else
                "(bootstrap over participants; descriptive: candidates are not a sampled factor "
                "here, see the contrasts for inference)."))
+    if not has_ci:
+        note = f"{kind}; no intervals: the data are below the minimum for inference."
     table = doc.table(Table(f"{kind} by method and by the style's culture, "
                             f"{ctx.question_title(qid)}",
                             ["Factor", "Level"] + [f"{ctx.group_name(g)} M"
@@ -407,11 +417,13 @@ def _means(doc: Document, qid: Any) -> str:
                                                    for g in groups],
                             body, note, 2))
     fig = plots.means_plot(rows, groups=groups, group_names={g: ctx.group_name(g) for g in groups},
-                           ylabel=scale, level=ctx.level)
+                           ylabel=scale, level=ctx.level if has_ci else None)
+    bars = (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
+            else "hollow markers: no interval, the data are below the minimum for inference")
     figure = doc.figure(plots.to_svg(fig),
                         f"{kind} by method (left) and by whether the style is from the "
                         f"participants' own culture (right), per group, {ctx.question_title(qid)}; "
-                        f"bars are {level_text(ctx.level)} confidence intervals.")
+                        f"{bars}.")
     return f"<h3>{kind}</h3>{table}{figure}"
 
 
@@ -483,7 +495,10 @@ def _candidates(doc: Document, qid: Any) -> str:
             for r in sorted((r for r in rows if r["group"] == g and r["end"] == end),
                             key=lambda r: r["rank"]):
                 image = doc.thumbnails.get(r["candidate_id"])
-                if image:
+                if not doc.thumbnails:
+                    img = ""  # no image at all (a tidy file): the scores alone, compactly
+                    missing_images = True
+                elif image:
                     src = base64.b64encode(image).decode("ascii")
                     img = f'<img alt="candidate {esc(str(r["candidate_id"]))}" ' \
                           f'src="data:image/jpeg;base64,{src}">'
@@ -671,7 +686,7 @@ thead th { border-top: 1.5px solid var(--rule); border-bottom: 1px solid var(--r
 tbody tr:last-child td { border-bottom: 1.5px solid var(--rule); }
 td { padding: 2px 6px; vertical-align: top; }
 td.n { text-align: center; white-space: nowrap; }
-td.l { text-align: left; }
+td.l, td.w { text-align: left; }
 tr { break-inside: avoid; }
 .note { font-size: 8.5pt; margin: .3rem 0 0; }
 figure { margin: 1rem 0 1.2rem; break-inside: avoid; }

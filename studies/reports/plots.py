@@ -126,7 +126,7 @@ def difference_plot(rows: list[dict], *, group_names: dict[str, str],
 
 
 def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, str],
-               ylabel: str, level: float) -> Figure:
+               ylabel: str, level: float | None) -> Figure:
     """Mean score by method (left) and own vs other culture (right), groups dodged.
 
     Args:
@@ -158,7 +158,7 @@ def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, st
             ax.set_xlim(-0.6, len(levels) - 0.4)
             ax.set_xlabel("method" if factor == "method" else "style's culture")
             ax.grid(axis="y", color="0.92", lw=0.6)
-        axes[0, 0].set_ylabel(f"{ylabel} ({level * 100:g} % CI)")
+        axes[0, 0].set_ylabel(ylabel if level is None else f"{ylabel} ({level * 100:g} % CI)")
         axes[0, -1].legend(title="participants", frameon=False, loc="best")
         fig.tight_layout()
     return fig
