@@ -299,10 +299,18 @@ def build_report(
     progress(0.85, "writing exports")
     results["warnings"] = problems
     export = frame.assign(exclusion=log.reasons.reindex(frame.index).fillna(""))
+    # A metric with no value for any candidate (e.g. its weights were absent) is an
+    # empty column: left out of the exports and named in the codebook instead.
+    empty = [m for m in tidy.metric_columns(export) if export[m].isna().all()]
+    export = export.drop(columns=empty)
     _write_tables(export, files["csv"], files["parquet"])
+    description = "One row per response x shown candidate; see tidy.py."
+    if empty:
+        description += (" Metrics without a value for any candidate are left out: "
+                        + ", ".join(m.removeprefix(tidy.METRIC_PREFIX) for m in empty) + ".")
     files["codebook"].write_text(json.dumps(
-        {"description": "One row per response x shown candidate; see tidy.py.",
-         "columns": tidy.codebook(export)}, indent=2, ensure_ascii=False))
+        {"description": description, "columns": tidy.codebook(export)},
+        indent=2, ensure_ascii=False))
     log.steps.to_csv(files["exclusions"], index=False)
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     files["config"].write_text(config_text)

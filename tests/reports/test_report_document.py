@@ -278,6 +278,10 @@ def test_database_study_same_document_by_every_path(tmp_path, settings, samples_
     assert "“How much do you like this image?”" in html
     # Only metrics with values: LPIPS was unavailable for every candidate.
     assert "LPIPS" not in html and "SSIM" in html
+    header = (by_command / "responses.csv").read_text().splitlines()[0]
+    assert "metric__ssim" in header and "lpips" not in header
+    codebook = json.loads((by_command / "codebook.json").read_text())
+    assert codebook["description"].endswith("left out: lpips-alex.")
     assert "Reinhard (color; mode = reinhard, strength = 0.8)" in html  # methods paragraph
 
     report = StudyReport.objects.create(study=study)
