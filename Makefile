@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/stylestudy
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test install lint browser messages bench load faults hardening clean
+.PHONY: demo test install lint browser rstats messages bench load faults hardening clean
 
 install: $(STAMP)
 
@@ -32,6 +32,15 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# R with lme4, lmerTest, emmeans and ordinal is the reference the crossed mixed
+# model is tested against (tests/analysis/test_lme4_reference.py).
+rstats:
+	@if ! Rscript -e 'suppressMessages({library(lmerTest); library(emmeans); library(ordinal); library(jsonlite)})' >/dev/null 2>&1; then \
+	  echo "installing Debian packages for the R reference tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    r-base-core r-cran-lme4 r-cran-lmertest r-cran-emmeans r-cran-ordinal r-cran-jsonlite >/dev/null; \
+	fi
+
 messages: $(STAMP)
 	$(PY) manage.py compilemessages --ignore=.venv -v 0
 
@@ -42,7 +51,7 @@ demo: $(STAMP) messages
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: $(STAMP) browser messages lint
+test: $(STAMP) browser rstats messages lint
 	$(PY) -m pytest
 	@if pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
 	  echo "== integration tests on PostgreSQL + Redis =="; \

@@ -322,28 +322,31 @@ def _split_half_rows(sums_a, counts_a, sums_b, counts_b, idx) -> np.ndarray:
 
 @dataclass
 class _GroupReplicates:
-    """One group's candidate means: observed and per crossed-bootstrap replicate."""
+    """One group's candidate means: observed, and per replicate of each resampling scheme.
+
+    ``schemes`` maps ``both`` / ``candidates`` / ``participants`` to
+    ``(means (B, K) indexed by that scheme's candidate draw, noise ceilings (B,))``.
+    """
 
     point: np.ndarray  # (K,)
-    replicates: np.ndarray  # (B, K), already indexed by the candidate draw
+    schemes: dict[str, tuple[np.ndarray, np.ndarray]]
     ceiling: float
-    ceiling_replicates: np.ndarray  # (B,)
     n_participants: int
     counts: np.ndarray  # (K,) ratings per candidate
 
 
 def _group_replicates(
-    table: ScoreTable, idx: np.ndarray, *, resample_participants: bool,
-    gen: np.random.Generator,
+    table: ScoreTable, draws: dict[str, np.ndarray], *, gen: np.random.Generator,
 ) -> _GroupReplicates:
-    n_resamples = idx.shape[0]
+    """Replicates of one group for each scheme in ``draws`` (scheme -> candidate index (B, K))."""
     n_p = len(table.participants)
+    k = table.sums.shape[1]
     point = table.means()
     # Noise ceiling of the observed means: random halves of the participants.
     order = np.argsort(gen.random((NOISE_CEILING_SPLITS, n_p)), axis=1)
     half = np.zeros((NOISE_CEILING_SPLITS, n_p))
     np.put_along_axis(half, order[:, : n_p // 2], 1.0, axis=1)
-    ident = np.broadcast_to(np.arange(table.sums.shape[1]), (NOISE_CEILING_SPLITS, table.sums.shape[1]))
+    ident = np.broadcast_to(np.arange(k), (NOISE_CEILING_SPLITS, k))
     ceiling_draws = _split_half_rows(half @ table.sums, half @ table.counts,
                                      (1 - half) @ table.sums, (1 - half) @ table.counts, ident)
     ceiling = float(np.nanmean(ceiling_draws)) if np.isfinite(ceiling_draws).any() else np.nan
@@ -353,29 +356,62 @@ def _group_replicates(
     onehot = np.zeros((n_blocks, n_p))
     onehot[block, np.arange(n_p)] = 1.0
     sums, counts = onehot @ table.sums, onehot @ table.counts
-    if resample_participants:
-        weights = bootstrap_weights(n_blocks, n_resamples, gen)
-    else:
-        weights = np.ones((n_resamples, n_blocks))
-    halves = (gen.random((n_resamples, n_blocks)).argsort(axis=1) < n_blocks // 2).astype(float)
-    w_a, w_b = weights * halves, weights * (1.0 - halves)
-    sums_a, counts_a = w_a @ sums, w_a @ counts
-    sums_b, counts_b = w_b @ sums, w_b @ counts
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = (sums_a + sums_b) / (counts_a + counts_b)
-    replicates = np.take_along_axis(means, idx, axis=1)
-    ceiling_reps = (_split_half_rows(sums_a, counts_a, sums_b, counts_b, idx)
+    schemes = {}
+    for scheme, idx in draws.items():
+        n_resamples = idx.shape[0]
+        if scheme == "candidates":
+            weights = np.ones((n_resamples, n_blocks))
+        else:
+            weights = bootstrap_weights(n_blocks, n_resamples, gen)
+        halves = (gen.random((n_resamples, n_blocks)).argsort(axis=1) < n_blocks // 2)
+        w_a, w_b = weights * halves, weights * ~halves
+        sums_a, counts_a = w_a @ sums, w_a @ counts
+        sums_b, counts_b = w_b @ sums, w_b @ counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = (sums_a + sums_b) / (counts_a + counts_b)
+        ceilings = (_split_half_rows(sums_a, counts_a, sums_b, counts_b, idx)
                     if n_blocks >= 2 else np.full(n_resamples, np.nan))
-    return _GroupReplicates(point, replicates, ceiling, ceiling_reps, n_p,
-                            table.counts.sum(axis=0))
+        schemes[scheme] = (np.take_along_axis(means, idx, axis=1), ceilings)
+    return _GroupReplicates(point, schemes, ceiling, n_p, table.counts.sum(axis=0))
 
 
-def _disattenuate(r: np.ndarray | float, ceiling: np.ndarray | float) -> np.ndarray:
-    """``r / sqrt(ceiling)``, NaN where the ceiling is not positive, clipped to [-1, 1]."""
+def _combine(dists: dict[str, np.ndarray], *, fisher: bool) -> np.ndarray:
+    """One bootstrap distribution with the crossed design's variance.
+
+    For a statistic of a crossed design with candidate variance A, participant
+    variance B and residual E (per mean), resampling candidates only has
+    variance ``A + E``, participants only ``B + E``, and both (the pigeonhole
+    bootstrap) ``A + B + 3E`` (Owen 2007, section 3): it double-counts the
+    residual and is conservative. ``2 V_c + 2 V_p - V_both`` is unbiased for
+    the true ``A + B + E``; it is bounded below by ``max(V_c, V_p)``. The
+    pigeonhole replicates are rescaled about their mean to that variance, in
+    Fisher's z for correlations. With one scheme only, its replicates as they are.
+    """
+    if set(dists) != {"both", "candidates", "participants"}:
+        return next(iter(dists.values()))
+    values = {k: np.arctanh(np.clip(v, -0.999999, 0.999999)) if fisher else v
+              for k, v in dists.items()}
+    var = {k: np.nanvar(v) if np.isfinite(v).sum() > 1 else np.nan for k, v in values.items()}
+    target = 2 * var["candidates"] + 2 * var["participants"] - var["both"]
+    target = max(target, var["candidates"], var["participants"])
+    both = values["both"]
+    if not np.isfinite(target) or not var["both"] > 0:
+        return dists["both"]
+    centre = np.nanmean(both)
+    scaled = centre + (both - centre) * np.sqrt(target / var["both"])
+    return np.tanh(scaled) if fisher else scaled
+
+
+def _disattenuate(
+    r: np.ndarray | float, ceiling: np.ndarray | float, *, clip: bool = True
+) -> np.ndarray:
+    """``r / sqrt(ceiling)``, NaN where the ceiling is not positive; clipped to
+    [-1, 1] unless ``clip`` is false (replicates are kept unclipped so their
+    spread is not truncated; the interval's ends are clipped instead)."""
     r, ceiling = np.asarray(r, float), np.asarray(ceiling, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(ceiling > 0, r / np.sqrt(np.where(ceiling > 0, ceiling, 1.0)), np.nan)
-    return np.clip(out, -1.0, 1.0)
+    return np.clip(out, -1.0, 1.0) if clip else out
 
 
 def _percentile(dist: np.ndarray, level: float) -> tuple[float, float]:
@@ -593,36 +629,43 @@ def crossed_agreement(
         candidates = np.asarray(pd.unique(qpart[candidate]))
         candidates.sort()
         k = len(candidates)
-        if resample == "participants":
-            idx = np.broadcast_to(np.arange(k), (n_resamples, k))
-        else:
-            idx = gen.integers(k, size=(n_resamples, k))
+        identity = np.broadcast_to(np.arange(k), (n_resamples, k))
+        draws = {}
+        if resample in ("both", "candidates"):
+            draws["candidates"] = gen.integers(k, size=(n_resamples, k))
+        if resample in ("both", "participants"):
+            draws["participants"] = identity
+        if resample == "both":
+            draws["both"] = gen.integers(k, size=(n_resamples, k))
         per_group = {}
         for g, part in qpart.groupby(group, sort=True, observed=True):
             table = ScoreTable.from_frame(part, participant=participant, candidate=candidate,
                                           score=score, candidates=candidates)
             if table.counts.sum() == 0:
                 continue
-            per_group[g] = _group_replicates(
-                table, idx, resample_participants=resample != "candidates", gen=gen)
+            per_group[g] = _group_replicates(table, draws, gen=gen)
         metric_values = metric_by_candidate.loc[candidates]
-        estimates: dict[tuple, tuple[float, np.ndarray, float, np.ndarray]] = {}
+        # (group, metric, kind) -> estimate, disattenuated, per-scheme distributions of both
+        estimates: dict[tuple, tuple[float, float, dict, dict]] = {}
         for metric in metrics:
             x = metric_values[metric].to_numpy(np.float64)
-            x_reps = x[idx]
             for g, rep in per_group.items():
                 n_pairs = int((np.isfinite(x) & np.isfinite(rep.point)).sum())
                 n_responses = int(rep.counts[np.isfinite(x)].sum())
                 for kind in kinds:
                     estimate = float(_rowwise(rep.point[None, :], x[None, :], kind)[0])
-                    dist = _rowwise(rep.replicates, x_reps, kind)
                     dis = float(_disattenuate(estimate, rep.ceiling))
-                    dis_dist = _disattenuate(dist, rep.ceiling_replicates)
-                    estimates[(g, metric, kind)] = (estimate, dist, dis, dis_dist)
+                    raw, dis_raw = {}, {}
+                    for scheme, (means, ceilings) in rep.schemes.items():
+                        raw[scheme] = _rowwise(means, x[draws[scheme]], kind)
+                        dis_raw[scheme] = _disattenuate(raw[scheme], ceilings, clip=False)
+                    estimates[(g, metric, kind)] = (estimate, dis, raw, dis_raw)
+                    dist = _combine(raw, fisher=True)
+                    dis_dist = _combine(dis_raw, fisher=False)
                     if kind not in correlations:
                         continue
                     low, high = _percentile(dist, level)
-                    dlow, dhigh = _percentile(dis_dist, level)
+                    dlow, dhigh = np.clip(_percentile(dis_dist, level), -1.0, 1.0)
                     dists[(g, q, metric, kind)] = dist
                     rows.append({
                         "group": g, "question": q, "metric": metric, "correlation": kind,
@@ -637,10 +680,10 @@ def crossed_agreement(
         block = []
         for ga, gb in combinations(sorted(per_group), 2):
             for metric in metrics:
-                ra, dist_a, da, ddist_a = estimates[(ga, metric, compare)]
-                rb, dist_b, db, ddist_b = estimates[(gb, metric, compare)]
-                diff_dist = dist_a - dist_b
-                dis_diff = ddist_a - ddist_b
+                ra, da, raw_a, dis_a = estimates[(ga, metric, compare)]
+                rb, db, raw_b, dis_b = estimates[(gb, metric, compare)]
+                diff_dist = _combine({k: raw_a[k] - raw_b[k] for k in raw_a}, fisher=False)
+                dis_diff = _combine({k: dis_a[k] - dis_b[k] for k in dis_a}, fisher=False)
                 low, high = _percentile(diff_dist, level)
                 dlow, dhigh = _percentile(dis_diff, level)
                 x = metric_values[metric].to_numpy(np.float64)
