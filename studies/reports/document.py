@@ -21,6 +21,7 @@ from .wording import (
     DASH,
     Context,
     banner_lines,
+    contrast_levels,
     correction_name,
     difference_rows,
     effect_rows,
@@ -35,7 +36,6 @@ from .wording import (
     summary_sentences,
     term_label,
 )
-from .wording import _levels as wording_levels
 
 #: Columns of groups per agreement table; wider tables are split by group.
 MAX_GROUP_COLUMNS = 3
@@ -360,7 +360,7 @@ def _effects(doc: Document, qid: Any) -> str:
     if not rows:
         return ""
     guarded = ctx.effects_guarded(qid)
-    levels = wording_levels(ctx)
+    levels = contrast_levels(ctx)
     body = [[term_label(str(r["term"]), levels), fmt(r["estimate"]),
              DASH if guarded else fmt_ci(r.get("ci_low"), r.get("ci_high")),
              DASH if guarded else fmt_p(r.get("p"))] for r in rows]

@@ -397,7 +397,7 @@ def effect_rows(ctx: Context, qid: Any) -> list[dict[str, Any]]:
     return [r for r in rows if number(r.get("estimate")) is not None]
 
 
-def _levels(ctx: Context) -> list[str]:
+def contrast_levels(ctx: Context) -> list[str]:
     """Names a contrast term can mention: methods and groups (longest first)."""
     names = {str(m.get("label")) for m in (ctx.results.get("design") or {}).get("methods", [])}
     names |= {str(r["level"]) for r in ctx.results.get("cell_means", [])
@@ -444,7 +444,7 @@ def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     """Significant contrasts one by one; the rest of each family in one hedged sentence."""
     if ctx.effects_guarded(qid):
         return []
-    levels = _levels(ctx)
+    levels = contrast_levels(ctx)
     points = "points" if (ctx.questions.get(qid) or {}).get("kind") == "likert" else "units"
     correction = correction_name(ctx.results)
     sentences, unclear, found = [], {}, set()
@@ -520,11 +520,6 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
                 f"{fmt_ci(best['ci_low'], best['ci_high'])}; won {fmt(100 * best['win_rate'], 0)} % "
                 "of its comparisons).", "finding", (f"method:{best['item']}",)))
     return sentences
-
-
-def reliability_level(results: dict[str, Any], qid: Any) -> str:
-    kind = (Context(results).questions.get(qid) or {}).get("kind")
-    return "nominal" if kind == "2afc" else "interval"
 
 
 def _reliability_sentences(ctx: Context, qid: Any) -> list[Sentence]:
