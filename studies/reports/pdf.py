@@ -42,11 +42,12 @@ def print_pdf(html_path: Path, pdf_path: Path) -> None:
     Raises:
         PdfError: No Chromium, or it exited without writing the PDF.
     """
+    # A PDF of an earlier build must never pass for this one.
+    pdf_path.unlink(missing_ok=True)
     browser = find_chromium()
     if browser is None:
         raise PdfError("no Chromium to print the PDF (install Debian's chromium or set "
                        "STYLESTUDY_CHROMIUM); report.html was written")
-    pdf_path.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="stylestudy-pdf-") as profile:
         command = [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",

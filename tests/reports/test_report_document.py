@@ -31,7 +31,11 @@ from studies.reports.wording import summary_sentences
 
 from .checks import assert_well_formed, keep_artifacts, scan
 
+# 500 replicates: the bootstrap p of a group difference is at least 2/501, and
+# Holm over the 6 comparisons of a question must be able to reach .05.
 FAST = ReportOptions(n_resamples=500)
+# Each module-level study is built once (about 20 s on 2 idle cores) and printed.
+pytestmark = pytest.mark.slow
 
 
 # --------------------------------------------------------------------------

@@ -140,3 +140,18 @@ def test_changes_while_live_appendix():
         cells[cells.index("2026-11-02 10:15:00"):][:4]
     results["configuration_summary"]["live_edits"] = []
     assert "No edits were made while the study was live." in render_html(results)
+
+
+def test_pdf_without_a_browser_is_a_clear_error(tmp_path, monkeypatch):
+    """No Chromium: a PdfError that says what to install; no partial PDF is left."""
+    import pytest
+
+    from studies.reports.pdf import PdfError, print_pdf
+
+    monkeypatch.setenv("STYLESTUDY_CHROMIUM", str(tmp_path / "no-such-browser"))
+    html = tmp_path / "report.html"
+    html.write_text(render_html(_results()), encoding="utf-8")
+    (tmp_path / "report.pdf").write_bytes(b"stale")
+    with pytest.raises(PdfError, match="install Debian's chromium or set STYLESTUDY_CHROMIUM"):
+        print_pdf(html, tmp_path / "report.pdf")
+    assert not (tmp_path / "report.pdf").exists()
