@@ -25,6 +25,16 @@ def serve_media(request: HttpRequest, name: str) -> FileResponse:
     access_media_for_user(request.user, name)
     if not default_storage.exists(name):
         raise Http404("No such file.")
-    response = FileResponse(default_storage.open(name, "rb"), content_type=mimetypes.guess_type(name)[0])
+    content_type = mimetypes.guess_type(name)[0]
+    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
+    if content_type == "text/html":
+        # A study report: one self-contained page whose styles (and its SVG figures'
+        # style attributes) are inline. It may style itself and show its embedded
+        # images, and nothing else: no script, no request anywhere, sandboxed.
+        response["Content-Security-Policy"] = REPORT_CSP
     return response
+
+
+#: Content-Security-Policy of a served report page.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"

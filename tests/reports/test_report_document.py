@@ -315,3 +315,23 @@ def _rules(study):
 def _section(html: str, name: str) -> str:
     start = html.index(f'class="{name}"')
     return html[start:html.index("</section>", start)]
+
+
+@pytest.mark.django_db
+def test_served_report_may_style_itself_and_nothing_else(client, settings, tmp_path):
+    """The report page gets its own policy: inline styles and embedded images, no script."""
+    from django.contrib.auth.models import User
+    from django.core.files.storage import default_storage
+    from django.urls import reverse
+
+    from studies.models import Study
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    study = Study.objects.create(title="Served", slug="served")
+    name = default_storage.save(f"studies/{study.pk}/reports/report.html",
+                                ContentFile(b"<!DOCTYPE html><style>p{}</style><p>x</p>"))
+    client.force_login(User.objects.create_superuser("root", "root@example.org", "pw-123456789"))
+    response = client.get(reverse("studies:media", args=[name]))
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox")
