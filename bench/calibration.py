@@ -181,21 +181,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=1000, help="Bootstrap replicates.")
     parser.add_argument("--jobs", type=int, default=2, help="Worker processes.")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--csv", type=Path, default=None, help="Write every record here.")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="Write every record here (rewritten every 10 studies).")
+    parser.add_argument("--summarise", type=Path, default=None,
+                        help="Only print the summary of a records CSV from an earlier run.")
     args = parser.parse_args(argv)
+    if args.summarise:
+        records = pd.read_csv(args.summarise)
+        counts = records.groupby("scenario")["seed"].nunique().to_dict()
+        print(f"studies per scenario: {counts}")
+        pd.set_option("display.width", 160)
+        print(summarise(records[records["kind"] != "error"]).to_string(
+            index=False, float_format=lambda x: f"{x:.3f}"))
+        return 0
     names = args.scenarios.split(",")
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; design {DESIGN}")
     start = time.perf_counter()
     jobs = []
-    for name in names:
-        truth = truths(name)
-        jobs += [(name, 1000 * (i + 1) + names.index(name), truth, args.resamples)
-                 for i in range(args.studies)]
+    truth_of = {name: truths(name) for name in names}
+    for i in range(args.studies):  # interleaved, so a partial run covers every scenario
+        for name in names:
+            jobs.append((name, 1000 * (i + 1) + names.index(name), truth_of[name],
+                         args.resamples))
+    records: list[dict] = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        records = [r for batch in pool.map(_worker, jobs, chunksize=4) for r in batch]
+        for done, batch in enumerate(pool.map(_worker, jobs, chunksize=1), start=1):
+            records.extend(batch)
+            if args.csv and (done % 10 == 0 or done == len(jobs)):
+                pd.DataFrame(records).to_csv(args.csv, index=False)
     frame = pd.DataFrame(records)
-    if args.csv:
-        frame.to_csv(args.csv, index=False)
     errors = frame[frame["kind"] == "error"] if "kind" in frame else frame.iloc[:0]
     table = summarise(frame[frame["kind"] != "error"])
     pd.set_option("display.width", 160)

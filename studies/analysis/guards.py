@@ -27,14 +27,15 @@ class DesignMinimums:
             correlations; below ten a correlation's interval spans most of
             ``[-1, 1]`` and the candidate bootstrap is coarse.
         min_ratings_per_candidate: Mean ratings per candidate; at least two
-            so that two halves of the raters exist for the noise ceiling.
+            so that most candidates have two or more raters, as the noise ceiling
+            (split halves of the raters) needs.
         straight_lining_min_ratings: A participant with at least this many
             ratings in a question, all identical, is reported as straight-lining.
     """
 
     min_participants: int = 5
     min_candidates: int = 10
-    min_ratings_per_candidate: float = 2.0
+    min_ratings_per_candidate: float = 1.5
     straight_lining_min_ratings: int = 5
 
 

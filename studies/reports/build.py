@@ -22,8 +22,9 @@ import pandas as pd
 
 from studies.analysis import correlation, guards, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
+from studies.reports.schema import RESULTS_SCHEMA
 
-from .descriptives import describe
+from .descriptives import DESCRIPTIVE_SCHEMA, describe
 
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
@@ -309,7 +310,12 @@ def build_report(
         description += (" Metrics without a value for any candidate are left out: "
                         + ", ".join(m.removeprefix(tidy.METRIC_PREFIX) for m in empty) + ".")
     files["codebook"].write_text(json.dumps(
-        {"description": description, "columns": tidy.codebook(export)},
+        {"description": description,
+         "columns": tidy.codebook(export),
+         "input": {"required": list(tidy.REQUIRED_INPUT), "required_by_kind":
+                   {k: list(v) for k, v in tidy.REQUIRED_BY_KIND.items()},
+                   "defaults": tidy.INPUT_DEFAULTS},
+         "results_schema": {**RESULTS_SCHEMA, **DESCRIPTIVE_SCHEMA}},
         indent=2, ensure_ascii=False))
     log.steps.to_csv(files["exclusions"], index=False)
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
@@ -321,7 +327,7 @@ def build_report(
     _write_documents(files, results, thumbnails, problems)
     progress(1.0, "done")
     return ReportResult(
-        out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=len(kept),
+        out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=results["n_rows_analysed"],
         n_participants=results["n_participants"], seconds=time.perf_counter() - start,
         warnings=problems, results=results,
     )

@@ -18,6 +18,32 @@ import pandas as pd
 from studies.analysis import correlation, tidy
 from studies.analysis.guards import DesignMinimums
 
+#: The keys :func:`describe` adds to ``results.json`` (joined to the analysis's
+#: schema in ``codebook.json``).
+DESCRIPTIVE_SCHEMA: dict[str, str] = {
+    "questions": "Per question: id, number (order in the report), kind, dimension, "
+                 "scale_points, text (English wording when configured).",
+    "groups": "Per participant group: slug, name, culture (own style culture), quota, "
+              "recruited (participants with any row), analysed (after exclusions).",
+    "design": "Counts of candidates, contents and styles (per culture), methods with their "
+              "parameters and weights, seeds, image size, trials per participant, median "
+              "responses per participant and question, metric versions.",
+    "sufficiency": "Per question and group: participants, candidates, ratings per candidate, "
+                   "responses, sufficient (the analysis's minimums met) and missing (what "
+                   "is needed, in words).",
+    "sufficiency_rules": "The minimums the sufficiency rows were checked against.",
+    "cell_means": "Observed mean score per question, group and level of a factor (method; "
+                  "in_group: own culture / other cultures) with participant-bootstrap "
+                  "ci_low/ci_high (descriptive) and n_participants.",
+    "candidate_extremes": "Per question and group, the best- and worst-rated candidates: "
+                          "end, rank, candidate_id, mean_score, n_ratings, method, "
+                          "style_culture, metric values.",
+    "software": "Versions of Python and the numerical libraries.",
+    "configuration_summary": "What the report's appendix lists of the frozen configuration, "
+                             "and live_edits: the changes made while live (null when the "
+                             "configuration carries no such record).",
+}
+
 #: Replicates of the participant bootstrap behind the observed means' intervals:
 #: descriptive intervals for a figure, where 400 replicates put the 2.5 and 97.5
 #: percentiles within a few hundredths of their limit and cost a third of 1000.
