@@ -6,17 +6,16 @@ participant session's own token-checked image view.
 
 from __future__ import annotations
 
-import mimetypes
-
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from .delivery import content_type_of, deliver
 from .permissions import access_media_for_user
 
 
 @require_GET
-def serve_media(request: HttpRequest, name: str) -> FileResponse:
+def serve_media(request: HttpRequest, name: str) -> HttpResponse:
     """A stored file under ``studies/<id>/`` for an owner of that study (or a superuser).
 
     Raises:
@@ -25,10 +24,8 @@ def serve_media(request: HttpRequest, name: str) -> FileResponse:
     access_media_for_user(request.user, name)
     if not default_storage.exists(name):
         raise Http404("No such file.")
-    content_type = mimetypes.guess_type(name)[0]
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    if content_type == "text/html":
+    response = deliver(request, name, cache_control="private, max-age=3600")
+    if content_type_of(name) == "text/html":
         # A study report: one self-contained page whose styles (and its SVG figures'
         # style attributes) are inline. It may style itself and show its embedded
         # images, and nothing else: no script, no request anywhere, sandboxed.
