@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Only print the summary of a records CSV from an earlier run.")
     args = parser.parse_args(argv)
     if args.summarise:
-        records = pd.read_csv(args.summarise)
+        records = pd.read_csv(args.summarise, keep_default_na=False, na_values=[""])
         counts = records.groupby("scenario")["seed"].nunique().to_dict()
         print(f"studies per scenario: {counts}")
         pd.set_option("display.width", 160)

@@ -119,6 +119,12 @@ def _masked_pearson(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Pearson r of each row of ``y`` (B, K) with the matching row of ``x`` (B, K),
     over entries finite in both; NaN with fewer than 3 such entries."""
     mask = np.isfinite(y) & np.isfinite(x)
+    if mask.all() and y.shape[1] >= 3:  # the usual case, without masking copies
+        yc = y - y.mean(axis=1, keepdims=True)
+        xc = x - x.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.einsum("ij,ij->i", yc, xc) / np.sqrt(
+                np.einsum("ij,ij->i", yc, yc) * np.einsum("ij,ij->i", xc, xc))
     count = mask.sum(axis=1)
     y0 = np.where(mask, y, 0.0)
     x0 = np.where(mask, x, 0.0)
@@ -289,7 +295,7 @@ def _rowwise(y: np.ndarray, x: np.ndarray, kind: str) -> np.ndarray:
                                stats.rankdata(x, axis=1, nan_policy="omit"))
     k = y.shape[1]
     out = np.full(y.shape[0], np.nan)
-    if k > _KENDALL_MAX_PAIRWISE_K:
+    if k > 2 * _KENDALL_MAX_PAIRWISE_K:
         for row in range(y.shape[0]):
             keep = mask[row]
             if keep.sum() >= 3:
@@ -645,6 +651,16 @@ def crossed_agreement(
                 continue
             per_group[g] = _group_replicates(table, draws, gen=gen)
         metric_values = metric_by_candidate.loc[candidates]
+        rank_cache: dict[tuple, np.ndarray] = {}
+
+        def ranks(key: tuple, values: np.ndarray, cache: dict = rank_cache) -> np.ndarray:
+            if key not in cache:
+                cache[key] = stats.rankdata(values, axis=1)
+            return cache[key]
+
+        def complete(values: np.ndarray) -> bool:
+            return bool(np.isfinite(values).all())
+
         # (group, metric, kind) -> estimate, disattenuated, per-scheme distributions of both
         estimates: dict[tuple, tuple[float, float, dict, dict]] = {}
         for metric in metrics:
@@ -657,7 +673,13 @@ def crossed_agreement(
                     dis = float(_disattenuate(estimate, rep.ceiling))
                     raw, dis_raw = {}, {}
                     for scheme, (means, ceilings) in rep.schemes.items():
-                        raw[scheme] = _rowwise(means, x[draws[scheme]], kind)
+                        if kind == "spearman" and complete(x) and complete(means):
+                            # Ranks shared across groups (x) and metrics (y): rank once.
+                            raw[scheme] = _masked_pearson(
+                                ranks(("y", g, scheme), means),
+                                ranks(("x", metric, scheme), x[draws[scheme]]))
+                        else:
+                            raw[scheme] = _rowwise(means, x[draws[scheme]], kind)
                         dis_raw[scheme] = _disattenuate(raw[scheme], ceilings, clip=False)
                     estimates[(g, metric, kind)] = (estimate, dis, raw, dis_raw)
                     dist = _combine(raw, fisher=True)

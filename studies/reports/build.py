@@ -29,6 +29,9 @@ from .descriptives import DESCRIPTIVE_SCHEMA, describe
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
 Thumbnails = Callable[[Sequence[Any]], Mapping[Any, bytes]]
+#: Kendall's tau's crossed bootstrap is O(K^2) per replicate; above this many
+#: candidates per question the report gives Pearson and Spearman only.
+KENDALL_MAX_CANDIDATES = 300
 
 #: Files every report writes (relative to the output folder).
 REPORT_FILES = {
@@ -174,9 +177,16 @@ def build_report(
     # --- Agreement and between-group differences --------------------------
     progress(0.1, "metric-human agreement")
     if metrics and len(inferable):
+        kinds = correlation.CORRELATIONS
+        largest = int(inferable.groupby("question_id")["candidate_id"].nunique().max())
+        if largest > KENDALL_MAX_CANDIDATES:
+            kinds = tuple(k for k in kinds if k != "kendall")
+            problems.append(f"Kendall's tau is not computed above {KENDALL_MAX_CANDIDATES} "
+                            f"candidates per question ({largest} here; its crossed bootstrap "
+                            "costs O(candidates^2) per replicate); Pearson and Spearman are")
         agree, comp = correlation.crossed_agreement(
-            inferable, metrics, compare=options.correlation, n_resamples=options.n_resamples,
-            confidence_level=options.confidence_level, rng=rng,
+            inferable, metrics, correlations=kinds, compare=options.correlation,
+            n_resamples=options.n_resamples, confidence_level=options.confidence_level, rng=rng,
         )
         skipped = checks.skipped_metrics
         if skipped and len(agree.table):
