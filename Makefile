@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Debian's Chromium drives the browser tests (no browser download); CJK fonts
-# make the Chinese and Japanese screenshots legible.
+# Debian's Chromium drives the browser tests (no browser download) and prints the
+# report's PDF; CJK fonts make the Chinese and Japanese screenshots legible;
+# poppler-utils (pdfinfo, pdftoppm) checks and previews the printed report.
 browser:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
 	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages for the browser tests:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

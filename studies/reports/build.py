@@ -8,14 +8,11 @@ management command and the Celery task both use that one function.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import io
 import json
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +25,11 @@ from studies.analysis._common import as_rng
 from studies.reports.schema import RESULTS_SCHEMA
 
 from .csvsafe import escape_formula_cells
+from .descriptives import DESCRIPTIVE_SCHEMA, describe
 
 Progress = Callable[[float, str], None]
+#: Candidate ids -> JPEG thumbnail bytes (those it can find).
+Thumbnails = Callable[[Sequence[Any]], Mapping[Any, bytes]]
 #: Kendall's tau's crossed bootstrap is O(K^2) per replicate; above this many
 #: candidates per question the report gives Pearson and Spearman only.
 KENDALL_MAX_CANDIDATES = 300
@@ -117,22 +117,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso", default_handler=str))
 
 
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _question_label(questions: pd.DataFrame, qid: Any) -> str:
-    if qid in questions.index:
-        row = questions.loc[qid]
-        return f"Q{qid} {row['question_kind']} · {row['dimension']}"
-    return f"Q{qid}"
-
-
 def _pair_design_note(config: dict[str, Any] | None, qid: Any) -> str:
     """How the question's pairs were chosen, for the Bradley-Terry table's caption."""
     question = next((q for q in (config or {}).get("questions", []) if q.get("id") == qid), None)
@@ -161,6 +145,7 @@ def build_report(
     options: ReportOptions | None = None,
     progress: Progress | None = None,
     title: str = "Study report",
+    thumbnails: Thumbnails | None = None,
 ) -> ReportResult:
     """Run every analysis on a tidy frame and write the report files.
 
@@ -171,6 +156,8 @@ def build_report(
         options: Analysis settings; defaults to :class:`ReportOptions()`.
         progress: Called as ``progress(fraction, message)`` between stages.
         title: Report title.
+        thumbnails: Loads JPEG thumbnails of the best- and worst-rated
+            candidates (from storage); without it the grid shows no images.
 
     Returns:
         A :class:`ReportResult`.
@@ -183,17 +170,11 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     files = {kind: out / name for kind, name in REPORT_FILES.items()}
     problems: list[str] = []
-    figures: list[tuple[str, Any]] = []  # (caption, matplotlib figure)
-    sections: list[str] = []
 
     frame = frame.reset_index(drop=True)
     progress(0.02, "applying exclusions")
     kept, log = tidy.apply_exclusions(frame, options.rules)
     metrics = tidy.metric_columns(kept)
-    questions = (
-        frame.drop_duplicates("question_id").set_index("question_id")[["question_kind", "dimension"]]
-        if len(frame) else pd.DataFrame(columns=["question_kind", "dimension"])
-    )
     scored = kept[kept["candidate_id"].notna() & kept["score"].notna()]
     checks = guards.check_study(kept, metrics, minimums=options.minimums)
     problems.extend(checks.warnings)
@@ -220,12 +201,9 @@ def build_report(
         "descriptive": _records(checks.descriptive) if len(checks.descriptive) else [],
         "effects": [],
     }
-    sections.append(_html_exclusions(log))
 
     # --- Agreement and between-group differences --------------------------
     progress(0.1, "metric-human agreement")
-    from studies.reports import plots
-
     if metrics and len(inferable):
         kinds = correlation.CORRELATIONS
         largest = int(inferable.groupby("question_id")["candidate_id"].nunique().max())
@@ -246,40 +224,9 @@ def build_report(
             keep = [(q, m) not in skipped for q, m, _, _ in comp.table.index]
             comp.table = comp.table[keep]
         results["agreement"] = _records(agree.table)
-        sections.append(_html_table("Metric-human agreement", agree.table.reset_index(),
-            "Estimand: the correlation, over the population of candidates, between each metric "
-            "and a group's expected rating (Likert value; 2AFC choice rate; ranking score). "
-            "statistic: correlation with the observed candidate means; noise_ceiling: "
-            "split-half reliability of those means (Spearman-Brown); disattenuated: "
-            "statistic / sqrt(noise_ceiling), the estimate for infinitely many raters. "
-            f"Intervals: {options.confidence_level:.0%} percentile crossed bootstrap resampling "
-            f"candidates and participants independently ({options.n_resamples} replicates)."))
-        for qid, table in agree.table.reset_index().groupby("question"):
-            label = _question_label(questions, qid)
-            spearman = table[table["correlation"] == "spearman"]
-            if len(spearman):
-                figures.append((f"Forest plot: Spearman correlations, {label}",
-                                plots.forest_plot(spearman, title=label,
-                                                  level=options.confidence_level)))
-            per_candidate = (
-                inferable[inferable["question_id"] == qid]
-                .groupby(["group", "candidate_id"], observed=True)
-                .agg(human=("score", "mean"), **{m: (m, "first") for m in metrics})
-                .reset_index()
-            )
-            figures.append((f"Metric vs mean human score per group, {label}",
-                            plots.metric_scatter(per_candidate, metrics, title=label)))
         progress(0.35, "group comparisons")
         if len(comp.table):
             results["group_differences"] = _records(comp.table)
-            sections.append(_html_table("Differences between groups", comp.table.reset_index(),
-                f"{options.correlation.title()} correlation per group (r_a, r_b) and difference "
-                "r_a - r_b. Both groups rate the same candidates, so the correlations are "
-                "dependent: interval and p come from the crossed bootstrap, which draws one "
-                "set of candidates for both groups and each group's participants "
-                "independently. p_adjusted: Holm over the declared family, every metric x "
-                "group pair of the question (p_bh: Benjamini-Hochberg). The difference of "
-                "disattenuated correlations is shown with its interval."))
     else:
         problems.append("no metric columns or no scored responses: agreement skipped")
 
@@ -298,18 +245,12 @@ def build_report(
     if rel_tables:
         rel = pd.concat(rel_tables, ignore_index=True)
         results["reliability"] = _records(rel)
-        sections.append(_html_table("Reliability per group", rel,
-            "Krippendorff's alpha at the level that fits the question (ordinal and interval "
-            "for Likert, nominal for 2AFC choices; raters = participants, units = candidates, "
-            "missing allowed); split-half reliability of candidate "
-            "means with Spearman-Brown (mean and 95% range over random rater splits); "
-            "ICC(2,1)/ICC(2,k) only where a complete raters x candidates block exists."))
 
     # --- Mixed model --------------------------------------------------------
     progress(0.6, "mixed models")
     results["mixed_models"] = []
     for qid, part in likert.groupby("question_id"):
-        label = _question_label(questions, qid)
+        label = f"question {qid}"
         try:
             model = mixed.study_mixed_model(part, confidence_level=options.confidence_level)
         except (ValueError, np.linalg.LinAlgError) as exc:
@@ -346,18 +287,12 @@ def build_report(
                                            if ranked else None),
             })
         results["mixed_models"].append(entry)
-        sections.append("<h2>Mixed model: " + html.escape(label) + "</h2><pre>"
-                        + html.escape(model.summary()) + "</pre>")
-        cells = _cell_means(part, rng=rng, n_resamples=options.n_resamples,
-                            level=options.confidence_level)
-        figures.append((f"Method x style culture x group, {label}",
-                        plots.interaction_plot(cells, title=label)))
 
     # --- Pairwise and rankings ---------------------------------------------
     progress(0.75, "paired comparisons and rankings")
     results["bradley_terry"] = []
-    for qid, part in by_method[by_method["question_kind"] == "2afc"].groupby("question_id"):
-        label = _question_label(questions, qid)
+    for qid, part in inferable[inferable["question_kind"] == "2afc"].groupby("question_id"):
+        label = f"question {qid}"
         tables = {}
         for group, gpart in part.groupby("group"):
             comparisons = _comparisons(gpart)
@@ -374,17 +309,11 @@ def build_report(
             tables[group] = bt.table
             results["bradley_terry"].append(
                 {"question": qid, "group": group, "table": _records(bt.table),
-                 "pair_design": "adaptive" if _pair_design_note(config, qid) else "balanced"})
-        if tables:
-            sections.append(_html_table(f"Bradley-Terry strengths by method: {label}",
-                pd.concat(tables, names=["group"]).reset_index(),
-                "Log-strength of each method (centred), participant-bootstrap intervals, "
-                "win rate = share of comparisons won." + _pair_design_note(config, qid)))
-            figures.append((f"Bradley-Terry strengths, {label}",
-                            plots.strength_plot(tables, title=label, xlabel="log-strength")))
+                 "pair_design": "adaptive" if _pair_design_note(config, qid) else "balanced",
+                 "design_note": _pair_design_note(config, qid).strip()})
     results["rankings"] = []
-    for qid, part in by_method[by_method["question_kind"] == "ranking"].groupby("question_id"):
-        label = _question_label(questions, qid)
+    for qid, part in inferable[inferable["question_kind"] == "ranking"].groupby("question_id"):
+        label = f"question {qid}"
         tables = {}
         for group, gpart in part.groupby("group"):
             ranks = pairwise.mean_ranks(gpart, n_resamples=options.n_resamples,
@@ -398,37 +327,44 @@ def build_report(
             tables[group] = ranks.table
             results["rankings"].append({"question": qid, "group": group,
                                         "table": _records(ranks.table)})
-        if tables:
-            sections.append(_html_table(f"Mean ranks by method: {label}",
-                pd.concat(tables, names=["group"]).reset_index(),
-                "Mean rank (1 = best) with participant-bootstrap intervals, and "
-                "Plackett-Luce log-strengths (higher = better)."))
-            figures.append((f"Mean ranks, {label}",
-                            plots.strength_plot(tables, title=label, xlabel="mean rank (1 = best)")))
+
+    # --- Descriptives the report presents beside the inference ---------------
+    progress(0.8, "descriptive statistics")
+    frozen = config or {}
+    results.update(describe(
+        frame, kept, scored, config=frozen, rules=options.minimums, rng=rng,
+        n_resamples=options.n_resamples, confidence_level=options.confidence_level,
+    ))
 
     # --- Files ----------------------------------------------------------------
     progress(0.85, "writing exports")
     results["warnings"] = problems
     export = frame.assign(exclusion=log.reasons.reindex(frame.index).fillna(""))
+    # A metric with no value for any candidate (e.g. its weights were absent) is an
+    # empty column: left out of the exports and named in the codebook instead.
+    empty = [m for m in tidy.metric_columns(export) if export[m].isna().all()]
+    export = export.drop(columns=empty)
     _write_tables(export, files["csv"], files["parquet"])
+    description = "One row per response x shown candidate; see tidy.py."
+    if empty:
+        description += (" Metrics without a value for any candidate are left out: "
+                        + ", ".join(m.removeprefix(tidy.METRIC_PREFIX) for m in empty) + ".")
     files["codebook"].write_text(json.dumps(
-        {"description": "One row per response x shown candidate; see tidy.py.",
+        {"description": description,
          "columns": tidy.codebook(export),
          "input": {"required": list(tidy.REQUIRED_INPUT), "required_by_kind":
                    {k: list(v) for k, v in tidy.REQUIRED_BY_KIND.items()},
                    "defaults": tidy.INPUT_DEFAULTS},
-         "results_schema": RESULTS_SCHEMA}, indent=2, ensure_ascii=False))
+         "results_schema": {**RESULTS_SCHEMA, **DESCRIPTIVE_SCHEMA}},
+        indent=2, ensure_ascii=False))
     escape_formula_cells(log.steps).to_csv(files["exclusions"], index=False)
-    frozen = config or {}
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     files["config"].write_text(config_text)
     results["config_sha256"] = hashlib.sha256(config_text.encode()).hexdigest()
     files["results"].write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
 
     progress(0.92, "rendering HTML and PDF")
-    _write_pdf(files["pdf"], title, figures, results, log)
-    images = [(caption, _png(fig)) for caption, fig in figures]
-    files["html"].write_text(_html_page(title, results, sections, images, problems))
+    _write_documents(files, results, thumbnails, problems)
     progress(1.0, "done")
     return ReportResult(
         out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=results["n_rows_analysed"],
@@ -472,121 +408,24 @@ def _comparisons(frame: pd.DataFrame) -> pd.DataFrame:
                          "participant_id": pairs["participant_id"].to_numpy()})
 
 
-def _cell_means(
-    frame: pd.DataFrame, *, rng: np.random.Generator, n_resamples: int, level: float
-) -> pd.DataFrame:
-    """Mean score per group x method x style culture, participant-bootstrap interval."""
-    rows = []
-    tail = (1.0 - level) / 2.0 * 100.0
-    for group, part in frame.groupby("group"):
-        cell = part["method"].astype(str) + "\x1f" + part["style_culture"].astype(str)
-        table = correlation.ScoreTable.from_frame(part.assign(_cell=cell), candidate="_cell")
-        weights = correlation.bootstrap_weights(len(table.participants), n_resamples, rng)
-        point = table.means()
-        reps = table.means(weights)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            low, high = np.nanpercentile(reps, [tail, 100 - tail], axis=0)
-        for key, m, lo, hi in zip(table.candidates, point, low, high):
-            method, culture = str(key).split("\x1f")
-            rows.append({"group": group, "method": method, "style_culture": culture,
-                         "mean": m, "ci_low": lo, "ci_high": hi})
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else f"{value:.3f}"
-    return html.escape(str(value))
-
-
-def _html_table(title: str, frame: pd.DataFrame, caption: str) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return (f"<h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-
-def _html_exclusions(log: tidy.ExclusionLog) -> str:
-    table = log.steps if len(log.steps) else pd.DataFrame({"rule": ["(none)"]})
-    return _html_table("Exclusions", table,
-        f"{log.n_rows_in} rows before exclusions, {log.n_rows_out} analysed; "
-        f"{len(log.excluded_participants)} participants excluded. Each row counts under "
-        "the first rule that removed it.")
-
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
-table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
-img{max-width:100%}figure{margin:1em 0}pre{font-size:11px;overflow-x:auto}
-.warn{color:#a40}"""
-
-
-def _html_page(
-    title: str, results: dict[str, Any], sections: list[str], images: list[tuple[str, str]],
+def _write_documents(
+    files: dict[str, Path], results: dict[str, Any], thumbnails: Thumbnails | None,
     problems: list[str],
-) -> str:
-    figs = "".join(
-        f'<figure><img alt="{html.escape(c)}" src="data:image/png;base64,{b}">'
-        f"<figcaption>{html.escape(c)}</figcaption></figure>"
-        for c, b in images
-    )
-    warn = "".join(f'<p class="warn">{html.escape(p)}</p>' for p in problems)
-    return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>"
-        f"<p>{results['n_rows_analysed']} of {results['n_rows']} rows analysed from "
-        f"{results['n_participants']} participants. Seed {results['options']['seed']}; "
-        f"configuration SHA-256 {results.get('config_sha256', '')}.</p>"
-        f"{warn}{''.join(sections)}<h2>Figures</h2>{figs}</body></html>"
-    )
-
-
-def _write_pdf(
-    path: Path, title: str, figures: list[tuple[str, Any]], results: dict[str, Any],
-    log: tidy.ExclusionLog,
 ) -> None:
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
+    """report.html from ``results`` alone, then report.pdf printed from it."""
+    from .document import render_html
+    from .pdf import PdfError, print_pdf
 
-    from studies.reports import plots
-
-    with PdfPages(path) as pdf:
-        intro = (
-            f"{results['n_rows_analysed']} of {results['n_rows']} rows analysed, "
-            f"{results['n_participants']} participants.\n\n" + log.summary()
-        )
-        pages = [plots.text_page(title, intro)]
-        for key, heading in (("agreement", "Metric-human agreement"),
-                             ("group_differences", "Differences between groups"),
-                             ("reliability", "Reliability")):
-            if results.get(key):
-                text = pd.DataFrame(results[key]).to_string(
-                    index=False, float_format=lambda x: f"{x:.3f}", max_rows=120)
-                pages.append(plots.text_page(heading, text))
-        for entry in results.get("mixed_models", []):
-            text = pd.DataFrame(entry["fixed_effects"]).to_string(
-                index=False, float_format=lambda x: f"{x:.3f}")
-            text += "\nvariance components: " + json.dumps(entry["variance_components"])
-            text += "\ncontrasts: " + json.dumps(entry["contrasts"])
-            if entry["fit_note"]:
-                text += "\nnote: " + entry["fit_note"]
-            pages.append(plots.text_page(f"Mixed model, question {entry['question']}", text))
-        for page in pages:
-            pdf.savefig(page)
-            plt.close(page)
-        for caption, fig in figures:
-            fig.text(0.01, 0.005, caption, fontsize=7)
-            pdf.savefig(fig)
+    wanted = [r["candidate_id"] for r in results.get("candidate_extremes", [])]
+    images: Mapping[Any, bytes] = {}
+    if thumbnails is not None and wanted:
+        images = thumbnails(sorted(set(wanted), key=str))
+    files["html"].write_text(render_html(results, thumbnails=images), encoding="utf-8")
+    try:
+        print_pdf(files["html"], files["pdf"])
+    except PdfError as exc:
+        problems.append(str(exc))
+        files.pop("pdf")
 
 
 def build_study_report(
@@ -619,4 +458,34 @@ def build_study_report(
     frame = study_frame(study_id)
     config = study_configuration(study_id)
     return build_report(frame, out_dir, config=config, options=options, progress=progress,
-                        title=f"{study.title} — study report")
+                        title=f"{study.title}: study report", thumbnails=_storage_thumbnails)
+
+
+#: Longer side of the candidate thumbnails embedded in the report (pixels).
+THUMBNAIL_SIZE = 240
+
+
+def _storage_thumbnails(candidate_ids: Sequence[Any]) -> dict[Any, bytes]:
+    """JPEG thumbnails of candidates' images, read through the storage API.
+
+    A file missing from storage or not decodable is left out (the grid says
+    so); the report never fails for a thumbnail.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from studies.models import Candidate
+
+    out: dict[Any, bytes] = {}
+    names = Candidate.objects.filter(pk__in=list(candidate_ids)).exclude(image="") \
+        .values_list("pk", "image")
+    for pk, name in names:
+        try:
+            with Candidate.image.field.storage.open(name, "rb") as f, Image.open(f) as img:
+                img = img.convert("RGB")
+                img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                buffer = io.BytesIO()
+                img.save(buffer, format="JPEG", quality=85)
+        except (OSError, UnidentifiedImageError, ValueError):
+            continue
+        out[pk] = buffer.getvalue()
+    return out

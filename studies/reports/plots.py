@@ -1,6 +1,15 @@
-"""Report figures (matplotlib, Agg backend, no display needed)."""
+"""Report figures (matplotlib, Agg backend), sized for an A4 text column.
+
+Every figure is 6.7 in (170 mm, the A4 text width at the report's margins)
+wide with 8 pt text, so it is printed at 100 % and stays legible. Groups keep
+one colour and marker throughout (Okabe & Ito's colour-blind-safe palette;
+markers make them distinguishable in greyscale too). Figures carry no title:
+the document gives each one caption.
+"""
 
 from __future__ import annotations
+
+import io
 
 import matplotlib
 
@@ -8,139 +17,200 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-# Caps keep figures legible and bounded in size for studies with many metrics.
-MAX_METRICS_PER_FIGURE = 6
-MAX_POINTS_PER_PANEL = 5_000
+#: Okabe & Ito (2008) colour-blind-safe palette, black last.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+#: Group pairs: the same palette in another order, without the low-contrast yellow.
+PAIR_PALETTE = ("#56B4E9", "#D55E00", "#000000", "#CC79A7", "#E69F00", "#009E73")
+WIDTH_IN = 6.7
+_RC = {
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5, "legend.fontsize": 7.5, "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
-def _label(metric: str) -> str:
-    return metric.removeprefix("metric__")
+def group_styles(groups: list[str]) -> dict[str, tuple[str, str]]:
+    """Group -> (colour, marker), stable across every figure of a report."""
+    return {g: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, g in enumerate(groups)}
 
 
-def metric_scatter(
-    candidate_scores: pd.DataFrame, metrics: list[str], *, title: str
-) -> Figure:
-    """Metric (x) vs mean human score (y) per candidate; one row per metric, column per group.
-
-    Args:
-        candidate_scores: Columns ``group, candidate_id, human`` plus metric columns.
-    """
-    metrics = metrics[:MAX_METRICS_PER_FIGURE]
-    groups = sorted(candidate_scores["group"].dropna().unique())
-    fig, axes = plt.subplots(
-        len(metrics), max(1, len(groups)), figsize=(3.2 * max(1, len(groups)), 2.6 * len(metrics)),
-        squeeze=False, sharey=True,
-    )
-    for i, metric in enumerate(metrics):
-        for j, group in enumerate(groups):
-            ax = axes[i, j]
-            part = candidate_scores[candidate_scores["group"] == group]
-            part = part[[metric, "human"]].dropna()
-            if len(part) > MAX_POINTS_PER_PANEL:
-                part = part.sample(MAX_POINTS_PER_PANEL, random_state=0)
-            ax.scatter(part[metric], part["human"], s=8, alpha=0.6)
-            if len(part) >= 2 and part[metric].nunique() > 1:
-                slope, intercept = np.polyfit(part[metric], part["human"], 1)
-                xs = np.linspace(part[metric].min(), part[metric].max(), 2)
-                ax.plot(xs, slope * xs + intercept, color="black", lw=1)
-            if i == 0:
-                ax.set_title(str(group))
-            if j == 0:
-                ax.set_ylabel("mean human score")
-            ax.set_xlabel(_label(metric))
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+def to_svg(fig: Figure) -> str:
+    """The figure as inline SVG (vector in the HTML and the PDF); closes it."""
+    buffer = io.StringIO()
+    # Ids hashed from a fixed salt and their content: the same report gives the
+    # same bytes, and equal ids in two inline SVGs always name equal things.
+    with plt.rc_context({"svg.hashsalt": "stylestudy", "svg.fonttype": "path"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
 
 
-def forest_plot(agreement: pd.DataFrame, *, title: str, level: float = 0.95) -> Figure:
-    """Correlations with intervals: one row per metric, one marker per group.
-
-    Args:
-        agreement: Rows with ``group, metric, statistic, ci_low, ci_high``.
-    """
-    metrics = list(dict.fromkeys(agreement["metric"]))
-    groups = sorted(agreement["group"].unique())
-    fig, ax = plt.subplots(figsize=(6.5, 0.5 + 0.45 * len(metrics) * max(1, len(groups))))
-    offsets = np.linspace(-0.3, 0.3, len(groups)) if len(groups) > 1 else [0.0]
-    for offset, group in zip(offsets, groups):
-        part = agreement[agreement["group"] == group].set_index("metric").reindex(metrics)
-        y = np.arange(len(metrics)) + offset
-        err = np.vstack([part["statistic"] - part["ci_low"], part["ci_high"] - part["statistic"]])
-        ax.errorbar(part["statistic"], y, xerr=np.clip(err, 0, None), fmt="o", capsize=3,
-                    label=str(group))
-    ax.axvline(0.0, color="grey", lw=0.8)
-    ax.set_yticks(np.arange(len(metrics)))
-    ax.set_yticklabels([_label(m) for m in metrics])
-    ax.invert_yaxis()
-    ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel(f"correlation with mean human score ({level:.0%} participant bootstrap)")
-    ax.legend(title="group", fontsize="small")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+def _dodge(n: int, width: float = 0.6) -> np.ndarray:
+    return np.linspace(-width / 2, width / 2, n) if n > 1 else np.zeros(1)
 
 
-def interaction_plot(cells: pd.DataFrame, *, title: str) -> Figure:
-    """Mean score by method (x) and style culture (lines), one panel per group.
+def _point_interval(ax, x, y, low, high, *, colour, marker, label, horizontal=True) -> None:
+    """Points with intervals; a missing interval (guarded data) draws a hollow point only."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    low, high = np.asarray(low, float), np.asarray(high, float)
+    has = np.isfinite(low) & np.isfinite(high)
+    value = x if horizontal else y
+    if has.any():
+        err = np.vstack([value[has] - low[has], high[has] - value[has]]).clip(min=0)
+        kw = {"xerr": err} if horizontal else {"yerr": err}
+        ax.errorbar(x[has], y[has], fmt=marker, color=colour, ms=4.5, capsize=2, lw=1,
+                    label=label, **kw)
+        label = None
+    if (~has).any():
+        ax.plot(x[~has], y[~has], marker, mfc="white", color=colour, ms=4.5, label=label,
+                linestyle="none")
+
+
+def forest_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, str],
+                metric_names: dict[str, str], symbol: str, level: float) -> Figure:
+    """Agreement per metric (rows), groups dodged on one axis.
 
     Args:
-        cells: Columns ``group, method, style_culture, mean, ci_low, ci_high``.
+        rows: ``group, metric, statistic, ci_low, ci_high`` (``ci_*`` None: no interval).
     """
-    groups = sorted(cells["group"].unique())
-    methods = sorted(cells["method"].unique())
-    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(3.6 * max(1, len(groups)), 3.2),
-                             squeeze=False, sharey=True)
-    for ax, group in zip(axes[0], groups):
-        part = cells[cells["group"] == group]
-        for culture, line in part.groupby("style_culture"):
-            line = line.set_index("method").reindex(methods)
-            x = np.arange(len(methods))
-            ax.errorbar(x, line["mean"], yerr=np.clip(np.vstack(
-                [line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]]), 0, None),
-                marker="o", capsize=3, label=str(culture))
-        ax.set_xticks(np.arange(len(methods)))
-        ax.set_xticklabels(methods, rotation=30, ha="right")
-        ax.set_title(f"group {group}")
-    axes[0, 0].set_ylabel("mean score")
-    axes[0, -1].legend(title="style culture", fontsize="small")
-    fig.suptitle(title)
-    fig.tight_layout()
+    metrics = _ordered_metrics(rows)
+    styles = group_styles(groups)
+    present = [g for g in groups if any(r["group"] == g for r in rows)]
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.2 * len(metrics) * max(2, len(present))))
+        for offset, group in zip(_dodge(len(present)), present):
+            part = {r["metric"]: r for r in rows if r["group"] == group}
+            y = np.arange(len(metrics)) + offset
+            get = _getter(part, metrics)
+            colour, marker = styles[group]
+            _point_interval(ax, get("statistic"), y, get("ci_low"), get("ci_high"),
+                            colour=colour, marker=marker, label=group_names.get(group, group))
+        ax.axvline(0.0, color="0.6", lw=0.8, zorder=0)
+        ax.set_yticks(np.arange(len(metrics)), [metric_names.get(m, m) for m in metrics])
+        ax.set_ylim(len(metrics) - 0.5, -0.5)
+        ax.set_xlim(-1.0, 1.0)
+        ax.set_xlabel(f"{symbol}, agreement with mean human rating ({level * 100:g} % CI)")
+        ax.grid(axis="x", color="0.92", lw=0.6)
+        ax.legend(title="participants", loc="best", frameon=False)
+        fig.tight_layout()
     return fig
 
 
-def strength_plot(tables: dict[str, pd.DataFrame], *, title: str, xlabel: str) -> Figure:
-    """Item strengths with intervals, one marker series per group.
+def difference_plot(rows: list[dict], *, group_names: dict[str, str],
+                    metric_names: dict[str, str], symbol: str, level: float) -> Figure:
+    """Difference in agreement per metric and group pair, with intervals."""
+    pairs = list(dict.fromkeys((r["group_a"], r["group_b"]) for r in rows))
+    metrics = _ordered_metrics(rows, key="estimate")
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.2 * len(metrics) * max(2, len(pairs))))
+        for i, (offset, pair) in enumerate(zip(_dodge(len(pairs)), pairs)):
+            part = {r["metric"]: r for r in rows if (r["group_a"], r["group_b"]) == pair}
+            y = np.arange(len(metrics)) + offset
+            get = _getter(part, metrics)
+            label = f"{group_names.get(pair[0], pair[0])} − {group_names.get(pair[1], pair[1])}"
+            _point_interval(ax, get("estimate"), y, get("ci_low"), get("ci_high"),
+                            colour=PAIR_PALETTE[i % len(PAIR_PALETTE)], marker=MARKERS[i % len(MARKERS)],
+                            label=label)
+        ax.axvline(0.0, color="0.6", lw=0.8, zorder=0)
+        ax.set_yticks(np.arange(len(metrics)), [metric_names.get(m, m) for m in metrics])
+        ax.set_ylim(len(metrics) - 0.5, -0.5)
+        ax.set_xlabel(f"{symbol}, difference in agreement between groups ({level * 100:g} % CI)")
+        ax.grid(axis="x", color="0.92", lw=0.6)
+        ax.legend(title="groups", loc="best", frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, str],
+               ylabel: str, level: float | None) -> Figure:
+    """Mean score by method (left) and own vs other culture (right), groups dodged.
 
     Args:
-        tables: Group -> table indexed by item with ``strength, ci_low, ci_high``.
+        rows: ``group, factor ("method" | "in_group"), level, estimate, ci_low, ci_high``.
     """
-    items = sorted({item for t in tables.values() for item in t.index})
-    fig, ax = plt.subplots(figsize=(6.5, 0.8 + 0.45 * len(items) * max(1, len(tables))))
-    offsets = np.linspace(-0.3, 0.3, len(tables)) if len(tables) > 1 else [0.0]
-    for offset, (group, table) in zip(offsets, sorted(tables.items())):
-        table = table.reindex(items)
-        y = np.arange(len(items)) + offset
-        err = np.vstack([table["strength"] - table["ci_low"], table["ci_high"] - table["strength"]])
-        ax.errorbar(table["strength"], y, xerr=np.clip(err, 0, None), fmt="o", capsize=3,
-                    label=str(group))
-    ax.set_yticks(np.arange(len(items)))
-    ax.set_yticklabels([str(i) for i in items])
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    ax.legend(title="group", fontsize="small")
-    ax.set_title(title)
-    fig.tight_layout()
+    factors = [f for f in ("method", "in_group") if any(r["factor"] == f for r in rows)]
+    styles = group_styles(groups)
+    with plt.rc_context(_RC):
+        widths = [max(2, len({r["level"] for r in rows if r["factor"] == f})) for f in factors]
+        fig, axes = plt.subplots(1, len(factors), figsize=(WIDTH_IN, 2.6), squeeze=False,
+                                 sharey=True, gridspec_kw={"width_ratios": widths})
+        for ax, factor in zip(axes[0], factors):
+            part = [r for r in rows if r["factor"] == factor]
+            levels = sorted({r["level"] for r in part}, key=str)
+            if factor == "in_group":
+                levels = [v for v in ("own culture", "other cultures") if v in levels]
+            present = [g for g in groups if any(r["group"] == g for r in part)]
+            for offset, group in zip(_dodge(len(present), 0.4), present):
+                cells = {r["level"]: r for r in part if r["group"] == group}
+                x = np.arange(len(levels)) + offset
+                get = _getter(cells, levels)
+                colour, marker = styles[group]
+                _point_interval(ax, x, get("estimate"), get("ci_low"), get("ci_high"),
+                                colour=colour, marker=marker,
+                                label=group_names.get(group, group), horizontal=False)
+            ax.set_xticks(np.arange(len(levels)), levels,
+                          rotation=25 if len(levels) > 4 else 0,
+                          ha="right" if len(levels) > 4 else "center")
+            ax.set_xlim(-0.6, len(levels) - 0.4)
+            ax.set_xlabel("method" if factor == "method" else "style's culture")
+            ax.grid(axis="y", color="0.92", lw=0.6)
+        axes[0, 0].set_ylabel(ylabel if level is None else f"{ylabel} ({level * 100:g} % CI)")
+        axes[0, -1].legend(title="participants", frameon=False, loc="best")
+        fig.tight_layout()
     return fig
 
 
-def text_page(title: str, text: str) -> Figure:
-    """A page of monospaced text (tables for the PDF)."""
-    lines = text.splitlines() or [""]
-    fig = plt.figure(figsize=(11.0, max(2.0, 0.8 + 0.17 * len(lines))))
-    fig.text(0.02, 0.98, title, va="top", fontsize=12, weight="bold")
-    fig.text(0.02, 0.94, "\n".join(lines), va="top", family="monospace", fontsize=7)
+def strength_plot(tables: dict[str, list[dict]], *, groups: list[str],
+                  group_names: dict[str, str], xlabel: str, level: float) -> Figure:
+    """Per-method strengths (or mean ranks) with intervals, groups dodged.
+
+    Args:
+        tables: Group -> rows with ``item, strength, ci_low, ci_high``.
+    """
+    items = sorted({r["item"] for rows in tables.values() for r in rows}, key=str)
+    styles = group_styles(groups)
+    present = [g for g in groups if g in tables]
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.2 * len(items) * max(2, len(present))))
+        for offset, group in zip(_dodge(len(present)), present):
+            cells = {r["item"]: r for r in tables[group]}
+            get = _getter(cells, items)
+            colour, marker = styles[group]
+            _point_interval(ax, get("strength"), np.arange(len(items)) + offset, get("ci_low"),
+                            get("ci_high"), colour=colour, marker=marker,
+                            label=group_names.get(group, group))
+        ax.set_yticks(np.arange(len(items)), [str(i) for i in items])
+        ax.set_ylim(len(items) - 0.5, -0.5)
+        ax.set_xlabel(f"{xlabel} ({level * 100:g} % CI)")
+        ax.grid(axis="x", color="0.92", lw=0.6)
+        ax.legend(title="participants", frameon=False, loc="best")
+        fig.tight_layout()
     return fig
+
+
+def _ordered_metrics(rows: list[dict], key: str = "statistic") -> list[str]:
+    """Metrics by their mean estimate across groups, highest first."""
+    values: dict[str, list[float]] = {}
+    for r in rows:
+        v = _num(r.get(key))
+        values.setdefault(r["metric"], [])
+        if np.isfinite(v):
+            values[r["metric"]].append(v)
+    return sorted(values, key=lambda m: -np.mean(values[m]) if values[m] else 0.0)
+
+
+def _getter(cells: dict, keys: list):
+    """``get(field)`` -> that field of each key's row, NaN where absent."""
+    return lambda field: [_num(cells.get(k, {}).get(field)) for k in keys]
+
+
+def _num(value) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return x

@@ -172,7 +172,8 @@ class TestStudyReport:
         by_group = likert.set_index("group")["statistic"]
         assert by_group["west"] > 0 > by_group["cn"]
         html = (tmp_path / "report.html").read_text()
-        assert "data:image/png;base64," in html and "<table>" in html
+        # Figures are inline SVG (vector in the HTML and the printed PDF).
+        assert "<figure><div class=\"fig\"><svg" in html and "<table>" in html
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
     def test_study_without_responses(self, tmp_path):

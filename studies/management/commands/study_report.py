@@ -7,6 +7,7 @@ so exported data or data collected elsewhere get the same statistics.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -29,6 +30,9 @@ class Command(BaseCommand):
                             help="Tidy CSV or Parquet file to analyse instead of a study.")
         parser.add_argument("--out", required=True, type=Path, help="Output folder (created if absent).")
         parser.add_argument("--title", default=None, help="Report title (with --tidy).")
+        parser.add_argument("--config", type=Path, default=None,
+                            help="With --tidy: the export's study_config.json, for group names, "
+                                 "question texts, methods and the configuration appendix.")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the resampling generator.")
         parser.add_argument("--resamples", type=int, default=1000,
                             help="Crossed-bootstrap replicates per interval.")
@@ -81,9 +85,15 @@ class Command(BaseCommand):
                 frame = read_tidy(str(tidy_path))
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
+            config = {"source": str(tidy_path)}
+            if options["config"] is not None:
+                try:
+                    config = json.loads(Path(options["config"]).read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    raise CommandError(f"cannot read --config {options['config']}: {exc}") from exc
             result = build_report(
                 frame, options["out"], options=report_options, progress=progress,
-                config={"source": str(tidy_path)},
+                config=config,
                 title=options["title"] or f"{tidy_path.name} — study report",
             )
         self.stdout.write(result.summary())

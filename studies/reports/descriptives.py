@@ -1,0 +1,330 @@
+"""Descriptive blocks of ``results.json`` that the report presents beside the inference.
+
+Counts per group and question, data sufficiency against stated minimums, observed
+means per method and in-group/out-group, the best- and worst-rated candidates,
+and software versions. Everything here is computed from the tidy frame once, so
+the rendering in :mod:`studies.reports.document` reads ``results.json`` only.
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from studies.analysis import correlation, tidy
+from studies.analysis.guards import DesignMinimums
+
+#: The keys :func:`describe` adds to ``results.json`` (joined to the analysis's
+#: schema in ``codebook.json``).
+DESCRIPTIVE_SCHEMA: dict[str, str] = {
+    "questions": "Per question: id, number (order in the report), kind, dimension, "
+                 "scale_points, text (English wording when configured).",
+    "groups": "Per participant group: slug, name, culture (own style culture), quota, "
+              "recruited (participants with any row), analysed (after exclusions).",
+    "design": "Counts of candidates, contents and styles (per culture), methods with their "
+              "parameters and weights, seeds, image size, trials per participant, median "
+              "responses per participant and question, metric versions.",
+    "sufficiency": "Per question and group: participants, candidates, ratings per candidate, "
+                   "responses, sufficient (the analysis's minimums met) and missing (what "
+                   "is needed, in words).",
+    "sufficiency_rules": "The minimums the sufficiency rows were checked against.",
+    "cell_means": "Observed mean score per question, group and level of a factor (method; "
+                  "in_group: own culture / other cultures) with participant-bootstrap "
+                  "ci_low/ci_high (descriptive) and n_participants.",
+    "candidate_extremes": "Per question and group, the best- and worst-rated candidates: "
+                          "end, rank, candidate_id, mean_score, n_ratings, method, "
+                          "style_culture, metric values.",
+    "software": "Versions of Python and the numerical libraries.",
+    "configuration_summary": "What the report's appendix lists of the frozen configuration, "
+                             "and live_edits: the changes made while live (null when the "
+                             "configuration carries no such record).",
+}
+
+#: Replicates of the participant bootstrap behind the observed means' intervals:
+#: descriptive intervals for a figure, where 400 replicates put the 2.5 and 97.5
+#: percentiles within a few hundredths of their limit and cost a third of 1000.
+DESCRIPTIVE_RESAMPLES = 400
+
+#: Best and worst candidates shown per question and group.
+EXTREMES_PER_END = 3
+
+
+def describe(
+    frame: pd.DataFrame,
+    kept: pd.DataFrame,
+    scored: pd.DataFrame,
+    *,
+    config: dict[str, Any],
+    rules: DesignMinimums,
+    rng: np.random.Generator,
+    n_resamples: int,
+    confidence_level: float,
+) -> dict[str, Any]:
+    """The descriptive parts of the results (keys of ``results.json``).
+
+    Args:
+        frame: Tidy frame before exclusions.
+        kept: Rows after exclusions.
+        scored: Analysed rows with a candidate and a score.
+        config: Frozen study configuration (may be empty for a tidy file).
+        rules: The analysis's minimums for inference, per group and question.
+        rng: Random generator for the participant bootstrap of observed means.
+        n_resamples: Bootstrap replicates.
+        confidence_level: Interval level.
+
+    Returns:
+        ``questions``, ``groups``, ``design``, ``sufficiency``, ``cell_means``,
+        ``candidate_extremes`` and ``software``.
+    """
+    # Only the columns used below: each groupby pass then copies a few columns,
+    # not the whole tidy frame (a million rows in the benchmark).
+    wanted = ["question_id", "question_kind", "group", "group_culture", "participant_id",
+              "response_id", "candidate_id", "score", "method", "style_culture", "content_id",
+              "style_id", "in_group", *tidy.metric_columns(scored)]
+    scored = scored[[c for c in wanted if c in scored.columns]]
+    return {
+        "questions": _questions(frame, config),
+        "groups": _groups(frame, kept, config),
+        "design": _design(scored, config),
+        "sufficiency": _sufficiency(scored, rules),
+        "sufficiency_rules": {
+            "min_participants": rules.min_participants,
+            "min_candidates": rules.min_candidates,
+            "min_ratings_per_candidate": rules.min_ratings_per_candidate,
+        },
+        "cell_means": _cell_means(scored, rng=rng, n_resamples=min(n_resamples, DESCRIPTIVE_RESAMPLES),
+                                  level=confidence_level),
+        "candidate_extremes": _candidate_extremes(scored),
+        "software": software_versions(),
+        "configuration_summary": _configuration_summary(config),
+    }
+
+
+#: Study settings the appendix lists (the rest is in study_config.json).
+_SETTINGS = ("title", "slug", "status", "languages", "default_language", "image_size", "seeds",
+             "trials_per_participant", "session_timeout_minutes", "max_attention_failures",
+             "config_hash", "live_at", "closed_at")
+
+
+def _configuration_summary(config: dict[str, Any]) -> dict[str, Any]:
+    """What the appendix shows of the frozen configuration, and the live-edit audit.
+
+    ``live_edits`` is None when the configuration carries no audit (a tidy
+    file, or a configuration exported before the audit existed), else the
+    configuration's ``changes_while_live`` records (``changed_at,
+    changed_by_name, target, field, before, after``), oldest first.
+    """
+    study = config.get("study") or {}
+    return {
+        "study": {k: study[k] for k in _SETTINGS if study.get(k) not in (None, "", [])},
+        "groups": [
+            {"name": g.get("name") or g.get("slug"), "culture": g.get("culture__slug") or "",
+             "quota": g.get("quota"), "eligibility": g.get("eligibility")}
+            for g in config.get("participant_groups", [])
+        ],
+        "live_edits": config.get("changes_while_live"),
+    }
+
+
+def _questions(frame: pd.DataFrame, config: dict[str, Any]) -> list[dict[str, Any]]:
+    configured = {q.get("id"): q for q in config.get("questions", [])}
+    rows = []
+    if not len(frame):
+        return rows
+    first = frame.drop_duplicates("question_id")
+    for order, row in enumerate(first.sort_values("question_id").itertuples(index=False)):
+        qid = _plain(row.question_id)
+        if pd.isna(qid):
+            continue
+        known = configured.get(qid, {})
+        texts = known.get("texts") or {}
+        text = texts.get("en") or next(iter(texts.values()), "") if texts else ""
+        scale = getattr(row, "scale_points", None)
+        rows.append({
+            "id": qid,
+            "number": order + 1,
+            "kind": str(row.question_kind),
+            "dimension": str(row.dimension) if pd.notna(row.dimension) else "",
+            "scale_points": int(scale) if scale is not None and pd.notna(scale) else None,
+            "text": str(text),
+        })
+    return rows
+
+
+def _groups(frame: pd.DataFrame, kept: pd.DataFrame, config: dict[str, Any]) -> list[dict[str, Any]]:
+    configured = {g.get("slug"): g for g in config.get("participant_groups", [])}
+    if not len(frame):
+        return []
+    recruited = frame.groupby("group", observed=True)["participant_id"].nunique()
+    analysed = kept.groupby("group", observed=True)["participant_id"].nunique()
+    cultures = frame.groupby("group", observed=True)["group_culture"].first() \
+        if "group_culture" in frame.columns else pd.Series(dtype=object)
+    rows = []
+    for slug in sorted(recruited.index, key=str):
+        known = configured.get(slug, {})
+        culture = cultures.get(slug, "")
+        rows.append({
+            "slug": str(slug),
+            "name": str(known.get("name") or str(slug).replace("-", " ").replace("_", " ").title()),
+            "culture": "" if culture is None or pd.isna(culture) else str(culture),
+            "quota": known.get("quota"),
+            "recruited": int(recruited.get(slug, 0)),
+            "analysed": int(analysed.get(slug, 0)),
+        })
+    return rows
+
+
+def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
+    methods = config.get("methods") or [
+        {"label": str(m), "method": str(m), "params": {}, "family": ""}
+        for m in sorted(scored["method"].dropna().unique(), key=str)
+    ] if len(scored) else config.get("methods", [])
+    cultures = (scored.drop_duplicates("style_id").groupby("style_culture", observed=True).size()
+                if len(scored) else pd.Series(dtype=int))
+    per_participant = (scored.drop_duplicates("response_id")
+                       .groupby(["question_id", "participant_id"], observed=True).size()
+                       .groupby("question_id").median() if len(scored) else pd.Series(dtype=float))
+    study = config.get("study", {})
+    return {
+        "n_candidates": int(scored["candidate_id"].nunique()) if len(scored) else 0,
+        "n_contents": int(scored["content_id"].nunique()) if len(scored) else 0,
+        "n_styles": int(scored["style_id"].nunique()) if len(scored) else 0,
+        "styles_per_culture": {str(k): int(v) for k, v in cultures.items()},
+        "methods": [
+            {"label": m.get("label", ""), "method": m.get("method", ""),
+             "params": m.get("params") or {}, "family": m.get("family") or ""}
+            for m in methods
+        ],
+        "seeds": study.get("seeds"),
+        "image_size": study.get("image_size"),
+        "trials_per_participant": study.get("trials_per_participant"),
+        "responses_per_participant": {str(_plain(k)): float(v) for k, v in per_participant.items()},
+        "metrics_versions": config.get("metrics", []),
+    }
+
+
+def _sufficiency(scored: pd.DataFrame, rules: DesignMinimums) -> list[dict[str, Any]]:
+    """Counts per question x group, and what is missing to reach the analysis's minimums
+    (the same rule as :func:`studies.analysis.guards.check_study`, in the reader's words)."""
+    rows = []
+    if not len(scored):
+        return rows
+    for (qid, group), part in scored.groupby(["question_id", "group"], observed=True, sort=True):
+        # A row is one response x shown candidate: rows per candidate are its ratings.
+        per_candidate = part.groupby("candidate_id").size()
+        n_participants = int(part["participant_id"].nunique())
+        n_candidates = int(per_candidate.size)
+        ratings = float(per_candidate.mean()) if n_candidates else 0.0
+        missing = []
+        if n_participants < rules.min_participants:
+            missing.append(f"{rules.min_participants - n_participants} more participant(s) "
+                           f"({n_participants} of {rules.min_participants})")
+        if n_candidates < rules.min_candidates:
+            missing.append(f"{rules.min_candidates - n_candidates} more rated candidate(s) "
+                           f"({n_candidates} of {rules.min_candidates})")
+        if ratings < rules.min_ratings_per_candidate:
+            missing.append(f"more ratings per candidate (mean {ratings:.1f}, "
+                           f"minimum {rules.min_ratings_per_candidate:g})")
+        rows.append({
+            "question": _plain(qid), "group": str(group), "n_participants": n_participants,
+            "n_candidates": n_candidates, "ratings_per_candidate": ratings,
+            "n_responses": int(part["response_id"].nunique()),
+            "sufficient": not missing, "missing": missing,
+        })
+    return rows
+
+
+def _cell_means(
+    scored: pd.DataFrame, *, rng: np.random.Generator, n_resamples: int, level: float
+) -> list[dict[str, Any]]:
+    """Observed mean score per question x group x (method | in-group), participant bootstrap.
+
+    Rows: ``question, group, factor ("method" or "in_group"), level, estimate,
+    ci_low, ci_high, n_participants``.
+    """
+    rows: list[dict[str, Any]] = []
+    tail = (1.0 - level) / 2.0 * 100.0
+    factors = {"method": lambda p: p["method"].astype(str)}
+    if "in_group" in scored.columns and scored["group_culture"].fillna("").astype(str).ne("").any():
+        factors["in_group"] = lambda p: np.where(p["in_group"].fillna(False).astype(bool),
+                                                 "own culture", "other cultures")
+    for (qid, group), part in scored.groupby(["question_id", "group"], observed=True, sort=True):
+        slim = part[["participant_id", "score"]]
+        weights = None  # one draw of participants for both factors (the same people)
+        for factor, levels in factors.items():
+            table = correlation.ScoreTable.from_frame(slim.assign(_cell=levels(part)),
+                                                      candidate="_cell")
+            if table.counts.size == 0:
+                continue
+            if weights is None:
+                weights = correlation.bootstrap_weights(len(table.participants), n_resamples, rng)
+            point = table.means()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, high = np.nanpercentile(table.means(weights), [tail, 100 - tail], axis=0)
+            for key, m, lo, hi in zip(table.candidates, point, low, high):
+                rows.append({"question": _plain(qid), "group": str(group), "factor": factor,
+                             "level": str(key), "estimate": _finite(m), "ci_low": _finite(lo),
+                             "ci_high": _finite(hi), "n_participants": len(table.participants)})
+    return rows
+
+
+def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
+    """Best- and worst-rated candidates per question x group (mean score, n ratings)."""
+    rows: list[dict[str, Any]] = []
+    if not len(scored):
+        return rows
+    metrics = tidy.metric_columns(scored)
+    info = scored.groupby("candidate_id")[["method", "style_culture", "content_id", "style_id",
+                                           *metrics]].first()
+    for (qid, group), part in scored.groupby(["question_id", "group"], observed=True, sort=True):
+        means = part.groupby("candidate_id")["score"].agg(["mean", "size"])
+        # Rank only candidates rated more than once when there are enough of them:
+        # a single rating puts a candidate at either end by chance.
+        multiple = means[means["size"] >= 2]
+        if len(multiple) >= 2 * EXTREMES_PER_END:
+            means = multiple
+        ordered = means.sort_values(["mean", "size"], ascending=[False, False])
+        n = min(EXTREMES_PER_END, len(ordered) // 2)
+        for end, chosen in (("best", ordered.head(n)), ("worst", ordered.tail(n).iloc[::-1])):
+            for rank, (cid, row) in enumerate(chosen.iterrows(), start=1):
+                meta = info.loc[cid]
+                rows.append({
+                    "question": _plain(qid), "group": str(group), "end": end, "rank": rank,
+                    "candidate_id": _plain(cid), "mean_score": float(row["mean"]),
+                    "n_ratings": int(row["size"]), "method": str(meta["method"]),
+                    "style_culture": str(meta["style_culture"]),
+                    "metrics": {m: _finite(meta[m]) for m in metrics},
+                })
+    return rows
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the interpreter and the numerical libraries the analysis used."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("stylestudy", "numpy", "scipy", "pandas", "statsmodels", "matplotlib",
+                 "krippendorff"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars (JSON keys and equality with config ids)."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,157 @@
+"""Sentences, numbers and tables from ``results.json`` in its documented shape.
+
+The analysis writes ``effects`` rows ``{question, term, estimate, ci_low,
+ci_high, p}``, group differences with ``ci_low, ci_high, p, p_adjusted``,
+``marginal_means`` and ``guards``; the report presents what is there and says
+nothing where a guard fired.
+"""
+
+from __future__ import annotations
+
+from studies.reports.document import render_html
+from studies.reports.wording import Sentence, fmt, fmt_ci, fmt_p, summary_sentences
+
+from .checks import scan
+
+
+def _results() -> dict:
+    groups = [{"slug": "west", "name": "Western", "culture": "western-oil", "quota": None,
+               "recruited": 40, "analysed": 38},
+              {"slug": "cn", "name": "Chinese", "culture": "chinese-ink", "quota": None,
+               "recruited": 41, "analysed": 40},
+              {"slug": "jp", "name": "Japanese", "culture": "japanese-ukiyoe", "quota": None,
+               "recruited": 6, "analysed": 5}]
+    agreement = []
+    for group, lpips, ssim in (("west", (0.41, 0.28, 0.52), (0.10, -0.05, 0.24)),
+                               ("cn", (0.12, -0.02, 0.25), (-0.31, -0.45, -0.16)),
+                               ("jp", (0.90, 0.10, 0.99), (0.80, 0.2, 0.95))):
+        for metric, (r, lo, hi) in (("metric__lpips-alex", lpips), ("metric__ssim", ssim)):
+            agreement.append({"group": group, "question": 7, "metric": metric,
+                              "correlation": "spearman", "statistic": r, "ci_low": lo,
+                              "ci_high": hi, "n_candidates": 120, "n_participants": 40})
+        agreement.append({"group": group, "question": 7, "metric": "metric__fid",
+                          "correlation": "spearman", "statistic": None, "ci_low": None,
+                          "ci_high": None})
+    return {
+        "title": "Documented shape",
+        "options": {"confidence_level": 0.95, "correlation": "spearman", "seed": 3},
+        "n_rows": 9000, "n_rows_analysed": 8800, "n_participants": 83,
+        "groups": groups,
+        "questions": [{"id": 7, "number": 1, "kind": "likert", "dimension": "style_fidelity",
+                       "scale_points": 7, "text": "How faithful is the style?"}],
+        "agreement": agreement,
+        "group_differences": [
+            {"question": 7, "metric": "metric__lpips-alex", "group_a": "cn", "group_b": "west",
+             "difference": -0.29, "ci_low": -0.45, "ci_high": -0.12, "p": 0.0004,
+             "p_adjusted": 0.0016},
+            {"question": 7, "metric": "metric__ssim", "group_a": "cn", "group_b": "west",
+             "difference": -0.41, "ci_low": -0.60, "ci_high": -0.20, "p": 0.02,
+             "p_adjusted": 0.08},
+            {"question": 7, "metric": "metric__ssim", "group_a": "jp", "group_b": "west",
+             "difference": 0.7, "ci_low": 0.3, "ci_high": 0.9, "p": 0.001, "p_adjusted": 0.004},
+        ],
+        "effects": [
+            {"question": 7, "term": "in_group", "estimate": 0.31, "ci_low": 0.12,
+             "ci_high": 0.50, "p": 0.002},
+            {"question": 7, "term": "method:wct-adain", "estimate": -0.42, "ci_low": -0.7,
+             "ci_high": -0.14, "p": 0.004},
+            {"question": 7, "term": "method:gatys-adain", "estimate": 0.05, "ci_low": -0.2,
+             "ci_high": 0.3, "p": 0.61},
+        ],
+        "marginal_means": [
+            {"question": 7, "group": g, "factor": "method", "level": m, "estimate": e,
+             "ci_low": e - 0.2, "ci_high": e + 0.2}
+            for g in ("west", "cn") for m, e in (("wct", 3.9), ("adain", 4.3), ("gatys", 4.35))
+        ],
+        "guards": [{"question": 7, "group": "jp", "analysis": None,
+                    "reason": "5 participants, fewer than the minimum of 10"}],
+        "config_sha256": "ab" * 32,
+    }
+
+
+def test_numbers_are_apa():
+    assert fmt(0.412, bounded=True) == ".41"
+    assert fmt(-0.05, bounded=True) == "\u2212.05"
+    assert fmt(-0.001, bounded=True) == ".00"  # no negative zero
+    assert fmt(1.0, bounded=True) == "1.00"
+    assert fmt(3.14159) == "3.14" and fmt(-2.5) == "\u22122.50"
+    assert fmt(float("nan")) == "\u2014" and fmt(None) == "\u2014" and fmt("x") == "\u2014"
+    assert fmt_p(0.0004) == "< .001" and fmt_p(0.0123) == ".012" and fmt_p(1.0) == "> .999"
+    assert fmt_ci(0.28, 0.52, bounded=True) == "[.28, .52]"
+    assert fmt_ci(None, 0.5) == "\u2014"
+
+
+def test_sentences_from_the_documented_shape():
+    sentences = summary_sentences(_results())[7]
+    texts = [s.text for s in sentences]
+    findings = {subject for s in sentences if s.kind == "finding" for subject in s.subjects}
+    assert ("LPIPS (AlexNet) agreed with the ratings of Western (ρ = .41, 95 % CI [.28, .52]) "
+            "participants.") in texts
+    assert ("SSIM ran opposite to the ratings of Chinese (ρ = \u2212.31, 95 % CI "
+            "[\u2212.45, \u2212.16]) participants.") in texts
+    # Hedged where the interval includes zero.
+    assert any(s.kind == "hedged" and "no clear evidence that LPIPS (AlexNet) agreed" in s.text
+               and "Chinese" in s.text for s in sentences)
+    # Stated as higher minus lower with the adjusted p; non-significant after
+    # correction (p_adjusted .08) is not a finding even though its interval excludes 0.
+    assert ("Agreement of LPIPS (AlexNet) with ratings was higher for Western than for Chinese "
+            "participants (Δρ = 0.29, 95 % CI [0.12, 0.45], Holm-adjusted p = .002).") in texts
+    assert "metric__ssim|west>cn" not in findings
+    # Named contrasts.
+    assert ("Participants rated styles of their own culture higher than styles of other "
+            "cultures (difference = 0.31 scale points, 95 % CI [0.12, 0.50], p = .002).") in texts
+    assert ("adain was rated higher than wct (difference = \u22120.42 scale points, 95 % CI "
+            "[\u22120.70, \u22120.14], p = .004).") in [t[0].lower() + t[1:] for t in texts]
+    assert Sentence(
+        "There was no clear difference between methods (gatys − adain: difference = 0.05, "
+        "95 % CI [−0.20, 0.30]).", "hedged", ("method:gatys-adain",)) in sentences
+    # The guarded group is in no sentence, and neither is a metric without values.
+    assert not any("Japanese" in t for t in texts)
+    assert not any("FID" in t for t in texts)
+
+
+def test_document_presents_guards_effects_and_marginal_means():
+    html = render_html(_results())
+    banner = html[html.index('class="banner"'):html.index("</aside>")]
+    assert "Japanese participants: 5 participants, fewer than the minimum of 10." in banner
+    cells = scan(html).cells
+    # The guarded group's agreement: estimates only, no interval.
+    assert "Japanese (n = 40) ρ" in cells and ".90" in cells
+    assert not any(c.startswith(".90 [") for c in cells)
+    # The guarded group's difference is not tested.
+    assert "Japanese \u2212 Western" in cells
+    # Effects table; metric without values left out of every table.
+    assert "wct \u2212 adain" in cells and "own culture \u2212 other cultures" in cells
+    assert not any("FID" in c for c in cells)
+    assert "Estimated marginal means by method" in html
+    assert "3.90 [3.70, 4.10]" in cells
+
+
+def test_changes_while_live_appendix():
+    results = _results()
+    results["configuration_summary"] = {
+        "study": {"title": "Documented shape"}, "groups": [],
+        "live_edits": [{"changed_at": "2026-11-02T10:15:00+00:00", "changed_by_name": "alice",
+                        "target": "question 1", "field": "texts",
+                        "before": {"en": "How faithful?"},
+                        "after": {"en": "How faithful is the style?"}}]}
+    cells = scan(render_html(results)).cells
+    assert ["2026-11-02 10:15:00", "alice", "question 1", "texts"] == \
+        cells[cells.index("2026-11-02 10:15:00"):][:4]
+    results["configuration_summary"]["live_edits"] = []
+    assert "No edits were made while the study was live." in render_html(results)
+
+
+def test_pdf_without_a_browser_is_a_clear_error(tmp_path, monkeypatch):
+    """No Chromium: a PdfError that says what to install; no partial PDF is left."""
+    import pytest
+
+    from studies.reports.pdf import PdfError, print_pdf
+
+    monkeypatch.setenv("STYLESTUDY_CHROMIUM", str(tmp_path / "no-such-browser"))
+    html = tmp_path / "report.html"
+    html.write_text(render_html(_results()), encoding="utf-8")
+    (tmp_path / "report.pdf").write_bytes(b"stale")
+    with pytest.raises(PdfError, match="install Debian's chromium or set STYLESTUDY_CHROMIUM"):
+        print_pdf(html, tmp_path / "report.pdf")
+    assert not (tmp_path / "report.pdf").exists()
