@@ -10,10 +10,15 @@ from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from .delivery import deliver
+from .delivery import content_type_of, deliver
 from .permissions import access_media_for_user
 
+#: Content-Security-Policy of a served file: it may run no script, load nothing from
+#: elsewhere and is sandboxed (no forms, no same-origin access).
 MEDIA_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+#: A stored report page is self-contained: inline styles (its SVG figures' too) and
+#: embedded images only.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 
 
 @require_GET
@@ -27,7 +32,6 @@ def serve_media(request: HttpRequest, name: str) -> HttpResponse:
     if not default_storage.exists(name):
         raise Http404("No such file.")
     response = deliver(request, name, cache_control="private, max-age=3600")
-    # A stored report page carries its own stylesheet and data: images; it may run no script,
-    # load nothing from elsewhere and is sandboxed (no forms, no same-origin access).
-    response["Content-Security-Policy"] = MEDIA_CSP
+    html = content_type_of(name) == "text/html"
+    response["Content-Security-Policy"] = REPORT_CSP if html else MEDIA_CSP
     return response

@@ -291,7 +291,7 @@ def build_report(
     # --- Pairwise and rankings ---------------------------------------------
     progress(0.75, "paired comparisons and rankings")
     results["bradley_terry"] = []
-    for qid, part in inferable[inferable["question_kind"] == "2afc"].groupby("question_id"):
+    for qid, part in by_method[by_method["question_kind"] == "2afc"].groupby("question_id"):
         label = f"question {qid}"
         tables = {}
         for group, gpart in part.groupby("group"):
@@ -312,7 +312,7 @@ def build_report(
                  "pair_design": "adaptive" if _pair_design_note(config, qid) else "balanced",
                  "design_note": _pair_design_note(config, qid).strip()})
     results["rankings"] = []
-    for qid, part in inferable[inferable["question_kind"] == "ranking"].groupby("question_id"):
+    for qid, part in by_method[by_method["question_kind"] == "ranking"].groupby("question_id"):
         label = f"question {qid}"
         tables = {}
         for group, gpart in part.groupby("group"):
