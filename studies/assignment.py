@@ -175,7 +175,7 @@ def plan_questions(study: Study, group: ParticipantGroup) -> list[QuestionPlan]:
 
 def held_participants(group: ParticipantGroup):
     """Sessions that occupy a place in ``group`` (in progress or completed)."""
-    return Participant.objects.filter(group=group, status__in=HOLDING_STATUSES)
+    return Participant.objects.filter(group=group, status__in=HOLDING_STATUSES, is_preview=False)
 
 
 def free_slot(group: ParticipantGroup) -> int:
@@ -190,7 +190,7 @@ def free_slot(group: ParticipantGroup) -> int:
 def group_fill(groups: list[ParticipantGroup]) -> dict[int, int]:
     """Held places per group id (sessions in progress count, expired ones do not)."""
     counts = (
-        Participant.objects.filter(group__in=groups, status__in=HOLDING_STATUSES)
+        Participant.objects.filter(group__in=groups, status__in=HOLDING_STATUSES, is_preview=False)
         .values("group")
         .annotate(n=Count("id"))
     )
@@ -337,6 +337,7 @@ def candidate_counts(group: ParticipantGroup, *, statuses=("completed",)) -> dic
         TrialItem.objects.filter(
             trial__participant__group=group,
             trial__participant__status__in=statuses,
+            trial__participant__is_preview=False,
             trial__is_practice=False,
             trial__attention_kind="",
         )

@@ -20,6 +20,7 @@ from studies.models import (
     BackgroundQuestion,
     Candidate,
     ContentImage,
+    LiveEdit,
     MethodConfig,
     MetricValue,
     Participant,
@@ -74,7 +75,8 @@ def study_frame(study_id: int) -> pd.DataFrame:
     Study.objects.only("id").get(pk=study_id)
     items = _frame(
         TrialItem.objects.filter(
-            trial__participant__study_id=study_id, trial__response__isnull=False
+            trial__participant__study_id=study_id, trial__participant__is_preview=False,
+            trial__response__isnull=False,
         ),
         _ITEM_FIELDS,
     )
@@ -87,7 +89,7 @@ def study_frame(study_id: int) -> pd.DataFrame:
         frame = items
 
     participants = _frame(
-        Participant.objects.filter(study_id=study_id),
+        Participant.objects.filter(study_id=study_id, is_preview=False),
         {
             "id": "participant_id",
             "external_id_hash": "participant_hash",
@@ -149,7 +151,9 @@ def _bare_responses(study_id: int) -> pd.DataFrame:
         "passed_attention": "passed_attention",
         "submitted_at": "submitted_at",
     }
-    qs = Response.objects.filter(trial__participant__study_id=study_id, trial__items__isnull=True)
+    qs = Response.objects.filter(
+        trial__participant__study_id=study_id, trial__participant__is_preview=False, trial__items__isnull=True
+    )
     return _frame(qs, fields)
 
 
@@ -308,6 +312,12 @@ def study_configuration(study_id: int) -> dict[str, Any]:
         Candidate.objects.filter(study_id=study_id).values(
             "id", "content_id", "style_id", "method_config_id", "seed", "status", "image",
             "provenance", "attempts", "seconds", "created_at", "finished_at",
+        )
+    )
+    # Changes made while live (wording, redirects, quotas, closing date): who, when, before/after.
+    config["changes_while_live"] = list(
+        LiveEdit.objects.filter(study_id=study_id).order_by("changed_at", "id").values(
+            "changed_at", "changed_by_name", "target", "field", "before", "after"
         )
     )
     config["metrics"] = list(

@@ -25,6 +25,7 @@ from .access import access_participant_by_token
 from .actions import participants as actions
 from .forms import AnswerForm, BackgroundForm
 from .models import Candidate, ContentImage, Participant, Question, Study, Trial
+from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
     check_rate_limit,
@@ -77,8 +78,16 @@ def _render(request, template: str, context: dict, *, status: int = 200) -> Http
     return response
 
 
-def _is_preview(request: HttpRequest) -> bool:
-    return bool(getattr(request, "user", None) and request.user.is_authenticated and request.user.is_staff)
+def _is_preview(request: HttpRequest, study: Study) -> bool:
+    """A researcher who may see ``study`` is trying it: their session is a marked preview."""
+    user = getattr(request, "user", None)
+    return bool(user and user.is_authenticated and user.is_staff and can_access_study(user, study))
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The site's front page ("View site" in the admin): what this server is, where to go."""
+    return render(request, "studies/home.html", {})
 
 
 def _rate_limited(request: HttpRequest, study: Study | None = None) -> HttpResponse:
@@ -131,7 +140,7 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     _activate(request, language)
     source = request.GET if request.method == "GET" else request.POST
     recruiter = actions.RecruiterInfo.from_params(source)
-    preview = _is_preview(request)
+    preview = _is_preview(request, study)
     context = _base_context(study, language)
     try:
         actions.check_study_open(study, preview=preview)

@@ -58,7 +58,7 @@ def check_study_open(study: Study, *, preview: bool = False) -> None:
 
     A study without finished stimuli is never open: there would be nothing to show.
     """
-    is_open = study.status == Study.Status.LIVE or (preview and study.status != Study.Status.CLOSED)
+    is_open = study.accepts_participants or (preview and study.status != Study.Status.CLOSED)
     if not is_open or not study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists():
         raise StudyNotOpen(study.slug)
 
@@ -72,6 +72,10 @@ def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Partic
 
 def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview: bool = False) -> Participant:
     """Start a session for a participant who consented; returns an existing one for a known recruiter id.
+
+    A ``preview`` session (a researcher trying the study) is marked as such:
+    it never takes a quota place or a design slot and never reaches exports
+    or analysis.
 
     Raises:
         StudyNotOpen: the study is not live (``preview``: closed).
@@ -89,6 +93,7 @@ def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview
                 recruiter_session_id=recruiter.session_id,
                 language=language,
                 status=Participant.Status.CONSENTED,
+                is_preview=preview,
                 consented_at=now,
                 started_at=now,
                 last_seen_at=now,
@@ -124,14 +129,15 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
             return participant  # submitted twice: the first answer stands
         participant.background = answers
         eligible = [g for g in groups if g.accepts(answers)]
-        group = choose_group(eligible)
+        # A preview sees what a participant with these answers would see, full groups included.
+        group = (eligible[0] if eligible else None) if participant.is_preview else choose_group(eligible)
         if group is None:
             participant.status = Participant.Status.SCREENED_OUT
             participant.screenout_reason = "full" if eligible else "ineligible"
             participant.save(update_fields=["background", "status", "screenout_reason"])
             return participant
         participant.group = group
-        participant.slot = free_slot(group)
+        participant.slot = None if participant.is_preview else free_slot(group)
         participant.status = Participant.Status.IN_PROGRESS
         participant.last_seen_at = timezone.now()
         participant.save(update_fields=["background", "group", "slot", "status", "last_seen_at"])
@@ -307,8 +313,10 @@ DEFAULT_BACKGROUND = [
     ("age_band", BackgroundQuestion.Kind.CHOICE, True, {
         "en": "Your age", "zh-hans": "您的年龄", "ja": "年齢",
     }, [
-        ("18-24", {"en": "18–24"}), ("25-34", {"en": "25–34"}), ("35-44", {"en": "35–44"}),
-        ("45-54", {"en": "45–54"}), ("55+", {"en": "55 or over", "zh-hans": "55岁及以上", "ja": "55歳以上"}),
+        ("18-24", {"en": "18–24", "zh-hans": "18–24岁", "ja": "18–24歳"}),
+        ("25-34", {"en": "25–34", "zh-hans": "25–34岁", "ja": "25–34歳"}),
+        ("35-44", {"en": "35–44", "zh-hans": "35–44岁", "ja": "35–44歳"}),
+        ("45-54", {"en": "45–54", "zh-hans": "45–54岁", "ja": "45–54歳"}), ("55+", {"en": "55 or over", "zh-hans": "55岁及以上", "ja": "55歳以上"}),
         ("na", {"en": "Prefer not to say", "zh-hans": "不愿透露", "ja": "回答しない"}),
     ]),
 ]

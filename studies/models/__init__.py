@@ -1,5 +1,6 @@
 """Data model of a study (see README "Data model")."""
 
+from .audit import LiveEdit
 from .participants import (
     BackgroundQuestion,
     Participant,
@@ -25,6 +26,7 @@ __all__ = [
     "BackgroundQuestion",
     "Candidate",
     "GanTrainingRun",
+    "LiveEdit",
     "ContentImage",
     "CultureTag",
     "MethodConfig",

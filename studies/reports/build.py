@@ -341,6 +341,8 @@ def build_report(
     results["config_sha256"] = hashlib.sha256(config_text.encode()).hexdigest()
     files["results"].write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
 
+    if frozen.get("changes_while_live"):
+        sections.append(_html_live_changes(frozen["changes_while_live"]))
     progress(0.92, "rendering HTML and PDF")
     _write_pdf(files["pdf"], title, figures, results, log)
     images = [(caption, _png(fig)) for caption, fig in figures]
@@ -438,6 +440,18 @@ table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
 img{max-width:100%}figure{margin:1em 0}pre{font-size:11px;overflow-x:auto}
 .warn{color:#a40}"""
+
+
+def _html_live_changes(changes: list[dict[str, Any]]) -> str:
+    """Configuration appendix: every change made while the study was live."""
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>"
+                         for k in ("changed_at", "changed_by_name", "target", "field", "before", "after")) + "</tr>"
+        for c in changes
+    )
+    head = "".join(f"<th>{h}</th>" for h in ("when", "who", "what", "field", "before", "after"))
+    return (f'<h2 id="changes-while-live">Appendix: changes while live</h2><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
 
 
 def _html_page(
