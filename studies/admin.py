@@ -284,9 +284,11 @@ class StudyAdmin(OwnedAdmin):
     def save_formset(self, request, form, formset, change):
         if not (change and form.instance.is_frozen):
             return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.deleted_objects, formset.changed_objects = [], [], []
         for inline_form in formset.forms:
             if inline_form.instance.pk and inline_form.has_changed():
                 do_save_live_edit(inline_form.instance, user=request.user)
+                formset.changed_objects.append((inline_form.instance, inline_form.changed_data))
         return None
 
     def get_queryset(self, request):
@@ -500,7 +502,7 @@ class StudyAdmin(OwnedAdmin):
                 study = do_import_design(form.cleaned_data["design"], owner=request.user,
                                          title=form.cleaned_data["title"])
             except ValidationError as exc:
-                form.add_error("design", exc)
+                form.add_error("design", " ".join(exc.messages))
             else:
                 self.message_user(request, _("Imported as the draft “%(study)s”; upload its images next.")
                                   % {"study": study}, messages.SUCCESS)

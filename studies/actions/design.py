@@ -37,7 +37,7 @@ def design_document(study: Study) -> dict[str, Any]:
         "questions": list(study.questions.order_by("order", "id").values(*_QUESTION_FIELDS)),
         "background_questions": list(study.background_questions.order_by("order", "id").values(*_BACKGROUND_FIELDS)),
         "groups": [
-            {**row, "culture": row.pop("culture__slug")}
+            {**{k: row[k] for k in _GROUP_FIELDS}, "culture": row["culture__slug"]}
             for row in study.participant_groups.values(*_GROUP_FIELDS, "culture__slug")
         ],
         "images": {
@@ -68,9 +68,13 @@ def do_import_design(document: dict[str, Any], *, owner, title: str = "") -> Stu
     fields = _pick(document.get("study") or {}, ("title", *_STUDY_COPY), "study")
     title = title or fields.pop("title", "") or "Imported study"
     fields.pop("title", None)
+    fields.setdefault("languages", [fields.get("default_language", "en")])
     with transaction.atomic():
         study = Study(title=title[:200], slug=_free_slug(title), **fields)
-        study.full_clean()
+        try:
+            study.full_clean()
+        except ValidationError as exc:
+            raise ValidationError(f"study: {'; '.join(exc.messages)}", code="invalid") from None
         study.save()
         study.owners.add(owner)
         rows = [
