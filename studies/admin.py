@@ -187,9 +187,8 @@ class QuestionInline(_LiveInline, admin.StackedInline):
     form = QuestionForm
 
     def get_fieldsets(self, request, obj=None):
-        per_language = [name for code, _name in site_languages()
-                        for name in (f"text__{code.replace('-', '_')}", f"low__{code.replace('-', '_')}",
-                                     f"high__{code.replace('-', '_')}")]
+        per_language = [tuple(f"{part}__{code.replace('-', '_')}" for part in ("text", "low", "high"))
+                        for code, _name in site_languages()]
         return [
             (None, {"fields": [("order", "kind", "dimension"), ("scale_points", "n_candidates"),
                                ("show_style", "show_content")]}),
@@ -210,6 +209,9 @@ class BackgroundQuestionInline(_LiveInline, admin.StackedInline):
 class ParticipantGroupInline(_LiveInline, admin.StackedInline):
     model = ParticipantGroup
     form = ParticipantGroupForm
+
+    class Media:
+        css = {"all": ["studies/admin.css"]}
     fields = [("slug", "name"), ("culture", "quota"), "eligibility_answers"]
 
     def get_formset(self, request, obj=None, **kwargs):

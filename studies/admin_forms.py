@@ -313,10 +313,14 @@ class _StudyFormBase(forms.ModelForm):
     }
 
     languages = forms.MultipleChoiceField(
-        label=_("languages offered"), choices=site_languages, widget=forms.CheckboxSelectMultiple,
+        label=_("Languages offered"), choices=site_languages, widget=forms.CheckboxSelectMultiple,
         help_text=_("Every offered language needs every text below (the go-live checklist checks)."),
     )
-    default_language = forms.ChoiceField(label=_("default language"), choices=site_languages)
+    default_language = forms.ChoiceField(label=_("Default language"), choices=site_languages)
+
+    class Media:
+        # Hides the text boxes of languages the study does not offer.
+        js = ["studies/admin_languages.js"]
 
     class Meta:
         model = Study
@@ -434,7 +438,7 @@ class _BackgroundQuestionFormBase(forms.ModelForm):
     }
 
     choices_text = forms.CharField(
-        label=_("answers"), required=False, widget=forms.Textarea(attrs={"rows": 5, "cols": 70}),
+        label=_("Answers"), required=False, widget=forms.Textarea(attrs={"rows": 5, "cols": 70}),
         help_text=_("One answer per line: value | English label | Chinese label | Japanese label. The value is "
                     "what eligibility rules and exports use."),
     )
@@ -501,7 +505,7 @@ class ParticipantGroupForm(forms.ModelForm):
     """
 
     eligibility_answers = forms.MultipleChoiceField(
-        label=_("eligible answers"), required=False, widget=forms.CheckboxSelectMultiple,
+        label=_("Eligible answers"), required=False, widget=forms.CheckboxSelectMultiple,
         help_text=_("Tick the background answers that place a participant in this group (none: everyone)."),
     )
 
@@ -516,7 +520,8 @@ class ParticipantGroupForm(forms.ModelForm):
         if study is not None and study.pk:
             for bq in study.background_questions.order_by("order", "id"):
                 if bq.kind in (BackgroundQuestion.Kind.CHOICE, BackgroundQuestion.Kind.MULTI):
-                    options.append((bq.key, [(f"{bq.key}={v}", f"{label}") for v, label in bq.choice_labels("en")]))
+                    options.append((f"{bq.text('en')} ({bq.key})",
+                                    [(f"{bq.key}={v}", label) for v, label in bq.choice_labels("en")]))
         rules = self.instance.eligibility or {}
         chosen = [f"{k}={v}" for k, vs in rules.items() if isinstance(vs, list) for v in vs]
         known = {value for _, opts in options for value, _ in opts}
@@ -540,8 +545,8 @@ class ParticipantGroupForm(forms.ModelForm):
 class DesignImportForm(forms.Form):
     """A study design exported as JSON, imported as a new draft."""
 
-    design = forms.FileField(label=_("design file (JSON)"))
-    title = forms.CharField(label=_("title of the new study"), required=False, max_length=200)
+    design = forms.FileField(label=_("Design file (JSON)"))
+    title = forms.CharField(label=_("Title of the new study"), required=False, max_length=200)
 
     def clean_design(self) -> dict:
         import json
