@@ -17,7 +17,12 @@ from django.core.management import call_command
 
 from studies.export import study_frame
 from studies.models import Candidate, MetricValue, Participant, Study, StudyReport
-from tests.browser.test_participant_browser import _answer_trial, _background, _context, _current_trial
+from tests.browser.test_participant_browser import (
+    _answer_trial,
+    _background,
+    _context,
+    _current_trial,
+)
 from tests.pipeline.helpers import wait_for
 from tests.workers import celery_worker, purge_queues
 
