@@ -94,8 +94,8 @@ class MethodConfigForm(forms.ModelForm):
                            "%(command)s"),
     }
 
-    method = forms.ChoiceField(label=_("method"))
-    family = forms.CharField(label=_("weights family"), required=False, max_length=32, widget=forms.Select)
+    method = forms.ChoiceField(label=_("Method"))
+    family = forms.CharField(label=_("Weights family"), required=False, max_length=32, widget=forms.Select)
 
     class Media:
         js = ["studies/admin_method_form.js"]
@@ -516,6 +516,10 @@ class ParticipantGroupForm(forms.ModelForm):
     def __init__(self, *args, study: Study | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         study = study or (self.instance.study if self.instance.study_id else None)
+        if study is not None and study.is_frozen:
+            # A live study's eligibility is frozen: shown read-only by the admin, never rebuilt here.
+            self.fields.pop("eligibility_answers", None)
+            return
         options = []
         if study is not None and study.pk:
             for bq in study.background_questions.order_by("order", "id"):
@@ -534,6 +538,8 @@ class ParticipantGroupForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
+        if "eligibility_answers" not in self.fields:
+            return data
         rules = {k: v for k, v in (self.instance.eligibility or {}).items() if isinstance(v, dict)}
         for item in data.get("eligibility_answers") or []:
             key, _sep, value = item.partition("=")

@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from studies.export import study_frame
-from studies.models import Candidate, MetricValue, Participant, Study, StudyReport
+from studies.actions import compute_config_hash
+from studies.models import Candidate, LiveEdit, MetricValue, Participant, Study, StudyReport
 from tests.browser.test_participant_browser import (
     _answer_trial,
     _background,
@@ -246,6 +247,18 @@ def test_newcomer_builds_runs_and_reports_a_study(browser, live_server, artifact
         assert "PROLIFIC_PID={{%PROLIFIC_PID%}}" in page.locator("#prolific-template").inner_text()
         assert page.locator("#completion-code").inner_text() == "INKOIL"
         _shot(page, artifacts, "09-run-panel")
+
+        # A wording fix while live is saved and recorded; the design stays as it was.
+        page.goto(base + f"/admin/studies/study/{study.pk}/change/")
+        assert page.locator("#id_trials_per_participant").count() == 0, "frozen while live"
+        page.fill("#id_text_consent__zh_hans", "您将为几幅图像评分。参与完全自愿。")
+        page.fill("#id_participant_groups-0-quota", "12")
+        _submit(page)
+        edits = {(e.target, e.field) for e in LiveEdit.objects.filter(study=study)}
+        assert {("study", "texts.zh-hans.consent"), ("group chinese", "quota")} <= edits, edits
+        study.refresh_from_db()
+        assert study.config_hash == compute_config_hash(study)
+        page.goto(base + f"/admin/studies/study/{study.pk}/run/")
 
         # 7. Preview as participant: a marked session.
         with page.expect_popup() as popup:

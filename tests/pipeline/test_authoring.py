@@ -402,3 +402,27 @@ class TestOnboarding:
         assert "python -m stylecore weights fetch w1" in resp.context["adminform"].form.errors["family"][0]
         resp = c.post(url, {"study": study.pk, "label": "ok", "method": "tint"})
         assert resp["Location"] == reverse("admin:studies_study_change", args=[study.pk])
+
+
+class TestPages:
+    @pytest.mark.parametrize("name", ["studies_study_checklist", "studies_study_run"])
+    def test_other_researchers_cannot_reach_the_new_pages(self, client, other_researcher, ready, name):
+        c = _client(client, other_researcher, "pw-bob")
+        url = reverse(f"admin:{name}", args=[ready.pk])
+        assert c.get(url).status_code == 404
+        assert c.post(url).status_code == 404
+        assert Study.objects.get(pk=ready.pk).status != Study.Status.LIVE
+
+    def test_progress_page_refreshes_until_scoring_ends(self, client, researcher, ready):
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_study_progress", args=[ready.pk])
+        MetricValue.objects.filter(candidate__study=ready).delete()
+        resp = c.get(url)
+        assert resp.context["still_running"] is True, "candidates finished just now, none scored yet"
+        assert 'http-equiv="refresh"' in resp.content.decode()
+        MetricValue.objects.bulk_create(MetricValue(candidate=x, name="ssim", version="1", value=0.1)
+                                        for x in ready.candidates.all())
+        resp = c.get(url)
+        assert resp.context["still_running"] is False and 'http-equiv="refresh"' not in resp.content.decode()
+        do_go_live(ready, confirm_warnings=True)
+        assert "Cannot go live yet" not in c.get(url).content.decode()
