@@ -15,9 +15,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from studies.export import study_frame
 from studies.actions import compute_config_hash
-from studies.models import Candidate, LiveEdit, MetricValue, Participant, Study, StudyReport
+from studies.export import study_frame
+from studies.models import (
+    Candidate,
+    LiveEdit,
+    MetricValue,
+    Participant,
+    Study,
+    StudyReport,
+)
 from tests.browser.test_participant_browser import (
     _answer_trial,
     _background,
