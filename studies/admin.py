@@ -72,6 +72,7 @@ from .models import (
     Trial,
     TrialItem,
 )
+from .models.study import frozen_studies_using_culture
 from .permissions import access_study_for_user, filter_owned, studies_for_user
 
 # Preview grid rows (content × style pairs) per page: each row has one image per method.
@@ -147,6 +148,15 @@ class LiveEditAdmin(OwnedAdmin):
 
     def save_model(self, request, obj, form, change):
         do_save_live_edit(obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        # The bulk "delete selected" action bypasses Model.delete(): rows of a
+        # live or closed study are refused here too.
+        frozen = queryset.filter(study__status__in=[Study.Status.LIVE, Study.Status.CLOSED])
+        if frozen.exists():
+            self.message_user(request, _("%(n)d row(s) belong to a live or closed study and were not deleted: its "
+                                         "design is frozen.") % {"n": frozen.count()}, messages.ERROR)
+        super().delete_queryset(request, queryset.exclude(pk__in=frozen.values("pk")))
 
 
 class _LiveInline:
@@ -608,6 +618,18 @@ def _work_in_progress(study: Study, progress: dict) -> bool:
 class CultureTagAdmin(admin.ModelAdmin):
     list_display = ["slug", "name"]
     search_fields = ["slug", "name"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A tag a live or closed study uses is part of its frozen design.
+        in_use = obj is not None and frozen_studies_using_culture(obj.pk).exists()
+        return super().has_delete_permission(request, obj) and not in_use
+
+    def delete_queryset(self, request, queryset):
+        used = [tag for tag in queryset if frozen_studies_using_culture(tag.pk).exists()]
+        if used:
+            self.message_user(request, _("Not deleted, used by a live or closed study: %(tags)s.")
+                              % {"tags": ", ".join(t.slug for t in used)}, messages.ERROR)
+        super().delete_queryset(request, queryset.exclude(pk__in=[t.pk for t in used]))
 
 
 # --- Stimuli and methods --------------------------------------------------------

@@ -426,3 +426,19 @@ class TestPages:
         assert resp.context["still_running"] is False and 'http-equiv="refresh"' not in resp.content.decode()
         do_go_live(ready, confirm_warnings=True)
         assert "Cannot go live yet" not in c.get(url).content.decode()
+
+
+def test_bulk_delete_refuses_rows_of_a_live_study(client, researcher, ready, culture):
+    """The changelist's "delete selected" bypasses Model.delete(); live design rows still stay."""
+    live = do_go_live(ready, confirm_warnings=True)
+    c = _client(client, researcher, "pw-alice")
+    ids = list(live.background_questions.values_list("pk", flat=True))
+    resp = c.post(reverse("admin:studies_backgroundquestion_changelist"),
+                  {"action": "delete_selected", "_selected_action": ids, "post": "yes"})
+    assert resp.status_code == 403
+    assert live.background_questions.count() == len(ids)
+    root = get_user_model().objects.create_superuser("root", password="pw-root")
+    c.force_login(root)
+    c.post(reverse("admin:studies_culturetag_changelist"),
+           {"action": "delete_selected", "_selected_action": [culture.pk], "post": "yes"})
+    assert CultureTag.objects.filter(pk=culture.pk).exists()
