@@ -700,7 +700,7 @@ class MethodConfigAdmin(FrozenAwareAdmin):
 
 @admin.register(Candidate)
 class CandidateAdmin(OwnedAdmin):
-    list_display = ["thumb", "__str__", "status", "attempts", "worker", "seconds", "finished_at"]
+    list_display = ["thumb", "__str__", "status", "attempts", "worker", "took", "finished_at"]
     list_filter = ["status", "study", "method_config__method"]
     list_select_related = ["study", "content", "style", "method_config"]
     search_fields = ["error", "worker"]
@@ -719,6 +719,10 @@ class CandidateAdmin(OwnedAdmin):
     @admin.display(description=_("image"))
     def thumb(self, obj):
         return _thumb(obj.image)
+
+    @admin.display(description=_("generation time"), ordering="seconds")
+    def took(self, obj):
+        return "—" if obj.seconds is None else f"{obj.seconds:,.1f} s"
 
     @admin.display(description=_("image"))
     def preview(self, obj):
@@ -767,7 +771,7 @@ class GanTrainingRunAdmin(OwnedAdmin):
     """GAN training runs: set up here, trained by a GPU worker; progress is read-only."""
 
     form = GanTrainingRunForm
-    list_display = ["label", "study", "model", "status", "iteration", "total_iterations", "eta_seconds", "worker"]
+    list_display = ["label", "study", "model", "status", "iteration", "total_iterations", "eta", "worker"]
     list_filter = ["status", "model", "study"]
     list_select_related = ["study"]
     progress_fields = ["status", "cancel_requested", "iteration", "total_iterations", "losses",
@@ -782,6 +786,10 @@ class GanTrainingRunAdmin(OwnedAdmin):
         if obj is None:
             return []
         return ["study", "label", "model", "cultures", "config", *self.progress_fields]
+
+    @admin.display(description=_("time left"), ordering="eta_seconds")
+    def eta(self, obj):
+        return "—" if obj.eta_seconds is None else _duration(obj.eta_seconds)
 
     @admin.display(description=_("latest samples"))
     def sample_preview(self, obj):

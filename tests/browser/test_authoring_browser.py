@@ -96,6 +96,10 @@ def _participant(browser, link: str, lang: str, culture: str, artifacts: Path) -
             natural = page.evaluate("() => document.querySelector('.references img').naturalWidth")
             note = page.locator("dialog.zoom p").inner_text()
             assert f"{natural} ×" in note
+            shown = page.evaluate("() => { const i = document.querySelector('dialog.zoom img'), "
+                                  "r = i.getBoundingClientRect(); return [r.width / r.height, "
+                                  "i.naturalWidth / i.naturalHeight, r.width, i.naturalWidth]; }")
+            assert shown[0] == pytest.approx(shown[1], rel=0.02) and shown[2] <= shown[3] + 0.5, shown
             _shot(page, artifacts, f"trial-zoom-{lang}")
             page.click("dialog.zoom")
             shot = True

@@ -76,7 +76,7 @@
     var big = dialog.querySelector("img");
     big.src = img.currentSrc || img.src;
     big.alt = img.alt;
-    big.style.width = img.naturalWidth + "px";  // full size, never more: max-width fits the screen
+    // Own size (never enlarged), scaled down to fit the screen with its proportions kept (CSS max-width/height).
     dialog.querySelector("p").textContent = (form.dataset.zoomNote || "")
       .replace("{w}", img.naturalWidth).replace("{h}", img.naturalHeight);
     dialog.showModal();
