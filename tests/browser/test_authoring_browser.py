@@ -104,7 +104,12 @@ def _participant(browser, link: str, lang: str, culture: str, artifacts: Path) -
             page.click("dialog.zoom")
             shot = True
         with page.expect_navigation():
-            _answer_trial(page, trial, keyboard=False)
+            if trial.attention_kind or trial.is_practice:
+                _answer_trial(page, trial, keyboard=False)
+            else:
+                # Ratings that differ between trials and participants (the report's models need variance).
+                page.check(f"input[name=value][value='{1 + (2 * trial.position + len(lang)) % 5}']")
+                page.click("button[data-submit]")
     else:
         raise AssertionError("did not reach the completion page")
     token = re.search(r"/p/([^/]+)/", page.url)[1]
