@@ -41,7 +41,9 @@ from .actions import (
     study_progress,
 )
 from .actions.participants import do_add_default_background_questions
+from .admin_erasure import ParticipantErasureMixin, StudyErasureMixin
 from .admin_forms import (
+    STUDY_TEXTS,
     BackgroundQuestionForm,
     BulkUploadForm,
     DesignImportForm,
@@ -52,6 +54,7 @@ from .admin_forms import (
     StudyForm,
     site_languages,
 )
+from .admin_scoping import owned_choices, owned_list_filters
 from .checklist import check_go_live
 from .models import (
     BackgroundQuestion,
@@ -73,7 +76,11 @@ from .models import (
     TrialItem,
 )
 from .models.study import frozen_studies_using_culture
-from .permissions import access_study_for_user, filter_owned, studies_for_user
+from .permissions import access_study_for_user, filter_owned
+from .security import ThrottledAdminAuthenticationForm
+
+# Sign-in attempts are throttled per user name and per address (studies.security).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Preview grid rows (content × style pairs) per page: each row has one image per method.
 PREVIEW_PAIRS = 40
@@ -86,23 +93,31 @@ admin.site.index_title = _("Studies and their data")
 def _thumb(field, size: int = 64) -> str:
     if not field:
         return "—"
-    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', field.url, size, size)
+    # A size class, not a style attribute: the Content-Security-Policy allows no inline styles.
+    return format_html('<img src="{}" class="thumb-{}" alt="">', field.url, size)
 
 
 class OwnedAdmin(admin.ModelAdmin):
-    """Rows limited to the user's studies, reached through ``study_path``."""
+    """Rows limited to the user's studies, reached through ``study_path``.
+
+    List filters offer only values found in those rows, and foreign-key choices
+    only rows of the user's studies, so no other researcher's study titles or
+    group names show up anywhere (:mod:`studies.admin_scoping`).
+    """
 
     study_path = "study"
 
     def get_queryset(self, request: HttpRequest):
         return filter_owned(super().get_queryset(request), request.user, self.study_path)
 
+    def get_list_filter(self, request):
+        return owned_list_filters(self.model, super().get_list_filter(request))
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Only the user's own studies (and their rows) can be chosen.
-        if db_field.related_model is Study:
-            kwargs["queryset"] = studies_for_user(request.user)
-        elif db_field.name in ("content", "style", "method_config"):
-            kwargs["queryset"] = filter_owned(db_field.related_model.objects.all(), request.user, "study")
+        owned = owned_choices(db_field.related_model, request.user)
+        if owned is not None:
+            kwargs["queryset"] = owned
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -249,7 +264,7 @@ class ParticipantGroupInline(_LiveInline, admin.StackedInline):
 
 
 @admin.register(Study)
-class StudyAdmin(OwnedAdmin):
+class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     study_path = "pk"
     list_display = ["title", "status", "n_contents", "n_styles", "n_methods", "progress", "created_at"]
     list_filter = ["status"]
@@ -265,7 +280,7 @@ class StudyAdmin(OwnedAdmin):
 
     def get_fieldsets(self, request, obj=None):
         texts = [[f"text_{key}__{code.replace('-', '_')}" for code, _name in site_languages()]
-                 for key in ("consent", "instructions", "thanks", "screenout")]
+                 for key, _label in STUDY_TEXTS]
         return [
             (None, {"fields": ["title", "slug", "description", "owners"]
                     + (["status", "links"] if obj is not None else [])}),
@@ -616,13 +631,25 @@ def _work_in_progress(study: Study, progress: dict) -> bool:
 
 @admin.register(CultureTag)
 class CultureTagAdmin(admin.ModelAdmin):
+    """Culture tags are shared by every study: superusers manage them, researchers choose among them.
+
+    A researcher renaming a tag would change other researchers' live studies
+    (their configuration, exports and reports) without their knowledge.
+    """
+
     list_display = ["slug", "name"]
     search_fields = ["slug", "name"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
         # A tag a live or closed study uses is part of its frozen design.
         in_use = obj is not None and frozen_studies_using_culture(obj.pk).exists()
-        return super().has_delete_permission(request, obj) and not in_use
+        return request.user.is_superuser and not in_use
 
     def delete_queryset(self, request, queryset):
         used = [tag for tag in queryset if frozen_studies_using_culture(tag.pk).exists()]
@@ -839,7 +866,7 @@ class ParticipantGroupAdmin(LiveEditAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
-            _n=Count("participants", filter=Q(participants__status="completed"))
+            _n=Count("participants", filter=Q(participants__status="completed", participants__is_preview=False))
         )
 
     @admin.display(description=_("completed participants"))
@@ -866,9 +893,9 @@ class _ReadOnlyAdmin(OwnedAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(_ReadOnlyAdmin):
-    list_display = ["__str__", "study", "group", "status", "language", "started_at", "completed_at"]
-    list_filter = ["study", "status", "group"]
+class ParticipantAdmin(ParticipantErasureMixin, _ReadOnlyAdmin):
+    list_display = ["__str__", "study", "group", "status", "is_preview", "language", "started_at", "completed_at"]
+    list_filter = ["study", "status", "group", "is_preview"]
     list_select_related = ["study", "group"]
     exclude = ["token"]  # a participant's credential: never shown
 

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
@@ -138,8 +139,16 @@ class MethodConfigForm(forms.ModelForm):
             names = [param_field_name(name, p) for p in spec.params]
             if names:
                 # admin_method_form.js shows only the chosen method's fieldset.
-                out.append((f"{_('Parameters')}: {name}", {"fields": names,
-                                                           "classes": ["method-params", f"method-{name}"]}))
+                fieldset = {"fields": names, "classes": ["method-params", f"method-{name}"]}
+                describe = getattr(spec, "describe_defaults", None)
+                defaults = describe() if describe else ""
+                if defaults:
+                    # Where a default departs from the method's paper, the researcher sees how before choosing it.
+                    # The admin renders descriptions as HTML: escape the text.
+                    fieldset["description"] = escape(_("Default levels per weights family: %(defaults)s") % {
+                        "defaults": "; ".join(defaults.splitlines())
+                    })
+                out.append((f"{_('Parameters')}: {name}", fieldset))
         return out
 
     def clean(self) -> dict:
@@ -270,7 +279,7 @@ STUDY_TEXTS = [
     ("consent", _("Consent")),
     ("instructions", _("Instructions")),
     ("thanks", _("Thank-you page")),
-    ("screenout", _("Screen-out page (optional)")),
+    ("withdrawal", _("Withdrawal page (optional; the default says every answer is deleted)")),
 ]
 
 

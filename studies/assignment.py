@@ -183,8 +183,8 @@ def plan_questions(
 
 
 def held_participants(group: ParticipantGroup):
-    """Sessions that occupy a place in ``group`` (in progress or completed)."""
-    return Participant.objects.filter(group=group, status__in=HOLDING_STATUSES, is_preview=False)
+    """Sessions that occupy a place in ``group`` (in progress or completed); previews hold none."""
+    return Participant.objects.counted().filter(group=group, status__in=HOLDING_STATUSES)
 
 
 def free_slot(group: ParticipantGroup) -> int:
@@ -197,9 +197,9 @@ def free_slot(group: ParticipantGroup) -> int:
 
 
 def group_fill(groups: list[ParticipantGroup]) -> dict[int, int]:
-    """Held places per group id (sessions in progress count, expired ones do not)."""
+    """Held places per group id (sessions in progress count, expired ones and previews do not)."""
     counts = (
-        Participant.objects.filter(group__in=groups, status__in=HOLDING_STATUSES, is_preview=False)
+        Participant.objects.counted().filter(group__in=groups, status__in=HOLDING_STATUSES)
         .values("group")
         .annotate(n=Count("id"))
     )

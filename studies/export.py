@@ -4,7 +4,7 @@
 ``studies.analysis.tidy.COLUMNS`` with a fixed number of queries (no per-row
 queries); ``study_configuration`` gathers the frozen study configuration and
 every candidate's provenance. Raw recruiter ids are not stored, and only their
-keyed hash is exported.
+keyed hash is exported. Researchers' preview sessions are never exported.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def study_frame(study_id: int) -> pd.DataFrame:
         frame = items
 
     participants = _frame(
-        Participant.objects.filter(study_id=study_id, is_preview=False),
+        Participant.objects.counted().filter(study_id=study_id),
         {
             "id": "participant_id",
             "external_id_hash": "participant_hash",

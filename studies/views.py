@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .access import access_participant_by_token, is_token_shaped
+from .actions import erasure
 from .actions import participants as actions
 from .delivery import check_signed_ref, deliver, sign_ref
 from .forms import AnswerForm, BackgroundForm
@@ -91,9 +92,9 @@ def _render(request, template: str, context: dict, *, status: int = 200) -> Http
 
 
 def _is_preview(request: HttpRequest, study: Study) -> bool:
-    """A researcher who may see ``study`` is trying it: their session is a marked preview."""
+    """Whether the visitor is one of ``study``'s researchers (its owners, or a superuser) trying it out."""
     user = getattr(request, "user", None)
-    return bool(user and user.is_authenticated and user.is_staff and can_access_study(user, study))
+    return bool(user is not None and user.is_authenticated and can_access_study(user, study))
 
 
 @require_GET
@@ -484,3 +485,27 @@ def participant_image(request: HttpRequest, participant: Participant, position: 
     else:
         raise Http404("no such image")
     return deliver(request, name, cache_control="private, max-age=3600")
+
+
+# --- withdrawal -----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@participant_view
+def participant_withdraw(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Withdraw: a confirmation page (GET), then every answer of the participant is deleted (POST)."""
+    study = participant.study
+    context = _base_context(study, participant.language, participant)
+    if request.method == "GET":
+        context["withdrawal_text"] = study.text("withdrawal", participant.language)
+        return _render(request, "withdraw.html", context)
+    if request.POST.get("confirm") != "withdraw":
+        return redirect(_session_url(participant))
+    erasure.do_withdraw(participant)
+    sessions = dict(request.session.get(_SESSION_KEY, {}))
+    if sessions.pop(study.slug, None) is not None:
+        request.session[_SESSION_KEY] = sessions
+    # No language links: they would point at the session that no longer exists.
+    context.update(participant=None, languages=[])
+    return _render(request, "withdrawn.html", context)

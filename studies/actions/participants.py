@@ -94,9 +94,8 @@ def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Partic
 def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview: bool = False) -> Participant:
     """Start a session for a participant who consented; returns an existing one for a known recruiter id.
 
-    A ``preview`` session (a researcher trying the study) is marked as such:
-    it never takes a quota place or a design slot and never reaches exports
-    or analysis.
+    A ``preview`` session (one of the study's researchers trying it out) is
+    marked as such: it is in no export, analysis or quota.
 
     Raises:
         StudyNotOpen: the study is not live (``preview``: closed).
@@ -113,8 +112,8 @@ def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview
                 recruiter_study_id=recruiter.study_id,
                 recruiter_session_id=recruiter.session_id,
                 language=language,
-                status=Participant.Status.CONSENTED,
                 is_preview=preview,
+                status=Participant.Status.CONSENTED,
                 consented_at=now,
                 started_at=now,
                 last_seen_at=now,
@@ -165,23 +164,20 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
         if participant.group_id is not None or participant.status != Participant.Status.CONSENTED:
             return participant  # submitted twice: the first answer stands
         participant.background = answers
-        if participant.is_preview:
-            # A preview sees what a participant with these answers would see,
-            # full groups included; it takes no place, so nothing is locked.
-            eligible = [g for g in groups if g.pk in eligible_ids]
-            group = eligible[0] if eligible else None
-        else:
-            # Lock the eligible groups (in pk order, so two arrivals never deadlock) to keep quotas exact.
-            eligible = list(ParticipantGroup.objects.select_for_update().filter(pk__in=eligible_ids).order_by("pk"))
-            group = choose_group(eligible) if eligible else None
-            if group is None and eligible and expire_stale_sessions(groups=eligible):
-                group = choose_group(eligible)
+        # Lock the eligible groups (in pk order, so two arrivals never deadlock) to keep quotas exact.
+        eligible = list(ParticipantGroup.objects.select_for_update().filter(pk__in=eligible_ids).order_by("pk"))
+        group = choose_group(eligible) if eligible else None
+        if group is None and eligible and expire_stale_sessions(groups=eligible):
+            group = choose_group(eligible)
+        if group is None and participant.is_preview and eligible:
+            group = eligible[0]  # a preview takes no place, so a full group still shows its trials
         if group is None:
             participant.status = Participant.Status.SCREENED_OUT
             participant.screenout_reason = "full" if eligible else "ineligible"
             participant.save(update_fields=["background", "status", "screenout_reason"])
             return participant
         participant.group = group
+        # A preview holds no design slot: it never takes a real participant's trial list.
         participant.slot = None if participant.is_preview else free_slot(group)
         participant.status = Participant.Status.IN_PROGRESS
         participant.last_seen_at = timezone.now()

@@ -1,6 +1,7 @@
 """Data model of a study (see README "Data model")."""
 
 from .audit import LiveEdit
+from .erasure import ErasureRecord
 from .participants import (
     BackgroundQuestion,
     Participant,
@@ -29,6 +30,7 @@ __all__ = [
     "LiveEdit",
     "ContentImage",
     "CultureTag",
+    "ErasureRecord",
     "MethodConfig",
     "MetricValue",
     "Participant",

@@ -4,10 +4,11 @@ from django.db import migrations
 
 # Kept in step with studies.permissions (_RESEARCHER_EDITS, _RESEARCHER_VIEWS).
 EDITS = (
-    "study", "contentimage", "styleimage", "methodconfig", "question", "culturetag", "participantgroup",
+    "study", "contentimage", "styleimage", "methodconfig", "question", "participantgroup",
     "backgroundquestion", "gantrainingrun",
 )
-VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport", "liveedit")
+VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport",
+         "culturetag", "erasurerecord", "liveedit")
 
 
 def create_group(apps, schema_editor):
@@ -28,7 +29,7 @@ def create_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("studies", "0002_authoring"),
+        ("studies", "0003_authoring"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
