@@ -390,7 +390,7 @@ class _QuestionFormBase(forms.ModelForm):
 
     class Meta:
         model = Question
-        fields = ["order", "kind", "dimension", "scale_points", "n_candidates", "show_style", "show_content"]
+        fields = ["study", "order", "kind", "dimension", "scale_points", "n_candidates", "show_style", "show_content"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -454,7 +454,7 @@ class _BackgroundQuestionFormBase(forms.ModelForm):
 
     class Meta:
         model = BackgroundQuestion
-        fields = ["order", "key", "kind", "required"]
+        fields = ["study", "order", "key", "kind", "required"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
