@@ -216,7 +216,7 @@ class QuestionInline(_LiveInline, admin.StackedInline):
                         for code, _name in site_languages()]
         return [
             (None, {"fields": [("order", "kind", "dimension"), ("scale_points", "n_candidates"),
-                               ("show_style", "show_content")]}),
+                               ("pair_design", "min_exposure"), ("show_style", "show_content")]}),
             (_("Wording per language"), {"fields": per_language}),
         ]
 

@@ -390,7 +390,8 @@ class _QuestionFormBase(forms.ModelForm):
 
     class Meta:
         model = Question
-        fields = ["study", "order", "kind", "dimension", "scale_points", "n_candidates", "show_style", "show_content"]
+        fields = ["study", "order", "kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
+                  "show_style", "show_content"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

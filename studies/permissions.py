@@ -22,7 +22,7 @@ from .models import Study
 
 RESEARCHER_GROUP = "researchers"
 # Models a researcher may change in the admin (ownership still limits which rows).
-# Kept in step with the data migration 0003_researchers_group.
+# Kept in step with the data migration 0005_researchers_group.
 _RESEARCHER_EDITS = (
     "study", "contentimage", "styleimage", "methodconfig", "question",
     "participantgroup", "backgroundquestion", "gantrainingrun",

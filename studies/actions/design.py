@@ -20,8 +20,8 @@ from .golive import _STUDY_COPY, _free_slug
 DESIGN_FORMAT = "stylestudy-design"
 DESIGN_VERSION = 1
 
-_QUESTION_FIELDS = ("kind", "dimension", "texts", "scale_points", "scale_labels", "n_candidates", "show_style",
-                    "show_content", "order")
+_QUESTION_FIELDS = ("kind", "dimension", "texts", "scale_points", "scale_labels", "n_candidates", "pair_design",
+                    "min_exposure", "show_style", "show_content", "order")
 _BACKGROUND_FIELDS = ("key", "kind", "texts", "choices", "required", "order")
 _GROUP_FIELDS = ("slug", "name", "eligibility", "quota")
 _METHOD_FIELDS = ("label", "method", "params", "family")
