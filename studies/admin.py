@@ -7,11 +7,16 @@ doing anything.
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,28 +24,45 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .actions import (
-    check_can_go_live,
+    design_document,
     do_cancel,
     do_cancel_candidates,
     do_close,
+    do_duplicate_study,
     do_go_live,
+    do_import_design,
     do_import_images,
     do_queue_generation,
     do_queue_scoring,
     do_request_report,
     do_requeue_candidates,
     do_retry_failed,
+    do_save_live_edit,
     study_progress,
 )
+from .actions.participants import do_add_default_background_questions
 from .admin_erasure import ParticipantErasureMixin, StudyErasureMixin
-from .admin_forms import BulkUploadForm, GanTrainingRunForm, MethodConfigForm
+from .admin_forms import (
+    STUDY_TEXTS,
+    BackgroundQuestionForm,
+    BulkUploadForm,
+    DesignImportForm,
+    GanTrainingRunForm,
+    MethodConfigForm,
+    ParticipantGroupForm,
+    QuestionForm,
+    StudyForm,
+    site_languages,
+)
 from .admin_scoping import owned_choices, owned_list_filters
+from .checklist import check_go_live
 from .models import (
     BackgroundQuestion,
     Candidate,
     ContentImage,
     CultureTag,
     GanTrainingRun,
+    LiveEdit,
     MethodConfig,
     MetricValue,
     Participant,
@@ -53,6 +75,7 @@ from .models import (
     Trial,
     TrialItem,
 )
+from .models.study import frozen_studies_using_culture
 from .permissions import access_study_for_user, filter_owned
 from .security import ThrottledAdminAuthenticationForm
 
@@ -61,6 +84,10 @@ admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Preview grid rows (content × style pairs) per page: each row has one image per method.
 PREVIEW_PAIRS = 40
+
+admin.site.site_header = "stylestudy"
+admin.site.site_title = "stylestudy"
+admin.site.index_title = _("Studies and their data")
 
 
 def _thumb(field, size: int = 64) -> str:
@@ -118,6 +145,53 @@ class FrozenAwareAdmin(OwnedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+class LiveEditAdmin(OwnedAdmin):
+    """A row of a study's design: wording stays editable while live (and is recorded), structure is read-only."""
+
+    def _frozen(self, obj) -> bool:
+        return obj is not None and obj.study.is_frozen
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self._frozen(obj):
+            fields += [f for f in self.model.frozen_fields if f.removesuffix("_id") not in fields]
+            fields = [f.removesuffix("_id") for f in fields]
+        return fields
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not self._frozen(obj)
+
+    def save_model(self, request, obj, form, change):
+        do_save_live_edit(obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        # The bulk "delete selected" action bypasses Model.delete(): rows of a
+        # live or closed study are refused here too.
+        frozen = queryset.filter(study__status__in=[Study.Status.LIVE, Study.Status.CLOSED])
+        if frozen.exists():
+            self.message_user(request, _("%(n)d row(s) belong to a live or closed study and were not deleted: its "
+                                         "design is frozen.") % {"n": frozen.count()}, messages.ERROR)
+        super().delete_queryset(request, queryset.exclude(pk__in=frozen.values("pk")))
+
+
+class _LiveInline:
+    """Inline rows of a live study: structure read-only, wording editable and recorded; no adding or deleting."""
+
+    extra = 0
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.is_frozen:
+            fields += [f.removesuffix("_id") for f in self.model.frozen_fields]
+        return fields
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and not (obj and obj.is_frozen)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_frozen)
+
+
 # --- Studies ------------------------------------------------------------------
 
 
@@ -130,30 +204,63 @@ class MethodConfigInline(admin.TabularInline):
     show_change_link = True
 
     def has_add_permission(self, request, obj=None):
-        return False  # added through the method form (parameter fields per method)
+        return False  # through "Add a method" (the method form shows the chosen method's parameters)
 
 
-class QuestionInline(admin.StackedInline):
+class QuestionInline(_LiveInline, admin.StackedInline):
     model = Question
-    extra = 0
-    fields = ["order", "kind", "dimension", "texts", "scale_points", "scale_labels", "n_candidates",
-              "pair_design", "min_exposure",
-              "show_style", "show_content"]
+    form = QuestionForm
 
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not (obj and obj.is_frozen)
-
-    def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and not (obj and obj.is_frozen)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not (obj and obj.is_frozen)
+    def get_fieldsets(self, request, obj=None):
+        per_language = [tuple(f"{part}__{code.replace('-', '_')}" for part in ("text", "low", "high"))
+                        for code, _name in site_languages()]
+        return [
+            (None, {"fields": [("order", "kind", "dimension"), ("scale_points", "n_candidates"),
+                               ("pair_design", "min_exposure"), ("show_style", "show_content")]}),
+            (_("Wording per language"), {"fields": per_language}),
+        ]
 
 
-class ParticipantGroupInline(admin.TabularInline):
+class BackgroundQuestionInline(_LiveInline, admin.StackedInline):
+    model = BackgroundQuestion
+    form = BackgroundQuestionForm
+    classes = ["collapse"]
+
+    def get_fieldsets(self, request, obj=None):
+        texts = [f"text__{code.replace('-', '_')}" for code, _name in site_languages()]
+        return [(None, {"fields": [("order", "key", "kind", "required"), *texts, "choices_text"]})]
+
+
+class ParticipantGroupInline(_LiveInline, admin.StackedInline):
     model = ParticipantGroup
-    extra = 0
-    fields = ["slug", "name", "culture", "eligibility", "quota"]
+    form = ParticipantGroupForm
+
+    class Media:
+        css = {"all": ["studies/admin.css"]}
+    fields = [("slug", "name"), ("culture", "quota"), "eligibility_answers"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # The eligibility editor lists this study's background answers.
+        formset.form = type("StudyGroupForm", (formset.form,), {
+            "__init__": lambda self, *a, **kw: ParticipantGroupForm.__init__(self, *a, study=obj, **kw),
+        })
+        return formset
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.is_frozen:
+            fields = [f if f != "eligibility" else "eligibility_rule" for f in fields]
+        return fields
+
+    def get_fields(self, request, obj=None):
+        if obj is not None and obj.is_frozen:
+            return [("slug", "name"), ("culture", "quota"), "eligibility_rule"]
+        return self.fields
+
+    @admin.display(description=_("eligibility"))
+    def eligibility_rule(self, obj):
+        return json.dumps(obj.eligibility, ensure_ascii=False) if obj and obj.pk else "—"
 
 
 @admin.register(Study)
@@ -165,17 +272,51 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "config_hash", "created_at", "live_at", "closed_at", "links"]
     filter_horizontal = ["owners"]
-    inlines = [MethodConfigInline, QuestionInline, ParticipantGroupInline]
+    form = StudyForm
+    inlines = [MethodConfigInline, QuestionInline, BackgroundQuestionInline, ParticipantGroupInline]
     actions = ["generate_candidates", "compute_metrics", "retry_failed", "cancel_generation", "go_live", "close",
-               "build_report"]
-    fieldsets = [
-        (None, {"fields": ["title", "slug", "description", "owners", "status", "links"]}),
-        (_("Stimuli"), {"fields": ["image_size", "seeds"]}),
-        (_("Participants"), {"fields": ["languages", "default_language", "texts", "trials_per_participant",
-                                        "session_timeout_minutes", "max_attention_failures"]}),
-        (_("Recruitment"), {"fields": ["completion_url", "screenout_url", "completion_code"]}),
-        (_("Record"), {"fields": ["config_hash", "created_at", "live_at", "closed_at"]}),
-    ]
+               "duplicate", "export_design", "build_report"]
+    change_list_template = "admin/studies/study/change_list.html"
+
+    def get_fieldsets(self, request, obj=None):
+        texts = [[f"text_{key}__{code.replace('-', '_')}" for code, _name in site_languages()]
+                 for key, _label in STUDY_TEXTS]
+        return [
+            (None, {"fields": ["title", "slug", "description", "owners"]
+                    + (["status", "links"] if obj is not None else [])}),
+            (_("Languages and texts participants read"), {"fields": ["languages", "default_language",
+                                                                     *[f for group in texts for f in group]]}),
+            (_("Stimuli"), {"fields": ["image_size", "seeds"]}),
+            (_("Session"), {"fields": ["trials_per_participant", "session_timeout_minutes",
+                                       "max_attention_failures", "closes_at"]}),
+            (_("Recruitment"), {"fields": ["completion_url", "screenout_url", "completion_code"]}),
+            *([(_("Record"), {"fields": ["config_hash", "created_at", "live_at", "closed_at"]})] if obj else []),
+        ]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None and obj.is_frozen else super().get_prepopulated_fields(request, obj)
+
+    def get_changeform_initial_data(self, request):
+        # A new study: its author owns it, in the site's default language.
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("owners", [request.user.pk])
+        initial.setdefault("languages", [settings.LANGUAGE_CODE])
+        initial.setdefault("default_language", settings.LANGUAGE_CODE)
+        initial.setdefault("image_size", 256)
+        return initial
+
+    def save_model(self, request, obj, form, change):
+        do_save_live_edit(obj, user=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        if not (change and form.instance.is_frozen):
+            return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.deleted_objects, formset.changed_objects = [], [], []
+        for inline_form in formset.forms:
+            if inline_form.instance.pk and inline_form.has_changed():
+                do_save_live_edit(inline_form.instance, user=request.user)
+                formset.changed_objects.append((inline_form.instance, inline_form.changed_data))
+        return None
 
     def get_queryset(self, request):
         # Counts for the list columns as subqueries: one query for the page, and
@@ -206,6 +347,8 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
         # Whoever creates a study owns it, so it never drops out of their list.
         if not form.instance.owners.filter(pk=request.user.pk).exists() and not change:
             form.instance.owners.add(request.user)
+        if not change and not form.instance.background_questions.exists():
+            do_add_default_background_questions(form.instance)
 
     @admin.display(description=_("contents"))
     def n_contents(self, obj):
@@ -228,11 +371,16 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     def links(self, obj):
         if obj is None or obj.pk is None:
             return "—"
+        add_method = reverse("admin:studies_methodconfig_add") + f"?study={obj.pk}"
         return format_html(
-            '<a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a>',
+            '<a href="{}">{}</a> · <a href="{}" id="add-method">{}</a> · <a href="{}">{}</a> · '
+            '<a href="{}">{}</a> · <a href="{}" id="checklist-link">{}</a> · <a href="{}" id="run-panel-link">{}</a>',
             reverse("admin:studies_study_upload", args=[obj.pk]), _("upload images"),
+            add_method, _("add a method"),
             reverse("admin:studies_study_progress", args=[obj.pk]), _("generation progress"),
             reverse("admin:studies_study_preview", args=[obj.pk]), _("preview grid"),
+            reverse("admin:studies_study_checklist", args=[obj.pk]), _("go-live checklist"),
+            reverse("admin:studies_study_run", args=[obj.pk]), _("run panel"),
         )
 
     # Custom pages -----------------------------------------------------------
@@ -243,6 +391,9 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
             path("<int:study_id>/upload/", view(self.upload_view), name="studies_study_upload"),
             path("<int:study_id>/progress/", view(self.progress_view), name="studies_study_progress"),
             path("<int:study_id>/preview/", view(self.preview_view), name="studies_study_preview"),
+            path("<int:study_id>/checklist/", view(self.checklist_view), name="studies_study_checklist"),
+            path("<int:study_id>/run/", view(self.run_view), name="studies_study_run"),
+            path("import-design/", view(self.import_design_view), name="studies_study_import_design"),
         ] + super().get_urls()
 
     def _context(self, request, study, title):
@@ -257,8 +408,6 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     def upload_view(self, request, study_id: int):
         study = access_study_for_user(request.user, study_id)
         if not self.has_change_permission(request, study):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = BulkUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
@@ -279,10 +428,14 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
 
     def progress_view(self, request, study_id: int):
         study = access_study_for_user(request.user, study_id)
+        progress = study_progress(study)
+        checklist = check_go_live(study) if not study.is_frozen else None
         context = {
             **self._context(request, study, _("Generation progress: %(study)s") % {"study": study}),
-            "progress": study_progress(study),
-            "go_live_problems": check_can_go_live(study),
+            "progress": progress,
+            "checklist": checklist,
+            "still_running": _work_in_progress(study, progress),
+            "eta_text": _duration(progress["eta"].total_seconds()) if progress["eta"] else "",
         }
         return TemplateResponse(request, "admin/studies/study/progress.html", context)
 
@@ -316,6 +469,75 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
         }
         return TemplateResponse(request, "admin/studies/study/preview.html", context)
 
+    def checklist_view(self, request, study_id: int):
+        """The go-live checklist; its form goes live (confirming warnings) when nothing blocks."""
+        study = access_study_for_user(request.user, study_id)
+        if request.method == "POST":
+            if not self.has_change_permission(request, study):
+                raise PermissionDenied
+            try:
+                study = do_go_live(study, confirm_warnings=request.POST.get("confirm_warnings") == "on")
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, _("%(study)s is live; configuration hash %(hash)s.")
+                                  % {"study": study, "hash": study.config_hash[:12]}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:studies_study_run", args=[study.pk]))
+        checklist = check_go_live(study)
+        minutes, seconds = divmod(checklist.summary.seconds, 60)
+        context = {
+            **self._context(request, study, _("Go-live checklist: %(study)s") % {"study": study}),
+            "checklist": checklist,
+            "session_length": f"{minutes} min {seconds:02d} s",
+        }
+        return TemplateResponse(request, "admin/studies/study/checklist.html", context)
+
+    def run_view(self, request, study_id: int):
+        """The run panel: links for recruiters, completion code, counts per group, preview."""
+        study = access_study_for_user(request.user, study_id)
+        link = request.build_absolute_uri(reverse("studies:participant_entry", args=[study.slug]))
+        statuses = ["in_progress", "completed", "screened_out", "excluded", "expired", "consented"]
+        rows = (Participant.objects.filter(study=study, is_preview=False)
+                .values("group__name", "status").annotate(n=Count("pk")))
+        counts: dict[str, dict[str, int]] = {g.name: dict.fromkeys(statuses, 0)
+                                             for g in study.participant_groups.order_by("slug")}
+        for row in rows:
+            name = row["group__name"] or _("(no group yet or screened out)")
+            counts.setdefault(name, dict.fromkeys(statuses, 0))[row["status"]] = row["n"]
+        for by_status in counts.values():
+            by_status["started"] = sum(by_status.values())
+        quotas = dict(study.participant_groups.values_list("name", "quota"))
+        context = {
+            **self._context(request, study, _("Run panel: %(study)s") % {"study": study}),
+            "participant_link": link,
+            "prolific_template": f"{link}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}"
+                                 f"&SESSION_ID={{{{%SESSION_ID%}}}}",
+            "generic_template": f"{link}?participant_label=<PARTICIPANT_ID>",
+            "counts": [(name, quotas.get(name), c) for name, c in counts.items()],
+            "n_preview": Participant.objects.filter(study=study, is_preview=True).count(),
+            "preview_url": f"{link}?preview=1",
+            "live_edits": study.live_edits.order_by("-changed_at")[:20],
+        }
+        return TemplateResponse(request, "admin/studies/study/run.html", context)
+
+    def import_design_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = DesignImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                study = do_import_design(form.cleaned_data["design"], owner=request.user,
+                                         title=form.cleaned_data["title"])
+            except ValidationError as exc:
+                form.add_error("design", " ".join(exc.messages))
+            else:
+                self.message_user(request, _("Imported as the draft “%(study)s”; upload its images next.")
+                                  % {"study": study}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:studies_study_change", args=[study.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "title": _("Import a study design")}
+        return TemplateResponse(request, "admin/studies/study/import_design.html", context)
+
     # Actions ----------------------------------------------------------------
 
     def _each(self, request, queryset, fn, done_message):
@@ -345,9 +567,30 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     def cancel_generation(self, request, queryset):
         self._each(request, queryset, do_cancel, lambda r: f"{r['cancelled']} candidate(s) cancelled")
 
-    @admin.action(description=_("Go live (freezes stimuli and methods)"), permissions=["change"])
+    @admin.action(description=_("Go live (checklist first; freezes the design)"), permissions=["change"])
     def go_live(self, request, queryset):
+        if queryset.count() == 1:
+            # One study: its checklist page, where warnings are confirmed.
+            return HttpResponseRedirect(reverse("admin:studies_study_checklist", args=[queryset.get().pk]))
         self._each(request, queryset, do_go_live, lambda s: f"live; configuration hash {s.config_hash[:12]}")
+        return None
+
+    @admin.action(description=_("Duplicate (design only, as a new draft)"), permissions=["view"])
+    def duplicate(self, request, queryset):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        self._each(request, queryset, lambda s: do_duplicate_study(s, owner=request.user),
+                   lambda copy: f"copied to the draft “{copy.title}” ({copy.slug})")
+
+    @admin.action(description=_("Export design (JSON)"), permissions=["view"])
+    def export_design(self, request, queryset):
+        documents = [design_document(s) for s in queryset]
+        body = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, ensure_ascii=False,
+                          default=str)
+        response = HttpResponse(body, content_type="application/json")
+        name = queryset.first().slug if len(documents) == 1 else "studies"
+        response["Content-Disposition"] = f'attachment; filename="{name}-design.json"'
+        return response
 
     @admin.action(description=_("Close to new participants"), permissions=["change"])
     def close(self, request, queryset):
@@ -357,6 +600,33 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     def build_report(self, request, queryset):
         self._each(request, queryset, lambda s: do_request_report(s, requested_by=request.user.get_username()),
                    lambda r: f"report {r.pk} queued; follow it under Study reports")
+
+
+def _duration(seconds: float) -> str:
+    """``"about 3 min"``, ``"1 h 05 min"``, ``"40 s"``: durations for people."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _work_in_progress(study: Study, progress: dict) -> bool:
+    """Generation or scoring still running: the progress page keeps refreshing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    if progress["by_status"]["queued"] or progress["by_status"]["running"]:
+        return True
+    done = study.candidates.filter(status=Candidate.Status.DONE)
+    unscored = done.exclude(pk__in=MetricValue.objects.filter(candidate__study=study).values("candidate_id"))
+    recent = timezone.now() - timedelta(minutes=5)
+    active = (MetricValue.objects.filter(candidate__study=study, computed_at__gte=recent).exists()
+              or done.filter(finished_at__gte=recent).exists())
+    return unscored.exists() and active
 
 
 @admin.register(CultureTag)
@@ -377,7 +647,16 @@ class CultureTagAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+        # A tag a live or closed study uses is part of its frozen design.
+        in_use = obj is not None and frozen_studies_using_culture(obj.pk).exists()
+        return request.user.is_superuser and not in_use
+
+    def delete_queryset(self, request, queryset):
+        used = [tag for tag in queryset if frozen_studies_using_culture(tag.pk).exists()]
+        if used:
+            self.message_user(request, _("Not deleted, used by a live or closed study: %(tags)s.")
+                              % {"tags": ", ".join(t.slug for t in used)}, messages.ERROR)
+        super().delete_queryset(request, queryset.exclude(pk__in=[t.pk for t in used]))
 
 
 # --- Stimuli and methods --------------------------------------------------------
@@ -439,10 +718,16 @@ class MethodConfigAdmin(FrozenAwareAdmin):
         kwargs["fields"] = ["study", "label", "method", "family"]
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, _("Method “%(label)s” added.") % {"label": obj.label}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:studies_study_change", args=[obj.study_id]))
+
 
 @admin.register(Candidate)
 class CandidateAdmin(OwnedAdmin):
-    list_display = ["thumb", "__str__", "status", "attempts", "worker", "seconds", "finished_at"]
+    list_display = ["thumb", "__str__", "status", "attempts", "worker", "took", "finished_at"]
     list_filter = ["status", "study", "method_config__method"]
     list_select_related = ["study", "content", "style", "method_config"]
     search_fields = ["error", "worker"]
@@ -461,6 +746,10 @@ class CandidateAdmin(OwnedAdmin):
     @admin.display(description=_("image"))
     def thumb(self, obj):
         return _thumb(obj.image)
+
+    @admin.display(description=_("generation time"), ordering="seconds")
+    def took(self, obj):
+        return "—" if obj.seconds is None else f"{obj.seconds:,.1f} s"
 
     @admin.display(description=_("image"))
     def preview(self, obj):
@@ -497,7 +786,8 @@ class MetricValueAdmin(OwnedAdmin):
 
 
 @admin.register(Question)
-class QuestionAdmin(OwnedAdmin):
+class QuestionAdmin(LiveEditAdmin):
+    form = QuestionForm
     list_display = ["__str__", "study", "order"]
     list_filter = ["study", "kind", "dimension"]
     list_select_related = ["study"]
@@ -508,7 +798,7 @@ class GanTrainingRunAdmin(OwnedAdmin):
     """GAN training runs: set up here, trained by a GPU worker; progress is read-only."""
 
     form = GanTrainingRunForm
-    list_display = ["label", "study", "model", "status", "iteration", "total_iterations", "eta_seconds", "worker"]
+    list_display = ["label", "study", "model", "status", "iteration", "total_iterations", "eta", "worker"]
     list_filter = ["status", "model", "study"]
     list_select_related = ["study"]
     progress_fields = ["status", "cancel_requested", "iteration", "total_iterations", "losses",
@@ -523,6 +813,10 @@ class GanTrainingRunAdmin(OwnedAdmin):
         if obj is None:
             return []
         return ["study", "label", "model", "cultures", "config", *self.progress_fields]
+
+    @admin.display(description=_("time left"), ordering="eta_seconds")
+    def eta(self, obj):
+        return "—" if obj.eta_seconds is None else _duration(obj.eta_seconds)
 
     @admin.display(description=_("latest samples"))
     def sample_preview(self, obj):
@@ -564,7 +858,8 @@ class StudyReportAdmin(OwnedAdmin):
 
 
 @admin.register(ParticipantGroup)
-class ParticipantGroupAdmin(OwnedAdmin):
+class ParticipantGroupAdmin(LiveEditAdmin):
+    form = ParticipantGroupForm
     list_display = ["name", "study", "culture", "quota", "n_participants"]
     list_filter = ["study"]
     list_select_related = ["study", "culture"]
@@ -580,7 +875,8 @@ class ParticipantGroupAdmin(OwnedAdmin):
 
 
 @admin.register(BackgroundQuestion)
-class BackgroundQuestionAdmin(OwnedAdmin):
+class BackgroundQuestionAdmin(LiveEditAdmin):
+    form = BackgroundQuestionForm
     list_display = ["key", "study", "kind", "required", "order"]
     list_filter = ["study"]
 
@@ -625,3 +921,38 @@ class ResponseAdmin(_ReadOnlyAdmin):
     list_display = ["__str__", "value", "choice", "ranking", "client_rt_ms", "passed_attention", "submitted_at"]
     list_filter = ["trial__participant__study", "passed_attention"]
     list_select_related = ["trial__participant"]
+
+
+@admin.register(LiveEdit)
+class LiveEditAdmin_(_ReadOnlyAdmin):
+    """The record of changes made while a study was live (also in the report's configuration appendix)."""
+
+    list_display = ["changed_at", "study", "changed_by_name", "target", "field", "before", "after"]
+    list_filter = ["study"]
+    list_select_related = ["study"]
+
+
+# --- Researcher onboarding ------------------------------------------------------
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class ResearcherUserAdmin(UserAdmin):
+    """Django's user admin plus one action for superusers: make the selected users researchers."""
+
+    actions = ["make_researchers"]
+
+    def has_make_researcher_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(description=_("Make researchers (staff, researchers group)"), permissions=["make_researcher"])
+    def make_researchers(self, request, queryset):
+        from .permissions import make_researcher
+
+        for user in queryset:
+            make_researcher(user)
+        self.message_user(request, _("%(n)d user(s) are now researchers.") % {"n": queryset.count()},
+                          messages.SUCCESS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,7 +10,15 @@ from django import forms
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
-from .models import CultureTag, GanTrainingRun, MethodConfig
+from .models import (
+    BackgroundQuestion,
+    CultureTag,
+    GanTrainingRun,
+    MethodConfig,
+    ParticipantGroup,
+    Question,
+    Study,
+)
 
 _PARAM_FIELD = "p__{method}__{param}"
 _PARAM_IN_MESSAGE = re.compile(r"parameter '([^']+)'")
@@ -22,6 +31,27 @@ def _methods() -> dict[str, Any]:
     except ImportError:
         return {}
     return {name: get_method(name) for name in available_methods()}
+
+
+def family_weights(family: str) -> tuple[list[str], list[str]]:
+    """``(present, missing)`` weight names of ``family`` (files looked up by name, not hashed here)."""
+    if not family:
+        return [], []
+    try:
+        from stylecore.weights.registry import list_specs, weights_dirs
+    except ImportError:
+        return [], []
+    present, missing = [], []
+    dirs = weights_dirs()
+    for spec in list_specs(family):
+        (present if any((d / spec.filename).is_file() for d in dirs) else missing).append(spec.name)
+    return present, missing
+
+
+def family_is_present(family: str) -> bool:
+    """Whether a method can run on ``family`` here: it needs no files, or some of its files are present."""
+    present, missing = family_weights(family)
+    return bool(present) or not missing
 
 
 def param_field_name(method: str, param: str) -> str:
@@ -61,9 +91,15 @@ class MethodConfigForm(forms.ModelForm):
     error_messages = {
         "unknown_method": _("Unknown method %(method)s. Available: %(available)s."),
         "bad_family": _("%(error)s"),
+        "absent_family": _("The weights of family %(family)s are not present on this server. Fetch them with: "
+                           "%(command)s"),
     }
 
-    method = forms.ChoiceField(label=_("method"))
+    method = forms.ChoiceField(label=_("Method"))
+    family = forms.CharField(label=_("Weights family"), required=False, max_length=32, widget=forms.Select)
+
+    class Media:
+        js = ["studies/admin_method_form.js"]
 
     class Meta:
         model = MethodConfig
@@ -81,9 +117,20 @@ class MethodConfigForm(forms.ModelForm):
                 self.fields[param_field_name(name, pname)] = _form_field(param, pname, initial)
         families = {n: [f for f in s.families if f] for n, s in self.specs.items()}
         if "family" in self.fields:
-            self.fields["family"].help_text = _("Leave empty for the method's default. Supported: %(list)s") % {
-                "list": "; ".join(f"{n}: {', '.join(f) or '—'}" for n, f in families.items())
-            }
+            every = sorted({f for fs in families.values() for f in fs})
+            present = [f for f in every if family_is_present(f)]
+            absent = [f for f in every if f not in present]
+            current = self.instance.family or ""
+            choices = [("", _("the method's default"))] + [(f, f) for f in present]
+            if current and current not in present:
+                choices.append((current, current))
+            self.fields["family"].widget.choices = choices
+            self.fields["family"].widget.attrs["data-families"] = json.dumps(families)
+            help_parts = [_("Only families whose weight files are on this server are offered.")]
+            for f in absent:
+                help_parts.append(_("%(family)s is absent: python -m stylecore weights fetch %(names)s") % {
+                    "family": f, "names": " ".join(family_weights(f)[1][:4]) + (" …" if len(family_weights(f)[1]) > 4 else "")})
+            self.fields["family"].help_text = " ".join(str(p) for p in help_parts)
 
     def method_fieldsets(self) -> list[tuple[str, dict]]:
         """One admin fieldset per method with its parameter fields."""
@@ -91,7 +138,8 @@ class MethodConfigForm(forms.ModelForm):
         for name, spec in self.specs.items():
             names = [param_field_name(name, p) for p in spec.params]
             if names:
-                fieldset = {"fields": names, "classes": ["collapse"]}
+                # admin_method_form.js shows only the chosen method's fieldset.
+                fieldset = {"fields": names, "classes": ["method-params", f"method-{name}"]}
                 describe = getattr(spec, "describe_defaults", None)
                 defaults = describe() if describe else ""
                 if defaults:
@@ -132,9 +180,15 @@ class MethodConfigForm(forms.ModelForm):
                 self.add_error(None, str(exc))
             return data
         try:
-            spec.resolve_family(data.get("family") or None)
+            family = spec.resolve_family(data.get("family") or None)
         except ValueError as exc:
             self.add_error("family", str(exc))
+            return data
+        if not family_is_present(family):
+            self.add_error("family", forms.ValidationError(
+                self.error_messages["absent_family"], code="absent_family",
+                params={"family": family, "command": "python -m stylecore weights fetch "
+                        + " ".join(family_weights(family)[1])}))
         return data
 
     def save(self, commit: bool = True) -> MethodConfig:
@@ -216,3 +270,309 @@ class GanTrainingRunForm(forms.ModelForm):
             return validate_training_config(config)
         except ValueError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+# --- Study design forms: per-language fields instead of JSON boxes ----------------------------
+
+#: Participant-facing texts of a study, in the order researchers write them.
+STUDY_TEXTS = [
+    ("consent", _("Consent")),
+    ("instructions", _("Instructions")),
+    ("thanks", _("Thank-you page")),
+    ("withdrawal", _("Withdrawal page (optional; the default says every answer is deleted)")),
+]
+
+
+def site_languages() -> list[tuple[str, str]]:
+    from django.conf import settings
+
+    return [(code, str(name)) for code, name in settings.LANGUAGES]
+
+
+def _lang_field(code: str) -> str:
+    return code.replace("-", "_")
+
+
+def study_text_field(key: str, code: str) -> str:
+    return f"text_{key}__{_lang_field(code)}"
+
+
+def question_text_field(code: str) -> str:
+    return f"text__{_lang_field(code)}"
+
+
+def _declared(builder) -> dict[str, forms.Field]:
+    return {name: field for name, field in builder()}
+
+
+def _study_text_fields():
+    for key, label in STUDY_TEXTS:
+        for code, name in site_languages():
+            yield study_text_field(key, code), forms.CharField(
+                label=f"{label} · {name}", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+            )
+
+
+class _StudyFormBase(forms.ModelForm):
+    """A study: languages as checkboxes, each participant-facing text as one box per language."""
+
+    error_messages = {
+        "default_not_offered": _("The default language must be one of the offered languages."),
+        "no_language": _("Offer at least one language."),
+    }
+
+    languages = forms.MultipleChoiceField(
+        label=_("Languages offered"), choices=site_languages, widget=forms.CheckboxSelectMultiple,
+        help_text=_("Every offered language needs every text below (the go-live checklist checks)."),
+    )
+    default_language = forms.ChoiceField(label=_("Default language"), choices=site_languages)
+
+    class Media:
+        # Hides the text boxes of languages the study does not offer.
+        js = ["studies/admin_languages.js"]
+
+    class Meta:
+        model = Study
+        fields = ["title", "slug", "description", "owners", "languages", "default_language", "image_size", "seeds",
+                  "trials_per_participant", "session_timeout_minutes", "max_attention_failures", "closes_at",
+                  "completion_url", "screenout_url", "completion_code"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        texts = self.instance.texts or {}
+        for key, _label in STUDY_TEXTS:
+            for code, _name in site_languages():
+                name = study_text_field(key, code)
+                if name in self.fields:
+                    self.fields[name].initial = (texts.get(code) or {}).get(key, "")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        offered = data.get("languages") or []
+        if "languages" in self.fields and not offered:
+            self.add_error("languages", forms.ValidationError(self.error_messages["no_language"], code="required"))
+        default = data.get("default_language")
+        if "default_language" in self.fields and default and offered and default not in offered:
+            self.add_error("default_language", forms.ValidationError(
+                self.error_messages["default_not_offered"], code="default_not_offered"))
+        texts = {code: dict(v) for code, v in (self.instance.texts or {}).items() if isinstance(v, dict)}
+        for key, _label in STUDY_TEXTS:
+            for code, _name in site_languages():
+                name = study_text_field(key, code)
+                if name not in self.fields:
+                    continue
+                value = (data.get(name) or "").strip()
+                if value:
+                    texts.setdefault(code, {})[key] = value
+                else:
+                    texts.get(code, {}).pop(key, None)
+        self.instance.texts = {code: v for code, v in texts.items() if v}
+        return data
+
+
+StudyForm = type("StudyForm", (_StudyFormBase,), {**_declared(_study_text_fields), "__module__": __name__})
+
+
+def _question_fields():
+    for code, name in site_languages():
+        suffix = _lang_field(code)
+        yield question_text_field(code), forms.CharField(
+            label=_("Question text · %(language)s") % {"language": name}, required=False,
+            widget=forms.TextInput(attrs={"size": 70}))
+        yield f"low__{suffix}", forms.CharField(
+            label=_("Lowest point · %(language)s") % {"language": name}, required=False, max_length=60)
+        yield f"high__{suffix}", forms.CharField(
+            label=_("Highest point · %(language)s") % {"language": name}, required=False, max_length=60)
+
+
+class _QuestionFormBase(forms.ModelForm):
+    """A question with its text and Likert end labels as one field per language."""
+
+    class Meta:
+        model = Question
+        fields = ["study", "order", "kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
+                  "show_style", "show_content"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        texts, labels = self.instance.texts or {}, self.instance.scale_labels or {}
+        for code, _name in site_languages():
+            suffix = _lang_field(code)
+            pair = labels.get(code) or ["", ""]
+            for name, value in ((question_text_field(code), texts.get(code, "")), (f"low__{suffix}", pair[0]),
+                                (f"high__{suffix}", pair[-1])):
+                if name in self.fields:
+                    self.fields[name].initial = value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        texts = dict(self.instance.texts or {})
+        labels = dict(self.instance.scale_labels or {})
+        for code, _name in site_languages():
+            suffix = _lang_field(code)
+            if question_text_field(code) in self.fields:
+                text = (data.get(question_text_field(code)) or "").strip()
+                if text:
+                    texts[code] = text
+                else:
+                    texts.pop(code, None)
+            if f"low__{suffix}" in self.fields:
+                low, high = (data.get(f"low__{suffix}") or "").strip(), (data.get(f"high__{suffix}") or "").strip()
+                if low and high:
+                    labels[code] = [low, high]
+                elif low or high:
+                    self.add_error(f"high__{suffix}" if low else f"low__{suffix}",
+                                   _("Give both end labels, or neither (the defaults are used)."))
+                else:
+                    labels.pop(code, None)
+        self.instance.texts, self.instance.scale_labels = texts, labels
+        return data
+
+
+QuestionForm = type("QuestionForm", (_QuestionFormBase,), {**_declared(_question_fields), "__module__": __name__})
+
+
+def _background_fields():
+    for code, name in site_languages():
+        yield question_text_field(code), forms.CharField(
+            label=_("Question · %(language)s") % {"language": name}, required=False,
+            widget=forms.TextInput(attrs={"size": 60}))
+
+
+class _BackgroundQuestionFormBase(forms.ModelForm):
+    """A background question: text per language, and its answers one per line with their labels."""
+
+    error_messages = {
+        "bad_choice_line": _("Line %(line)d: write “value | English | 简体中文 | 日本語” (labels may be left out)."),
+        "duplicate_value": _("The answer value %(value)s appears twice."),
+    }
+
+    choices_text = forms.CharField(
+        label=_("Answers"), required=False, widget=forms.Textarea(attrs={"rows": 5, "cols": 70}),
+        help_text=_("One answer per line: value | English label | Chinese label | Japanese label. The value is "
+                    "what eligibility rules and exports use."),
+    )
+
+    class Meta:
+        model = BackgroundQuestion
+        fields = ["study", "order", "key", "kind", "required"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for code, _name in site_languages():
+            if question_text_field(code) in self.fields:
+                self.fields[question_text_field(code)].initial = (self.instance.texts or {}).get(code, "")
+        codes = [code for code, _ in site_languages()]
+        self.fields["choices_text"].initial = "\n".join(
+            " | ".join([str(c.get("value", ""))] + [(c.get("labels") or {}).get(code, "") for code in codes])
+            for c in self.instance.choices or []
+        )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        texts = dict(self.instance.texts or {})
+        for code, _name in site_languages():
+            if question_text_field(code) in self.fields:
+                text = (data.get(question_text_field(code)) or "").strip()
+                if text:
+                    texts[code] = text
+                else:
+                    texts.pop(code, None)
+        self.instance.texts = texts
+        codes = [code for code, _ in site_languages()]
+        choices, seen = [], set()
+        for number, line in enumerate((data.get("choices_text") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split("|")]
+            if not parts[0] or len(parts) > len(codes) + 1:
+                self.add_error("choices_text", forms.ValidationError(
+                    self.error_messages["bad_choice_line"], code="bad_choice_line", params={"line": number}))
+                return data
+            if parts[0] in seen:
+                self.add_error("choices_text", forms.ValidationError(
+                    self.error_messages["duplicate_value"], code="duplicate_value", params={"value": parts[0]}))
+                return data
+            seen.add(parts[0])
+            labels = {code: label for code, label in zip(codes, parts[1:], strict=False) if label}
+            choices.append({"value": parts[0], "labels": labels})
+        self.instance.choices = choices
+        return data
+
+
+BackgroundQuestionForm = type(
+    "BackgroundQuestionForm", (_BackgroundQuestionFormBase,),
+    {**_declared(_background_fields), "__module__": __name__},
+)
+
+
+class ParticipantGroupForm(forms.ModelForm):
+    """A group whose eligibility is picked from the study's background questions and their answers.
+
+    Each choice is ``key=value``; a participant qualifies with one of the
+    chosen answers for every question that has any chosen. Number ranges
+    (``{"min": …, "max": …}``) set elsewhere are kept as they are.
+    """
+
+    eligibility_answers = forms.MultipleChoiceField(
+        label=_("Eligible answers"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick the background answers that place a participant in this group (none: everyone)."),
+    )
+
+    class Meta:
+        model = ParticipantGroup
+        fields = ["study", "slug", "name", "culture", "quota"]
+
+    def __init__(self, *args, study: Study | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        study = study or (self.instance.study if self.instance.study_id else None)
+        if study is not None and study.is_frozen:
+            # A live study's eligibility is frozen: shown read-only by the admin, never rebuilt here.
+            self.fields.pop("eligibility_answers", None)
+            return
+        options = []
+        if study is not None and study.pk:
+            for bq in study.background_questions.order_by("order", "id"):
+                if bq.kind in (BackgroundQuestion.Kind.CHOICE, BackgroundQuestion.Kind.MULTI):
+                    options.append((f"{bq.text('en')} ({bq.key})",
+                                    [(f"{bq.key}={v}", label) for v, label in bq.choice_labels("en")]))
+        rules = self.instance.eligibility or {}
+        chosen = [f"{k}={v}" for k, vs in rules.items() if isinstance(vs, list) for v in vs]
+        known = {value for _, opts in options for value, _ in opts}
+        # Values no longer offered stay visible, so the checklist's complaint can be fixed here.
+        stale = [(c, _("%(answer)s (not an answer of the study)") % {"answer": c}) for c in chosen if c not in known]
+        if stale:
+            options.append((_("unknown answers"), stale))
+        self.fields["eligibility_answers"].choices = options
+        self.fields["eligibility_answers"].initial = chosen
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "eligibility_answers" not in self.fields:
+            return data
+        rules = {k: v for k, v in (self.instance.eligibility or {}).items() if isinstance(v, dict)}
+        for item in data.get("eligibility_answers") or []:
+            key, _sep, value = item.partition("=")
+            rules.setdefault(key, []).append(value)
+        self.instance.eligibility = rules
+        return data
+
+
+class DesignImportForm(forms.Form):
+    """A study design exported as JSON, imported as a new draft."""
+
+    design = forms.FileField(label=_("Design file (JSON)"))
+    title = forms.CharField(label=_("Title of the new study"), required=False, max_length=200)
+
+    def clean_design(self) -> dict:
+        import json
+
+        raw = self.cleaned_data["design"].read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise forms.ValidationError(_("Not a JSON file: %(error)s") % {"error": exc}, code="invalid") from None
+        if not isinstance(data, dict) or data.get("format") != "stylestudy-design":
+            raise forms.ValidationError(_("Not a stylestudy design file (no “format”: “stylestudy-design”)."),
+                                        code="invalid")
+        return data

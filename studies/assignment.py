@@ -387,6 +387,7 @@ def candidate_counts(group: ParticipantGroup, *, statuses=("completed",)) -> dic
         TrialItem.objects.filter(
             trial__participant__group=group,
             trial__participant__status__in=statuses,
+            trial__participant__is_preview=False,
             trial__is_practice=False,
             trial__attention_kind="",
         )

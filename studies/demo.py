@@ -191,7 +191,9 @@ def run_demo_pipeline(study: Study, *, timeout: float = 900, poll: float = 2.0, 
     if failed:
         report(f"  {failed} candidate(s) failed; see the study's progress page")
     try:
-        study = do_go_live(study)
+        # The demo goes live once generated; its checklist warnings (scoring
+        # still running, few contents) are accepted on the user's behalf.
+        study = do_go_live(study, confirm_warnings=True)
     except ValidationError as exc:
         report(f"  not live: {' '.join(exc.messages)}")
         return study

@@ -20,6 +20,7 @@ from studies.models import (
     BackgroundQuestion,
     Candidate,
     ContentImage,
+    LiveEdit,
     MethodConfig,
     MetricValue,
     Participant,
@@ -311,6 +312,12 @@ def study_configuration(study_id: int) -> dict[str, Any]:
         Candidate.objects.filter(study_id=study_id).values(
             "id", "content_id", "style_id", "method_config_id", "seed", "status", "image",
             "provenance", "attempts", "seconds", "created_at", "finished_at",
+        )
+    )
+    # Changes made while live (wording, redirects, quotas, closing date): who, when, before/after.
+    config["changes_while_live"] = list(
+        LiveEdit.objects.filter(study_id=study_id).order_by("changed_at", "id").values(
+            "changed_at", "changed_by_name", "target", "field", "before", "after"
         )
     )
     config["metrics"] = list(

@@ -22,13 +22,14 @@ from .models import Study
 
 RESEARCHER_GROUP = "researchers"
 # Models a researcher may change in the admin (ownership still limits which rows).
+# Kept in step with the data migration 0005_researchers_group.
 _RESEARCHER_EDITS = (
     "study", "contentimage", "styleimage", "methodconfig", "question",
     "participantgroup", "backgroundquestion", "gantrainingrun",
 )
 # Models a researcher may only view. Culture tags are shared by all studies: superusers manage them.
 _RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport",
-                     "culturetag", "erasurerecord")
+                     "culturetag", "erasurerecord", "liveedit")
 
 _MEDIA_STUDY = re.compile(r"^studies/(?P<study_id>\d+)/")
 

@@ -97,6 +97,12 @@ def _is_preview(request: HttpRequest, study: Study) -> bool:
     return bool(user is not None and user.is_authenticated and can_access_study(user, study))
 
 
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The site's front page ("View site" in the admin): what this server is, where to go."""
+    return render(request, "studies/home.html", {})
+
+
 def _rate_limited(request: HttpRequest, study: Study | None = None) -> HttpResponse:
     context = {"study": study, "languages": []}
     response = _render(request, "rate_limited.html", context, status=429)

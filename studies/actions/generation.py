@@ -7,8 +7,6 @@ worker-side code is in :mod:`studies.pipeline`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -327,67 +325,6 @@ def do_update_study_status(study: Study | int) -> Study:
     if isinstance(study, Study):
         study.status = row.status
     return row
-
-
-def compute_config_hash(study: Study) -> str:
-    """SHA-256 of everything that defines the stimuli: images, methods, seeds, size, candidates.
-
-    Two studies with the same pictures (by pixel hash), cultures, method
-    configurations and generated candidates have the same hash.
-    """
-    payload = {
-        "image_size": study.image_size,
-        "seeds": study.seeds,
-        "contents": sorted(study.content_images.values_list("sha256", flat=True)),
-        "styles": sorted(
-            [sha, culture] for sha, culture in study.style_images.values_list("sha256", "culture__slug")
-        ),
-        "methods": sorted(
-            [label, method, json.dumps(params, sort_keys=True), family]
-            for label, method, params, family in study.method_configs.values_list("label", "method", "params", "family")
-        ),
-        "candidates": sorted(
-            [content, style, label, seed, image]
-            for content, style, label, seed, image in study.candidates.filter(status=Candidate.Status.DONE).values_list(
-                "content__sha256", "style__sha256", "method_config__label", "seed", "image"
-            )
-        ),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def check_can_go_live(study: Study) -> list[str]:
-    """Reasons ``study`` cannot go live now (empty when it can)."""
-    problems = []
-    if study.status not in (Study.Status.READY, Study.Status.DRAFT, Study.Status.GENERATING):
-        problems.append(f"the study is {study.get_status_display().lower()}")
-    counts = dict(study.candidates.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
-    if not counts.get(Candidate.Status.DONE):
-        problems.append("no candidates have been generated")
-    pending = counts.get(Candidate.Status.QUEUED, 0) + counts.get(Candidate.Status.RUNNING, 0)
-    if pending:
-        problems.append(f"{pending} candidate(s) are still queued or running")
-    if not study.questions.exists():
-        problems.append("the study has no questions")
-    return problems
-
-
-def do_go_live(study: Study) -> Study:
-    """Open ``study`` to participants and freeze its stimuli (stores the config hash).
-
-    Raises:
-        ValidationError: see :func:`check_can_go_live`.
-    """
-    with transaction.atomic():
-        study = Study.objects.select_for_update().get(pk=study.pk)
-        problems = check_can_go_live(study)
-        if problems:
-            raise ValidationError(f"“{study.title}” cannot go live: {'; '.join(problems)}.", code="not_ready")
-        study.config_hash = compute_config_hash(study)
-        study.status = Study.Status.LIVE
-        study.live_at = timezone.now()
-        study.save(update_fields=["config_hash", "status", "live_at"])
-    return study
 
 
 def do_close(study: Study) -> Study:

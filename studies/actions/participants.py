@@ -80,7 +80,7 @@ def check_study_open(study: Study, *, preview: bool = False) -> None:
 
     A study without finished stimuli is never open: there would be nothing to show.
     """
-    is_open = study.status == Study.Status.LIVE or (preview and study.status != Study.Status.CLOSED)
+    is_open = study.accepts_participants or (preview and study.status != Study.Status.CLOSED)
     if not is_open or not study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists():
         raise StudyNotOpen(study.slug)
 
@@ -451,8 +451,10 @@ DEFAULT_BACKGROUND = [
     ("age_band", BackgroundQuestion.Kind.CHOICE, True, {
         "en": "Your age", "zh-hans": "您的年龄", "ja": "年齢",
     }, [
-        ("18-24", {"en": "18–24"}), ("25-34", {"en": "25–34"}), ("35-44", {"en": "35–44"}),
-        ("45-54", {"en": "45–54"}), ("55+", {"en": "55 or over", "zh-hans": "55岁及以上", "ja": "55歳以上"}),
+        ("18-24", {"en": "18–24", "zh-hans": "18–24岁", "ja": "18–24歳"}),
+        ("25-34", {"en": "25–34", "zh-hans": "25–34岁", "ja": "25–34歳"}),
+        ("35-44", {"en": "35–44", "zh-hans": "35–44岁", "ja": "35–44歳"}),
+        ("45-54", {"en": "45–54", "zh-hans": "45–54岁", "ja": "45–54歳"}), ("55+", {"en": "55 or over", "zh-hans": "55岁及以上", "ja": "55歳以上"}),
         ("na", {"en": "Prefer not to say", "zh-hans": "不愿透露", "ja": "回答しない"}),
     ]),
 ]

@@ -1,5 +1,6 @@
 """Data model of a study (see README "Data model")."""
 
+from .audit import LiveEdit
 from .erasure import ErasureRecord
 from .participants import (
     BackgroundQuestion,
@@ -26,6 +27,7 @@ __all__ = [
     "BackgroundQuestion",
     "Candidate",
     "GanTrainingRun",
+    "LiveEdit",
     "ContentImage",
     "CultureTag",
     "ErasureRecord",

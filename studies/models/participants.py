@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .study import Candidate, CultureTag, Question, Study
+from .study import Candidate, CultureTag, Question, Study, _FrozenWithStudy
 
 
 def new_participant_token() -> str:
@@ -16,8 +16,15 @@ def new_participant_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class ParticipantGroup(models.Model):
-    """A participants' cultural group with its eligibility rule and quota."""
+class ParticipantGroup(_FrozenWithStudy):
+    """A participants' cultural group with its eligibility rule and quota.
+
+    Its eligibility and culture are part of the frozen design; its name and
+    quota may change while the study is live.
+    """
+
+    frozen_fields = ("slug", "culture_id", "eligibility")
+    frozen_what = "its groups' eligibility and cultures"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participant_groups", verbose_name=_("study"))
     slug = models.SlugField(_("slug"), max_length=64)
@@ -76,8 +83,15 @@ class ParticipantGroup(models.Model):
         return True
 
 
-class BackgroundQuestion(models.Model):
-    """A researcher-configurable item of the background questionnaire."""
+class BackgroundQuestion(_FrozenWithStudy):
+    """A researcher-configurable item of the background questionnaire.
+
+    Its key, kind, answer values and whether it is required are part of the
+    frozen design; its wording and choice labels may be corrected while live.
+    """
+
+    frozen_fields = ("key", "kind", "choices", "required", "order")
+    frozen_what = "its background questions"
 
     class Kind(models.TextChoices):
         CHOICE = "choice", _("Single choice")
@@ -103,6 +117,15 @@ class BackgroundQuestion(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    def design_value(self, field: str):
+        if field == "choices":  # answer values only: labels are wording
+            return [str(c.get("value")) for c in self.choices or [] if isinstance(c, dict)]
+        return super().design_value(field)
+
+    def values(self) -> list[str]:
+        """The answer values a participant can give (choice questions)."""
+        return [str(c["value"]) for c in self.choices or [] if isinstance(c, dict) and "value" in c]
 
     def text(self, language: str) -> str:
         """The question in ``language``, falling back to English or the key."""

@@ -40,27 +40,71 @@ class StudyFrozenError(ValidationError):
 
 
 class _FrozenWithStudy(models.Model):
-    """Validation refuses changes to a row whose study is live or closed.
+    """A row of a study's design: refused for change while the study is live or closed.
 
-    Checked in ``clean()`` (admin forms, ``do_*`` actions) rather than in
-    ``save()``, so fixtures and data migrations can still build live studies.
+    ``frozen_fields`` lists what defines the design (``None``: every field);
+    the other fields (wording, quotas) may change while live, and the admin
+    records each such change (:mod:`studies.actions.live_edits`). The check
+    runs in ``clean()`` (forms, with a field-level message) and again in
+    ``save()`` and ``delete()`` as the last line of defence.
     """
 
+    frozen_fields: tuple[str, ...] | None = None
     frozen_what = "its stimuli and methods"
 
     class Meta:
         abstract = True
 
-    def _check_not_frozen(self) -> None:
-        study = Study.objects.filter(pk=self.study_id).only("status", "title", "config_hash").first()
-        if study is not None and study.is_frozen:
+    def save(self, *args, **kwargs) -> None:
+        self._check_not_frozen()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        study = self._frozen_study()
+        if study is not None:
             raise StudyFrozenError(study, self.frozen_what)
+        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
         super().clean()
-        if self.study_id:
-            self._check_not_frozen()
+        self._check_not_frozen()
 
+    def _frozen_study(self) -> Study | None:
+        if not self.study_id:
+            return None
+        study = Study.objects.filter(pk=self.study_id).only("status", "title", "config_hash").first()
+        return study if study is not None and study.is_frozen else None
+
+    def design_value(self, field: str):
+        """The value of ``field`` as far as the frozen design is concerned."""
+        return getattr(self, field)
+
+    def frozen_changes(self) -> list[str]:
+        """Design fields that differ from the stored row of a frozen study (``["new row"]`` if unsaved)."""
+        if self._frozen_study() is None:
+            return []
+        stored = type(self).objects.filter(pk=self.pk).first() if self.pk else None
+        if stored is None:
+            return ["new row"]
+        if stored.study_id != self.study_id:
+            return ["study"]
+        fields = self.frozen_fields or tuple(
+            f.attname for f in self._meta.concrete_fields if not f.primary_key
+        )
+        return [f for f in fields if stored.design_value(f) != self.design_value(f)]
+
+    def _check_not_frozen(self) -> None:
+        changed = self.frozen_changes()
+        if changed:
+            raise StudyFrozenError(self._frozen_study(), self.frozen_what)
+
+
+def frozen_studies_using_culture(tag_id: int):
+    """Live or closed studies whose styles or groups use culture tag ``tag_id``."""
+    return Study.objects.filter(
+        models.Q(style_images__culture_id=tag_id) | models.Q(participant_groups__culture_id=tag_id),
+        status__in=(Study.Status.LIVE, Study.Status.CLOSED),
+    ).distinct()
 
 
 class CultureTag(models.Model):
@@ -83,8 +127,35 @@ class CultureTag(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        self._check_not_frozen()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._check_not_frozen(deleting=True)
+        return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self._check_not_frozen()
+
     def name_in(self, language: str) -> str:
         return self.names.get(language) or self.name
+
+    #: Part of every configuration hash that uses the tag.
+    DESIGN_FIELDS = ("slug", "name")
+
+    def _check_not_frozen(self, *, deleting: bool = False) -> None:
+        if not self.pk:
+            return
+        stored = CultureTag.objects.filter(pk=self.pk).first()
+        if stored is None:
+            return
+        changed = deleting or any(getattr(stored, f) != getattr(self, f) for f in self.DESIGN_FIELDS)
+        study = frozen_studies_using_culture(self.pk).first() if changed else None
+        if study is not None:
+            raise StudyFrozenError(study, _("the culture tags it uses"))
+
 
 
 class Study(models.Model):
@@ -130,6 +201,10 @@ class Study(models.Model):
     completion_url = models.URLField(_("completion redirect URL"), blank=True)
     screenout_url = models.URLField(_("screen-out redirect URL"), blank=True)
     completion_code = models.CharField(_("completion code"), max_length=64, blank=True)
+    closes_at = models.DateTimeField(
+        _("closing date"), null=True, blank=True,
+        help_text=_("New participants are turned away from this moment (sessions already started may finish)."),
+    )
     config_hash = models.CharField(_("frozen configuration hash"), max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     live_at = models.DateTimeField(_("went live"), null=True, blank=True, editable=False)
@@ -143,8 +218,21 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    # Fields that change what participants see; fixed once the study is live.
-    FROZEN_FIELDS = ("image_size", "seeds")
+    def save(self, *args, **kwargs) -> None:
+        # The last line of defence under the forms and actions: a live
+        # study's design never changes through a plain save().
+        update_fields = kwargs.get("update_fields")
+        if self.pk and (update_fields is None or set(update_fields) & set(self.FROZEN_FIELDS)):
+            self.clean()
+        super().save(*args, **kwargs)
+
+    # Fields that define the design; fixed once the study is live. Texts,
+    # redirect URLs, the completion code, quotas and the closing date may
+    # change while live (each change is recorded).
+    FROZEN_FIELDS = (
+        "slug", "image_size", "seeds", "languages", "default_language", "trials_per_participant",
+        "max_attention_failures",
+    )
 
     @property
     def is_frozen(self) -> bool:
@@ -162,6 +250,11 @@ class Study(models.Model):
         if changed:
             raise StudyFrozenError(stored, ", ".join(changed))
 
+    @property
+    def accepts_participants(self) -> bool:
+        """Live and not past its closing date."""
+        return self.status == self.Status.LIVE and (self.closes_at is None or timezone.now() < self.closes_at)
+
     def text(self, key: str, language: str) -> str:
         """A participant-facing text in ``language``, falling back to the default language."""
         for lang in (language, self.default_language, "en"):
@@ -172,6 +265,8 @@ class Study(models.Model):
 
 
 class _StudyImage(_FrozenWithStudy):
+    frozen_fields = ("image", "sha256", "width", "height")
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+", verbose_name=_("study"))
     sha256 = models.CharField(_("SHA-256 of pixels"), max_length=64, editable=False)
     width = models.PositiveIntegerField(_("width"), editable=False, default=0)
@@ -206,6 +301,8 @@ class ContentImage(_StudyImage):
 
 class StyleImage(_StudyImage):
     """An artwork whose style is transferred, tagged with its culture."""
+
+    frozen_fields = (*_StudyImage.frozen_fields, "culture_id")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="style_images", verbose_name=_("study"))
     image = models.ImageField(_("image"), upload_to=style_upload_to, width_field="width", height_field="height")
@@ -315,8 +412,16 @@ class MetricValue(models.Model):
         return f"{self.name}={self.value}"
 
 
-class Question(models.Model):
-    """What participants are asked about candidates."""
+class Question(_FrozenWithStudy):
+    """What participants are asked about candidates.
+
+    Its response format is part of the frozen design; its wording (texts,
+    end labels) may be corrected while the study is live.
+    """
+
+    frozen_fields = ("kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
+                     "show_style", "show_content", "order")
+    frozen_what = "its questions"
 
     class Kind(models.TextChoices):
         LIKERT = "likert", _("Likert rating")
@@ -361,7 +466,19 @@ class Question(models.Model):
         ordering = ["study", "order", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.get_dimension_display()}"
+        text = self.texts.get("en") or next(iter(self.texts.values()), "") if isinstance(self.texts, dict) else ""
+        short = text if len(text) <= 60 else text[:59] + "…"
+        return f"Q{self.position} · {self.get_kind_display()}: {short or self.get_dimension_display()}"
+
+    @property
+    def position(self) -> int:
+        """1-based position among the study's questions (as participants meet them)."""
+        if not self.study_id or not self.pk:
+            return self.order or 0
+        earlier = Question.objects.filter(study_id=self.study_id).filter(
+            models.Q(order__lt=self.order) | models.Q(order=self.order, pk__lt=self.pk)
+        )
+        return earlier.count() + 1
 
     def text(self, language: str) -> str:
         return self.texts.get(language) or self.texts.get(self.study.default_language) or self.texts.get("en", "")

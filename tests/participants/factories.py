@@ -62,10 +62,13 @@ def make_study(
     status: str = Study.Status.LIVE,
     completion_url: str = "https://recruiter.example/complete?cc={code}",
     screenout_url: str = "https://recruiter.example/screenout",
+    languages: tuple[str, ...] | list[str] = ("en", "zh-hans", "ja"),
 ) -> Study:
     """A live study with ``contents × styles × methods`` finished candidates."""
+    # Built as a draft, then opened at the end: rows of a live study's design cannot be added.
     study = Study.objects.create(
-        title="Test study", slug=slug, languages=["en", "zh-hans", "ja"], status=status,
+        title="Test study", slug=slug, languages=list(languages), default_language=languages[0],
+        status=Study.Status.DRAFT,
         trials_per_participant=trials, max_attention_failures=attention_allowed,
         completion_url=completion_url, screenout_url=screenout_url, live_at=timezone.now(),
         texts={
@@ -106,6 +109,8 @@ def make_study(
         tag, _ = CultureTag.objects.get_or_create(slug=culture, defaults={"name": culture})
         ParticipantGroup.objects.create(study=study, slug=folder, name=folder, culture=tag,
                                         eligibility={"cultural_background": [folder]}, quota=quota)
+    Study.objects.filter(pk=study.pk).update(status=status)
+    study.status = status
     return study
 
 

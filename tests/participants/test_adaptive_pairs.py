@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from studies.models import Participant, Question, Response, Trial, TrialItem
+from studies.models import Participant, Question, Response, Study, Trial, TrialItem
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
@@ -24,12 +24,16 @@ MIN_EXPOSURE = 3
 
 
 def _adaptive_study():
-    study = make_study(contents=4, methods=4, questions=("2afc",), trials=4, quota=100, attention_allowed=10)
+    # Designed as a draft, then opened: a live study's questions are frozen.
+    study = make_study(contents=4, methods=4, questions=("2afc",), trials=4, quota=100, attention_allowed=10,
+                       status=Study.Status.DRAFT)
     question = study.questions.get()
     question.pair_design = Question.PairDesign.ADAPTIVE
     question.min_exposure = MIN_EXPOSURE
     question.full_clean()
     question.save()
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE)
+    study.status = Study.Status.LIVE
     return study, question
 
 
@@ -152,7 +156,7 @@ def test_minimum_exposure_comes_first():
 
 def test_adaptive_is_refused_for_other_question_kinds():
     """Only 2AFC questions can choose pairs adaptively."""
-    study = make_study(questions=("likert",))
+    study = make_study(questions=("likert",), status=Study.Status.DRAFT)
     question = study.questions.get()
     question.pair_design = Question.PairDesign.ADAPTIVE
     with pytest.raises(ValidationError) as info:

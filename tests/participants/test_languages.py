@@ -65,9 +65,6 @@ def test_participant_can_switch_language_mid_study():
 
 def test_study_languages_limit_the_choice():
     """A study offered only in Japanese shows Japanese to an English browser."""
-    study = make_study()
-    study.languages = ["ja"]
-    study.default_language = "ja"
-    study.save()
+    study = make_study(languages=["ja"])
     page = Client(HTTP_ACCEPT_LANGUAGE="en").get(entry_url(study)).content.decode()
     assert "参加に同意します" in page

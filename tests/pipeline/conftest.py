@@ -83,3 +83,18 @@ def study(researcher, culture, fake_methods):
 
 def add_question(study):
     return Question.objects.create(study=study, kind="likert", dimension="style_fidelity", texts={"en": "How?"})
+
+
+def complete_design(study, *, quota=20):
+    """What the go-live checklist needs besides candidates: texts, a question, background questions, a group."""
+    from studies.actions.participants import do_add_default_background_questions
+    from studies.models import ParticipantGroup, Study
+
+    Study.objects.filter(pk=study.pk).update(texts={lang: {"consent": "Consent.", "instructions": "Rate.",
+                                                            "thanks": "Thanks."} for lang in study.languages})
+    study.refresh_from_db()
+    question = add_question(study)
+    do_add_default_background_questions(study)
+    ParticipantGroup.objects.create(study=study, slug="everyone", name="Everyone", quota=quota,
+                                    eligibility={"cultural_background": ["western", "chinese"]})
+    return question

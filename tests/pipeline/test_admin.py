@@ -18,7 +18,7 @@ from studies.actions import (
 from studies.models import Candidate, ContentImage, MethodConfig, Study
 from studies.models.study import StudyFrozenError
 
-from .conftest import add_question, build_study, png_bytes
+from .conftest import build_study, complete_design, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -81,8 +81,8 @@ class TestOwnership:
     def test_media_stays_private_when_live(self, client, researcher, other_researcher, two_studies):
         """Participants get stimuli through their session's image view, never /media/."""
         mine, _ = two_studies
-        add_question(mine)
-        do_go_live(mine)
+        complete_design(mine)
+        do_go_live(mine, confirm_warnings=True)
         url = mine.candidates.first().image.url
         assert client.get(url).status_code == 404
         assert _client(client, other_researcher, "pw-bob").get(url).status_code == 404
@@ -184,9 +184,9 @@ class TestFreezing:
 
     def test_live_study_is_frozen(self, client, researcher, two_studies, culture):
         mine, _ = two_studies
-        add_question(mine)
+        complete_design(mine)
         before = compute_config_hash(mine)
-        mine = do_go_live(mine)
+        mine = do_go_live(mine, confirm_warnings=True)
         assert mine.status == Study.Status.LIVE and mine.config_hash == before
         with pytest.raises(StudyFrozenError, match="frozen"):
             do_import_images(mine, [("x.png", png_bytes((9, 9, 9)))], kind="content")
@@ -214,8 +214,8 @@ class TestFreezing:
 
     def test_model_clean_refuses_edits_of_live_rows(self, two_studies):
         mine, _ = two_studies
-        add_question(mine)
-        do_go_live(mine)
+        complete_design(mine)
+        do_go_live(mine, confirm_warnings=True)
         mc = MethodConfig.objects.get(study=mine)
         mc.params = {"strength": 1.0}
         with pytest.raises(ValidationError, match="is live: its stimuli and methods are frozen"):

@@ -39,6 +39,67 @@
       preloadNext();
     }
   }
+  // One display box for every stimulus (the artwork too): a square whose side
+  // is the smallest native long side among them, at most 28rem, so each image
+  // fills the same box and none is enlarged beyond its own pixels; CSS
+  // max-width shrinks them alike where there is less room.
+  var sized = 0;
+  function sizeStimuli() {
+    sized += 1;
+    if (sized < images.length) { return; }
+    var loaded = images.filter(function (img) { return img.naturalWidth > 0; });
+    if (!loaded.length) { return; }
+    var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    var sides = loaded.map(function (img) { return Math.max(img.naturalWidth, img.naturalHeight); });
+    var box = Math.min(Math.min.apply(null, sides), 28 * rem);
+    loaded.forEach(function (img) {
+      img.style.width = (img.naturalWidth * box / Math.max(img.naturalWidth, img.naturalHeight)) + "px";
+    });
+    form.dataset.stimulusBox = String(Math.round(box));
+  }
+  images.forEach(function (img) {
+    if (img.complete && img.naturalWidth > 0) { sizeStimuli(); }
+    else { img.addEventListener("load", sizeStimuli); img.addEventListener("error", sizeStimuli); }
+  });
+
+  // Click or tap (or a button, where a click chooses the image) shows an image at its full size.
+  var dialog = null;
+  function zoom(img) {
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.className = "zoom";
+      dialog.appendChild(document.createElement("img"));
+      dialog.appendChild(document.createElement("p"));
+      dialog.addEventListener("click", function () { dialog.close(); });
+      document.body.appendChild(dialog);
+    }
+    var big = dialog.querySelector("img");
+    big.src = img.currentSrc || img.src;
+    big.alt = img.alt;
+    // Own size (never enlarged), scaled down to fit the screen with its proportions kept (CSS max-width/height).
+    dialog.querySelector("p").textContent = (form.dataset.zoomNote || "")
+      .replace("{w}", img.naturalWidth).replace("{h}", img.naturalHeight);
+    dialog.showModal();
+  }
+  images.forEach(function (img) {
+    var chooses = img.closest("label, li");
+    if (chooses) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "small zoom-button";
+      button.textContent = form.dataset.zoomLabel || "+";
+      button.addEventListener("click", function (event) { event.preventDefault(); zoom(img); });
+      img.insertAdjacentElement("afterend", button);
+    } else {
+      img.tabIndex = 0;
+      img.setAttribute("role", "button");
+      img.addEventListener("click", function () { zoom(img); });
+      img.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); zoom(img); }
+      });
+    }
+  });
+
   if (pending === 0) { onset = performance.now(); }
   images.forEach(function (img) {
     if (img.complete && img.naturalWidth > 0) { stimulusReady(); }

@@ -1,0 +1,273 @@
+"""The go-live checklist: what blocks a study from going live, what needs a confirmation, and the design summary.
+
+Every rule is one small function over the study that yields findings; an
+error blocks :func:`studies.actions.golive.do_go_live`, a warning needs the
+researcher's confirmation. The admin's checklist page shows the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count
+
+from .assignment import _attention_count, plan_questions, question_units
+from .models import (
+    BackgroundQuestion,
+    Candidate,
+    MetricValue,
+    ParticipantGroup,
+    Question,
+    Study,
+)
+
+#: Participant-facing texts every offered language needs.
+REQUIRED_TEXTS = ("consent", "instructions", "thanks")
+#: Groups with fewer places than this get a warning (intervals would be very wide).
+SMALL_QUOTA = 10
+#: Assumed seconds per screen for the session-length estimate (pilot figures).
+SECONDS_PER_SCREEN = {"likert": 8, "2afc": 6, "ranking": 20, "attention": 6}
+#: Consent, background questionnaire, instructions and the end page together.
+SECONDS_AROUND_TRIALS = 120
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One checklist line: ``level`` is ``"error"`` (blocks) or ``"warning"`` (needs a confirmation)."""
+
+    level: str
+    code: str
+    message: str
+
+
+@dataclass
+class QuestionSummary:
+    """How one question is spread over participants and candidates."""
+
+    label: str
+    kind: str
+    trials: int
+    units: int
+    candidates: int
+    ratings_per_candidate: dict[str, float]
+
+
+@dataclass
+class DesignSummary:
+    """Screens per participant and what each is, ratings per candidate, session length."""
+
+    practice: int = 0
+    rated: int = 0
+    attention: int = 0
+    questions: list[QuestionSummary] = field(default_factory=list)
+    seconds: int = 0
+
+    @property
+    def screens(self) -> int:
+        return self.practice + self.rated + self.attention
+
+
+@dataclass
+class Checklist:
+    """The findings and design summary of one study."""
+
+    study: Study
+    findings: list[Finding]
+    summary: DesignSummary
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def can_go_live(self) -> bool:
+        return not self.errors
+
+
+def language_name(code: str) -> str:
+    return str(dict(settings.LANGUAGES).get(code, code))
+
+
+def _languages(study: Study) -> list[str]:
+    return list(study.languages or [study.default_language or "en"])
+
+
+def _status(study: Study, counts: dict[str, int]) -> Iterator[Finding]:
+    if study.status not in (Study.Status.READY, Study.Status.DRAFT, Study.Status.GENERATING):
+        yield Finding(ERROR, "status", f"the study is {study.get_status_display().lower()}")
+    if not counts.get(Candidate.Status.DONE):
+        yield Finding(ERROR, "no_candidates", "no candidates have been generated")
+    pending = counts.get(Candidate.Status.QUEUED, 0) + counts.get(Candidate.Status.RUNNING, 0)
+    if pending:
+        yield Finding(ERROR, "generation_pending", f"{pending:,} candidate(s) are still queued or running")
+
+
+def _questions_exist(study: Study, questions: list[Question]) -> Iterator[Finding]:
+    if not questions:
+        yield Finding(ERROR, "no_questions", "the study has no questions")
+
+
+def _texts(study: Study, questions: list[Question], background: list[BackgroundQuestion]) -> Iterator[Finding]:
+    for lang in _languages(study):
+        name = language_name(lang)
+        texts = (study.texts or {}).get(lang) or {}
+        for key in REQUIRED_TEXTS:
+            if not str(texts.get(key) or "").strip():
+                yield Finding(ERROR, "missing_text", f"the {key} text is missing in {name}")
+        for q in questions:
+            if not str((q.texts or {}).get(lang) or "").strip():
+                yield Finding(ERROR, "missing_text", f"question {q.position} has no text in {name}")
+            labels = q.scale_labels or {}
+            if q.kind == Question.Kind.LIKERT and labels and len(labels.get(lang) or []) != 2:
+                yield Finding(ERROR, "missing_text", f"question {q.position} has no end labels in {name}")
+        for bq in background:
+            if not str((bq.texts or {}).get(lang) or "").strip():
+                yield Finding(ERROR, "missing_text", f"background question “{bq.key}” has no text in {name}")
+            missing = [str(c.get("value")) for c in bq.choices or []
+                       if not str((c.get("labels") or {}).get(lang) or "").strip()]
+            if missing:
+                yield Finding(ERROR, "missing_text", f"background question “{bq.key}” has no {name} label for "
+                                                     f"{', '.join(missing)}")
+
+
+def _eligibility(study: Study, groups: list[ParticipantGroup],
+                 background: list[BackgroundQuestion]) -> Iterator[Finding]:
+    if not groups:
+        yield Finding(ERROR, "no_groups", "the study has no participant groups (every participant would be "
+                                          "screened out)")
+    by_key = {bq.key: bq for bq in background}
+    for group in groups:
+        rules = group.eligibility or {}
+        if not isinstance(rules, dict):
+            yield Finding(ERROR, "group_unreachable", f"group “{group.name}” has an eligibility rule that is not "
+                                                      "a set of answers")
+            continue
+        for key, rule in rules.items():
+            bq = by_key.get(key)
+            if bq is None:
+                yield Finding(ERROR, "eligibility_missing_question",
+                              f"group “{group.name}” requires an answer to “{key}”, but the study has no such "
+                              "background question")
+                continue
+            if isinstance(rule, dict):
+                if bq.kind != BackgroundQuestion.Kind.NUMBER:
+                    yield Finding(ERROR, "group_unreachable", f"group “{group.name}” needs a number range for "
+                                                              f"“{key}”, which is not a number question")
+                elif "min" in rule and "max" in rule and float(rule["min"]) > float(rule["max"]):
+                    yield Finding(ERROR, "group_unreachable", f"group “{group.name}” needs “{key}” between "
+                                                              f"{rule['min']} and {rule['max']}: no answer can be")
+                continue
+            allowed = [str(v) for v in (rule if isinstance(rule, list) else [rule])]
+            if not allowed:
+                yield Finding(ERROR, "group_unreachable", f"group “{group.name}” accepts no answer to “{key}”")
+                continue
+            if bq.kind in (BackgroundQuestion.Kind.CHOICE, BackgroundQuestion.Kind.MULTI):
+                unknown = [v for v in allowed if v not in bq.values()]
+                if unknown:
+                    yield Finding(ERROR, "eligibility_missing_value",
+                                  f"group “{group.name}” accepts “{key}” = {', '.join(unknown)}, which is not "
+                                  f"an answer of that question ({', '.join(bq.values()) or 'none'})")
+                    if len(unknown) == len(allowed):
+                        yield Finding(ERROR, "group_unreachable",
+                                      f"no answer can reach group “{group.name}”")
+            elif bq.kind == BackgroundQuestion.Kind.TEXT:
+                yield Finding(WARNING, "eligibility_free_text",
+                              f"group “{group.name}” needs an exact free-text answer to “{key}”")
+
+
+def _candidates(study: Study, questions: list[Question], candidates: list[Candidate]) -> Iterator[Finding]:
+    done_by_method = dict(
+        study.candidates.filter(status=Candidate.Status.DONE).exclude(image="")
+        .values_list("method_config_id").annotate(n=Count("pk"))
+    )
+    for config in study.method_configs.all():
+        if not done_by_method.get(config.pk):
+            yield Finding(ERROR, "method_no_candidates", f"method “{config.label}” has no finished candidates")
+    for q in questions:
+        if candidates and not question_units(q, candidates):
+            need = "a finished candidate" if q.kind == Question.Kind.LIKERT else (
+                "candidates of at least two methods for one content × style")
+            yield Finding(ERROR, "question_no_candidates",
+                          f"question {q.position} ({q.get_kind_display()}) needs {need}; none are available")
+
+
+def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGroup],
+              summary: DesignSummary) -> Iterator[Finding]:
+    done = study.candidates.filter(status=Candidate.Status.DONE)
+    unscored = done.exclude(pk__in=MetricValue.objects.filter(candidate__study=study).values("candidate_id")).count()
+    if unscored:
+        yield Finding(WARNING, "scoring_unfinished",
+                      f"scoring is unfinished: {unscored:,} of {done.count():,} finished candidates have no metric "
+                      "values yet")
+    if counts.get(Candidate.Status.FAILED):
+        yield Finding(WARNING, "failed_candidates",
+                      f"{counts[Candidate.Status.FAILED]:,} candidate(s) failed and will not be shown")
+    for group in groups:
+        if group.quota < SMALL_QUOTA:
+            yield Finding(WARNING, "small_quota", f"group “{group.name}” has a quota of {group.quota} "
+                                                  f"(fewer than {SMALL_QUOTA} participants)")
+    if summary.rated and summary.rated < study.trials_per_participant:
+        yield Finding(WARNING, "fewer_trials",
+                      f"trials per participant is {study.trials_per_participant} but each participant gets "
+                      f"{summary.rated} rated screen(s): a question shows each content photo at most once and "
+                      "has only so many candidates")
+    if not study.completion_url and not study.completion_code:
+        yield Finding(WARNING, "no_completion", "there is no completion code or URL: a recruiter cannot confirm "
+                                                "who finished")
+
+
+def design_summary(study: Study, groups: list[ParticipantGroup]) -> DesignSummary:
+    """What one participant sees and how often each candidate is rated at full quotas."""
+    probe = groups[0] if groups else ParticipantGroup(study=study, slug="probe", pk=0)
+    plans = plan_questions(study, probe)
+    summary = DesignSummary()
+    if not plans:
+        return summary
+    summary.practice = 1
+    summary.rated = sum(p.per_participant for p in plans)
+    summary.attention = _attention_count()
+    seconds = SECONDS_AROUND_TRIALS + SECONDS_PER_SCREEN.get(plans[0].question.kind, 8)
+    seconds += summary.attention * SECONDS_PER_SCREEN["attention"]
+    for plan in plans:
+        q = plan.question
+        seconds += plan.per_participant * SECONDS_PER_SCREEN.get(q.kind, 8)
+        shown = {cid for u in plan.sequence for cid in u.candidate_ids}
+        size = len(plan.sequence[0].candidate_ids) if plan.sequence else 1
+        ratings = {
+            g.name: (g.quota * plan.per_participant * size / len(shown)) if shown else 0.0 for g in groups
+        }
+        summary.questions.append(QuestionSummary(
+            label=str(q), kind=q.get_kind_display(), trials=plan.per_participant, units=len(plan.sequence),
+            candidates=len(shown), ratings_per_candidate=ratings,
+        ))
+    summary.seconds = seconds
+    return summary
+
+
+def check_go_live(study: Study) -> Checklist:
+    """Every checklist finding of ``study`` and its design summary (reads only)."""
+    counts = dict(study.candidates.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    questions = list(study.questions.order_by("order", "id"))
+    background = list(study.background_questions.order_by("order", "id"))
+    groups = list(study.participant_groups.select_related("culture").order_by("slug"))
+    candidates = list(
+        Candidate.objects.filter(study=study, status=Candidate.Status.DONE).exclude(image="").order_by("id")
+    )
+    summary = design_summary(study, groups)
+    findings = [
+        *_status(study, counts),
+        *_questions_exist(study, questions),
+        *_texts(study, questions, background),
+        *_eligibility(study, groups, background),
+        *_candidates(study, questions, candidates),
+        *_warnings(study, counts, groups, summary),
+    ]
+    return Checklist(study=study, findings=findings, summary=summary)
