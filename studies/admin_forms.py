@@ -8,7 +8,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .lifecycle.training import validate_training_config
 from .models import CultureTag, GanTrainingRun, MethodConfig
+from .workers.catalogue import method_specs
 
 _PARAM_FIELD = "p__{method}__{param}"
 _PARAM_IN_MESSAGE = re.compile(r"parameter '([^']+)'")
@@ -16,11 +18,7 @@ _PARAM_IN_MESSAGE = re.compile(r"parameter '([^']+)'")
 
 def _methods() -> dict[str, Any]:
     """``name -> MethodSpec`` of every registered method (empty if stylecore.methods is absent)."""
-    try:
-        from stylecore.methods import available_methods, get_method
-    except ImportError:
-        return {}
-    return {name: get_method(name) for name in available_methods()}
+    return method_specs()
 
 
 def param_field_name(method: str, param: str) -> str:
@@ -54,7 +52,8 @@ class MethodConfigForm(forms.ModelForm):
     Every method's parameters are fields named ``p__<method>__<param>`` (the
     admin shows each method's in its own fieldset); only the chosen method's
     are validated, by the method's own ``validate``, and an error naming a
-    parameter is shown on that parameter's field.
+    parameter is shown on that parameter's field. This is the one validation:
+    the validated values are stored and workers use them as they are.
     """
 
     error_messages = {
@@ -197,8 +196,6 @@ class GanTrainingRunForm(forms.ModelForm):
         return cultures
 
     def clean_config(self) -> dict:
-        from .training import validate_training_config
-
         config = self.cleaned_data.get("config") or {}
         if not isinstance(config, dict):
             raise forms.ValidationError(_("The config must be a JSON object."), code="invalid")

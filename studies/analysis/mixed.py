@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from patsy import build_design_matrices
-from scipy import stats
+from scipy import linalg, stats
 
 from ._common import ConfidenceInterval, check_confidence_level
+from .crossed import crossed_lmm_arrays, fit_crossed
 
 
 @dataclass
@@ -222,10 +223,6 @@ def fit_crossed_lmm(
         >>> round(float(fit.fixed.loc["Intercept", "estimate"]), 1)
         0.8
     """
-    from scipy import linalg
-
-    from .crossed import crossed_lmm_arrays, fit_crossed
-
     if not random:
         raise ValueError("random must name at least one grouping column")
     level = check_confidence_level(confidence_level)

@@ -1,5 +1,6 @@
 """Data model of a study (see README "Data model")."""
 
+from .jobs import Job, JobStatus
 from .participants import (
     BackgroundQuestion,
     Participant,
@@ -16,6 +17,7 @@ from .study import (
     MethodConfig,
     MetricValue,
     Question,
+    SetMetricValue,
     Study,
     StyleImage,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "BackgroundQuestion",
     "Candidate",
     "GanTrainingRun",
+    "Job",
+    "JobStatus",
     "ContentImage",
     "CultureTag",
     "MethodConfig",
@@ -33,6 +37,7 @@ __all__ = [
     "ParticipantGroup",
     "Question",
     "Response",
+    "SetMetricValue",
     "Study",
     "StyleImage",
     "StudyReport",

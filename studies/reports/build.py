@@ -25,6 +25,9 @@ import pandas as pd
 
 from studies.analysis import correlation, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
+from studies.export import study_configuration, study_frame
+from studies.models import Study
+from studies.reports import plots
 
 Progress = Callable[[float, str], None]
 
@@ -179,8 +182,6 @@ def build_report(
 
     # --- Agreement and between-group differences --------------------------
     progress(0.1, "metric-human agreement")
-    from studies.reports import plots
-
     if metrics and len(scored):
         agree = correlation.metric_agreement(
             scored, metrics, n_resamples=options.n_resamples,
@@ -468,8 +469,6 @@ def _write_pdf(
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
-    from studies.reports import plots
-
     with PdfPages(path) as pdf:
         intro = (
             f"{results['n_rows_analysed']} of {results['n_rows']} rows analysed, "
@@ -517,9 +516,6 @@ def build_study_report(
     Raises:
         studies.models.Study.DoesNotExist: No such study.
     """
-    from studies.export import study_configuration, study_frame
-    from studies.models import Study
-
     progress = progress or _noop
     study = Study.objects.get(pk=study_id)
     if options is None:

@@ -57,6 +57,8 @@ class MetricSpec:
         variant: returns a suffix naming the backbone actually used (e.g. when a
             deeper VGG19 is present), appended to the version.
         kind: ``"image"`` (one value per image) or ``"set"``.
+        min_side: the shortest image side the definition applies to (e.g.
+            MS-SSIM's five scales need 176 px); smaller images are not scored.
     """
 
     name: str
@@ -68,6 +70,7 @@ class MetricSpec:
     availability: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     variant: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     kind: str = "image"
+    min_side: int = 0
 
     @property
     def version(self) -> str:
@@ -80,6 +83,17 @@ class MetricSpec:
     def unavailable(self) -> str:
         """``""`` when the metric can run here, else the reason."""
         return self.availability() if self.availability is not None else ""
+
+    def not_applicable(self, height: int, width: int) -> str:
+        """``""`` when the metric is defined for an image of this size, else the reason.
+
+        Example:
+            >>> get_metric("ms-ssim").not_applicable(170, 256)
+            'not applicable: ms-ssim needs a short side of at least 176 px, got 170x256'
+        """
+        if min(height, width) < self.min_side:
+            return f"not applicable: {self.name} needs a short side of at least {self.min_side} px, got {height}x{width}"
+        return ""
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
