@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-# Modules that register metrics when imported; kept lazy so that importing
-# ``stylecore.metrics`` never loads a network or an optional package.
-_METRIC_MODULES = (
-    "ssim",
-    "psnr",
-    "lpips",
-    "stlpips",
-    "gram",
-    "content",
-    "color",
-    "edges",
-    "recognisability",
-    "distribution",
-)
+from .._registry import Registry
 
-_REGISTRY: dict[str, MetricSpec] = {}
+# Filled by the public modules of this package when first looked up, so that
+# importing ``stylecore.metrics`` never loads a network or an optional package.
+METRICS: Registry[MetricSpec] = Registry("metric", "stylecore.metrics")
 
 # (images, contents, styles) -> (B,) values; refs are None when not needed.
 MetricFn = Callable[
@@ -98,18 +85,9 @@ class MetricSpec:
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add ``spec``; a different spec under an existing name raises ``ValueError``."""
-    old = _REGISTRY.get(spec.name)
-    if old is not None and old != spec:
-        raise ValueError(f"metric name {spec.name!r} is already registered")
     if spec.name != spec.name.lower() or "_" in spec.name or " " in spec.name:
         raise ValueError(f"metric names are lowercase with hyphens, got {spec.name!r}")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _ensure_registered() -> None:
-    for module in _METRIC_MODULES:
-        importlib.import_module(f"{__package__}.{module}")
+    return METRICS.register(spec.name, spec)
 
 
 def available_metrics(kind: str | None = None) -> list[str]:
@@ -119,8 +97,7 @@ def available_metrics(kind: str | None = None) -> list[str]:
         >>> "ssim" in available_metrics()
         True
     """
-    _ensure_registered()
-    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+    return [s.name for s in METRICS.values() if kind is None or s.kind == kind]
 
 
 def get_metric(name: str) -> MetricSpec:
@@ -133,15 +110,7 @@ def get_metric(name: str) -> MetricSpec:
         >>> get_metric("psnr").higher_is_better
         True
     """
-    _ensure_registered()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"unknown metric {name!r}.{hint} Known: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    return METRICS.get(name)
 
 
 def weights_availability(*weight_names: str) -> Callable[[], str]:
