@@ -122,3 +122,22 @@ def test_set_metrics_wait_for_the_whole_set(textured_study, settings):
     run_set_scoring(ids, device="cpu")
     pending = {(v.method_config_id, v.culture_id) for v in SetMetricValue.objects.all()}
     assert (first.method_config_id, first.style.culture_id) not in pending and len(pending) == 3
+
+
+@pytest.mark.weights
+def test_a_worker_loads_each_network_once(textured_study, weights_dir, monkeypatch):
+    """Two scoring batches in one process: the VGG19 of the style metrics is read from disk for the first only."""
+    import stylecore.weights
+    from stylecore.metrics import _vgg
+
+    _vgg._cached.cache_clear()  # start cold, so the first batch must load
+    loads = []
+    real = stylecore.weights.load_state_dict
+    monkeypatch.setattr(stylecore.weights, "load_state_dict", lambda *a, **k: loads.append(a) or real(*a, **k))
+    ids = list(textured_study.candidates.order_by("pk").values_list("pk", flat=True))
+    first = run_scoring(ids[:8], ["gram-style", "content"], device="cpu")
+    assert first["stored"] == 16 and not MetricValue.objects.exclude(unavailable_reason="").exists()
+    assert loads, "the first batch reads the VGG19 file"
+    loads.clear()
+    assert run_scoring(ids[8:], ["gram-style", "content"], device="cpu")["stored"] == 16
+    assert loads == []
