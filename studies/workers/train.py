@@ -29,7 +29,9 @@ CANCEL_POLL_SECONDS = 5.0
 
 
 def _work_dir(run: GanTrainingRun) -> Path:
-    return Path(settings.DATA_DIR) / "training" / str(run.pk)
+    """A fresh local folder per claim: local state always comes from storage, never from an
+    earlier attempt or from another database's run with the same id."""
+    return Path(settings.DATA_DIR) / "training" / str(run.pk) / run.claim
 
 
 def _materialise(run: GanTrainingRun, work: Path) -> dict[str, list[Path]]:
@@ -67,11 +69,18 @@ def run_training(run_id: int, *, host: str | None = None, device: str | None = N
     if run.cancel_requested:
         return lifecycle.finish_run(run, JobStatus.CANCELLED)
     work = _work_dir(run)
+    try:
+        return _train(run, work, device)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _train(run: GanTrainingRun, work: Path, device: str | None) -> str:
     out = work / "out"
     try:
         config = TrainConfig(**run.config, model=run.model, device=device or worker_device(), progress_bar=False)
         files = _materialise(run, work)
-        if not (out / "latest.pt").exists() and run.checkpoint:
+        if run.checkpoint:  # resume where the last claim stored its checkpoint
             out.mkdir(parents=True, exist_ok=True)
             with run.checkpoint.open("rb") as src, open(out / "latest.pt", "wb") as dst:
                 shutil.copyfileobj(src, dst)
