@@ -3,7 +3,7 @@
     python bench/pipeline_bench.py                  # WCT at 128 px, 3 contents × 3 styles, CPU
     python bench/pipeline_bench.py --device cuda --size 512 --method adain
 
-Runs :func:`studies.pipeline.run_generation` in-process on a throw-away SQLite
+Runs :func:`studies.workers.generate.run_generation` in-process on a throw-away SQLite
 database and media folder (real sample images and weights): once with the
 study's candidates in tasks of ``GENERATION_BATCH_PAIRS`` (one model call per
 content × style block), once with one candidate per task, after a warm-up that
@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from studies import pipeline
     from studies.actions import do_create_study, do_import_images
     from studies.models import Candidate, CultureTag, MethodConfig
+    from studies.workers.generate import run_generation
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     def rate(ids: list[int], per_task: int) -> float:
         start = time.perf_counter()
         for k in range(0, len(ids), per_task):
-            out = pipeline.run_generation(ids[k : k + per_task], device=args.device)
+            out = run_generation(ids[k : k + per_task], device=args.device)
             assert not out["failed"], Candidate.objects.filter(pk__in=out["failed"]).values_list("error", flat=True)
         return len(ids) / (time.perf_counter() - start)
 

@@ -223,29 +223,25 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-# Candidate pipeline: a worker refreshes the heartbeat of what it is generating
-# every STYLESTUDY_HEARTBEAT_SECONDS; the sweep re-queues a running candidate
-# whose heartbeat is older than STYLESTUDY_STALE_AFTER_SECONDS (its worker died).
+# Background jobs (candidates, training runs, reports): a worker refreshes the
+# heartbeat of what it runs every STYLESTUDY_HEARTBEAT_SECONDS; the sweep
+# re-queues a running job whose heartbeat is older than
+# STYLESTUDY_STALE_AFTER_SECONDS (its worker died).
 STYLESTUDY_HEARTBEAT_SECONDS = env_int("STYLESTUDY_HEARTBEAT_SECONDS", 10)
 STYLESTUDY_STALE_AFTER_SECONDS = env_int("STYLESTUDY_STALE_AFTER_SECONDS", 120)
 STYLESTUDY_SWEEP_SECONDS = env_int("STYLESTUDY_SWEEP_SECONDS", 60)
-# Queued candidates older than this get their task sent again (its message may
+# Queued jobs older than this get their task sent again (its message may
 # have died with a worker, or its retries ran out); duplicates are no-ops.
 STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS = env_int("STYLESTUDY_REQUEUE_QUEUED_AFTER_SECONDS", 6 * 3600)
 STYLESTUDY_DEVICE = env_str("STYLESTUDY_DEVICE", "")
-# Extra seconds a generation task waits after claiming its candidates: a window
-# for fault-injection tests (kill -9 mid-run). Always 0 in production.
-STYLESTUDY_GENERATION_DELAY_SECONDS = float(env_str("STYLESTUDY_GENERATION_DELAY_SECONDS", "0") or 0)
+# Extra seconds a job waits after its claim: a window for fault-injection tests
+# (kill -9 mid-run). Always 0 in production.
+STYLESTUDY_FAULT_DELAY_SECONDS = float(env_str("STYLESTUDY_FAULT_DELAY_SECONDS", "0") or 0)
 STYLESTUDY_METRICS = env_list("STYLESTUDY_METRICS")
 STYLESTUDY_MAX_UPLOAD_PIXELS = env_int("STYLESTUDY_MAX_UPLOAD_PIXELS", 40_000_000)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "sweep-stale-candidates": {
-        "task": "studies.tasks.sweep_stale_candidates_task",
-        "schedule": float(STYLESTUDY_SWEEP_SECONDS),
-        "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
-    },
-    "sweep-stale-training-runs": {
-        "task": "studies.tasks.sweep_stale_training_runs_task",
+    "sweep-stale-jobs": {
+        "task": "studies.tasks.sweep_stale_jobs_task",
         "schedule": float(STYLESTUDY_SWEEP_SECONDS),
         "options": {"queue": "cpu", "expires": float(STYLESTUDY_SWEEP_SECONDS)},
     },
@@ -321,7 +317,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Request log lines carry URLs; participant tokens and recruiter ids are redacted from them.
-    "filters": {"participant_privacy": {"()": "studies.access.RedactParticipantData"}},
+    "filters": {"participant_privacy": {"()": "studies.privacy.RedactParticipantData"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["participant_privacy"]}

@@ -34,11 +34,12 @@ from .actions import (
     do_import_images,
     do_queue_generation,
     do_queue_scoring,
+    do_request_cancel,
     do_request_report,
     do_requeue_candidates,
     do_retry_failed,
     do_save_live_edit,
-    study_progress,
+    do_start_training_run,
 )
 from .actions.participants import do_add_default_background_questions
 from .admin_erasure import ParticipantErasureMixin, StudyErasureMixin
@@ -69,6 +70,7 @@ from .models import (
     ParticipantGroup,
     Question,
     Response,
+    SetMetricValue,
     Study,
     StudyReport,
     StyleImage,
@@ -76,14 +78,12 @@ from .models import (
     TrialItem,
 )
 from .models.study import frozen_studies_using_culture
-from .permissions import access_study_for_user, filter_owned
+from .permissions import access_study_for_user, filter_owned, make_researcher
+from .queries import preview_page, study_progress
 from .security import ThrottledAdminAuthenticationForm
 
 # Sign-in attempts are throttled per user name and per address (studies.security).
 admin.site.login_form = ThrottledAdminAuthenticationForm
-
-# Preview grid rows (content × style pairs) per page: each row has one image per method.
-PREVIEW_PAIRS = 40
 
 admin.site.site_header = "stylestudy"
 admin.site.site_title = "stylestudy"
@@ -441,31 +441,13 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
 
     def preview_view(self, request, study_id: int):
         study = access_study_for_user(request.user, study_id)
-        configs = list(study.method_configs.all())
         try:
             page = max(int(request.GET.get("page", 1)), 1)
         except ValueError:
             page = 1
-        pairs = [
-            (c, s) for s in study.style_images.select_related("culture") for c in study.content_images.all()
-        ]
-        shown = pairs[(page - 1) * PREVIEW_PAIRS : page * PREVIEW_PAIRS]
-        cands = {
-            (x.content_id, x.style_id, x.method_config_id): x
-            for x in study.candidates.filter(
-                seed=0, content_id__in={c.pk for c, _ in shown}, style_id__in={s.pk for _, s in shown}
-            )
-        }
-        rows = [
-            {"content": c, "style": s, "outputs": [cands.get((c.pk, s.pk, m.pk)) for m in configs]}
-            for c, s in shown
-        ]
         context = {
             **self._context(request, study, _("Preview: %(study)s") % {"study": study}),
-            "configs": configs,
-            "rows": rows,
-            "page": page,
-            "has_next": page * PREVIEW_PAIRS < len(pairs),
+            **preview_page(study, page),
         }
         return TemplateResponse(request, "admin/studies/study/preview.html", context)
 
@@ -785,6 +767,24 @@ class MetricValueAdmin(OwnedAdmin):
         return False
 
 
+@admin.register(SetMetricValue)
+class SetMetricValueAdmin(OwnedAdmin):
+    """FID, KID and ArtFID of one method's candidates for one culture's styles (read-only)."""
+
+    list_display = ["name", "method_config", "culture", "value", "n_images", "version", "unavailable_reason",
+                    "computed_at"]
+    list_filter = ["name", "study"]
+    list_select_related = ["method_config", "culture"]
+    readonly_fields = ["study", "method_config", "culture", "name", "version", "value", "n_images",
+                       "unavailable_reason", "computed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Question)
 class QuestionAdmin(LiveEditAdmin):
     form = QuestionForm
@@ -825,15 +825,11 @@ class GanTrainingRunAdmin(OwnedAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            from .tasks import train_gan_task
-
-            train_gan_task.delay_on_commit(obj.pk)
+            do_start_training_run(obj)
 
     @admin.action(description=_("Request cancel of selected runs"), permissions=["change"])
     def request_cancel(self, request, queryset):
-        n = queryset.filter(status__in=[GanTrainingRun.Status.QUEUED, GanTrainingRun.Status.RUNNING]).update(
-            cancel_requested=True
-        )
+        n = do_request_cancel(queryset)
         self.message_user(request, _("Cancel requested for %(n)d run(s).") % {"n": n})
 
 
@@ -950,8 +946,6 @@ class ResearcherUserAdmin(UserAdmin):
 
     @admin.action(description=_("Make researchers (staff, researchers group)"), permissions=["make_researcher"])
     def make_researchers(self, request, queryset):
-        from .permissions import make_researcher
-
         for user in queryset:
             make_researcher(user)
         self.message_user(request, _("%(n)d user(s) are now researchers.") % {"n": queryset.count()},

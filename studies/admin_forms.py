@@ -10,6 +10,7 @@ from django import forms
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
+from .lifecycle.training import validate_training_config
 from .models import (
     BackgroundQuestion,
     CultureTag,
@@ -19,6 +20,7 @@ from .models import (
     Question,
     Study,
 )
+from .workers.catalogue import family_weights, method_specs
 
 _PARAM_FIELD = "p__{method}__{param}"
 _PARAM_IN_MESSAGE = re.compile(r"parameter '([^']+)'")
@@ -26,26 +28,7 @@ _PARAM_IN_MESSAGE = re.compile(r"parameter '([^']+)'")
 
 def _methods() -> dict[str, Any]:
     """``name -> MethodSpec`` of every registered method (empty if stylecore.methods is absent)."""
-    try:
-        from stylecore.methods import available_methods, get_method
-    except ImportError:
-        return {}
-    return {name: get_method(name) for name in available_methods()}
-
-
-def family_weights(family: str) -> tuple[list[str], list[str]]:
-    """``(present, missing)`` weight names of ``family`` (files looked up by name, not hashed here)."""
-    if not family:
-        return [], []
-    try:
-        from stylecore.weights.registry import list_specs, weights_dirs
-    except ImportError:
-        return [], []
-    present, missing = [], []
-    dirs = weights_dirs()
-    for spec in list_specs(family):
-        (present if any((d / spec.filename).is_file() for d in dirs) else missing).append(spec.name)
-    return present, missing
+    return method_specs()
 
 
 def family_is_present(family: str) -> bool:
@@ -85,7 +68,8 @@ class MethodConfigForm(forms.ModelForm):
     Every method's parameters are fields named ``p__<method>__<param>`` (the
     admin shows each method's in its own fieldset); only the chosen method's
     are validated, by the method's own ``validate``, and an error naming a
-    parameter is shown on that parameter's field.
+    parameter is shown on that parameter's field. This is the one validation:
+    the validated values are stored and workers use them as they are.
     """
 
     error_messages = {
@@ -261,8 +245,6 @@ class GanTrainingRunForm(forms.ModelForm):
         return cultures
 
     def clean_config(self) -> dict:
-        from .training import validate_training_config
-
         config = self.cleaned_data.get("config") or {}
         if not isinstance(config, dict):
             raise forms.ValidationError(_("The config must be a JSON object."), code="invalid")

@@ -402,11 +402,6 @@ def candidate_counts(group: ParticipantGroup, *, statuses=("completed",)) -> dic
     return dict(counts)
 
 
-def touch(participant: Participant) -> None:
-    """Record activity so that the session is not expired while in use."""
-    Participant.objects.filter(pk=participant.pk).update(last_seen_at=timezone.now())
-
-
 __all__ = [
     "QuestionPlan",
     "Unit",

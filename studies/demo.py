@@ -22,6 +22,7 @@ from .models import (
     Question,
     Study,
 )
+from .workers.catalogue import method_specs
 
 logger = logging.getLogger(__name__)
 
@@ -146,16 +147,12 @@ def create_demo_study(
 
 def ensure_demo_methods(study: Study) -> list[MethodConfig]:
     """The demo's method configurations (those whose method is installed)."""
-    try:
-        from stylecore.methods import available_methods
-    except ImportError:
-        return []
-    installed = set(available_methods())
+    specs = method_specs()
     configs = []
     for label, method, params in DEMO_METHODS:
-        if method in installed:
+        if method in specs:
             config, _ = MethodConfig.objects.get_or_create(
-                study=study, label=label, defaults={"method": method, "params": params}
+                study=study, label=label, defaults={"method": method, "params": specs[method].validate(params)}
             )
             configs.append(config)
     return configs

@@ -28,12 +28,14 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.defaults import server_error as django_server_error
 
+from .privacy import TOKEN_PATTERN
+
 logger = logging.getLogger(__name__)
 
 #: Seconds a client is asked to wait before retrying.
 RETRY_AFTER_SECONDS = 5
 
-_SESSION_PATH = re.compile(r"^/p/[A-Za-z0-9_-]{20,64}/")
+_SESSION_PATH = re.compile(f"^/p/{TOKEN_PATTERN}/")
 
 #: Exceptions that mean "the database cannot be reached now" rather than a bug.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)

@@ -28,8 +28,8 @@ _RESEARCHER_EDITS = (
     "participantgroup", "backgroundquestion", "gantrainingrun",
 )
 # Models a researcher may only view. Culture tags are shared by all studies: superusers manage them.
-_RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport",
-                     "culturetag", "erasurerecord", "liveedit")
+_RESEARCHER_VIEWS = ("candidate", "metricvalue", "setmetricvalue", "participant", "trial", "trialitem", "response",
+                     "studyreport", "culturetag", "erasurerecord", "liveedit")
 
 _MEDIA_STUDY = re.compile(r"^studies/(?P<study_id>\d+)/")
 

@@ -1,9 +1,9 @@
-"""Celery tasks: thin wrappers that load rows by id, call stylecore or analysis, store results.
+"""Celery tasks: thin wrappers that run a worker function on ids and queue the follow-up.
 
 Routing (``CELERY_TASK_ROUTES``): ``generate_*``, ``score_*`` and ``train_*``
-go to the ``gpu`` queue, everything else to ``cpu``. Every task here is
-idempotent (see :mod:`studies.pipeline`), so late acknowledgement and
-redelivery after a worker dies are safe.
+go to the ``gpu`` queue, everything else to ``cpu``. Every job task is
+idempotent (claims and claim-guarded writes, see :mod:`studies.lifecycle.jobs`),
+so late acknowledgement and redelivery after a worker dies are safe.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import socket
 from celery import shared_task
 from django.db import connection
 
-from .pipeline import (
-    TRANSIENT_ERRORS,
-    run_generation,
-    run_scoring,
-    sweep_stale_candidates,
-)
+from .assignment import expire_stale_sessions
+from .lifecycle.candidates import queue_scoring_after_generation, sweep_stale_candidates
+from .lifecycle.jobs import TRANSIENT_ERRORS
+from .lifecycle.reports import sweep_stale_reports
+from .lifecycle.training import sweep_stale_training_runs
+from .models import Study
+from .workers.generate import run_generation
+from .workers.report import run_report_job
+from .workers.score import run_scoring, run_set_scoring
+from .workers.train import run_training
 
 # Transient failures: retried with exponential backoff (5 s, 10 s, … ≤ 5 min).
 _RETRY = dict(
@@ -30,8 +34,6 @@ _RETRY = dict(
 @shared_task(name="studies.tasks.ping_task")
 def ping_task(payload: str) -> dict:
     """Round-trip check: echoes ``payload`` with the worker's host and database vendor."""
-    from studies.models import Study
-
     return {
         "payload": payload,
         "worker": socket.gethostname(),
@@ -42,62 +44,44 @@ def ping_task(payload: str) -> dict:
 
 
 @shared_task(name="studies.tasks.generate_candidates_task", ignore_result=True, **_RETRY)
-def generate_candidates_task(candidate_ids: list[int], score: list[str] | bool = False) -> dict:
-    """Generate queued candidates (one batched model call per method config and seed).
-
-    Args:
-        candidate_ids: candidates to generate; ones that are not queued any
-            more (done, running elsewhere, cancelled) are skipped.
-        score: then queue scoring of the new images: a list of metric names,
-            ``True`` for the default metrics, ``False`` for none.
-    """
+def generate_candidates_task(candidate_ids: list[int]) -> dict:
+    """Generate queued candidates of one method config and seed, then queue their scoring as chosen."""
     outcome = run_generation(candidate_ids)
-    if score and outcome["done"]:
-        score_candidates_task.delay(outcome["done"], metrics=score if isinstance(score, list) else None)
+    queue_scoring_after_generation(outcome["done"])
     return outcome
 
 
 @shared_task(name="studies.tasks.score_candidates_task", ignore_result=True, **_RETRY)
 def score_candidates_task(candidate_ids: list[int], metrics: list[str] | None = None) -> dict:
-    """Compute and store metric values of generated candidates (skips stored ones)."""
-    return run_scoring(candidate_ids, metrics)
+    """Store per-image metrics of generated candidates, then the set metrics of their complete sets."""
+    return {**run_scoring(candidate_ids, metrics), **run_set_scoring(candidate_ids, metrics)}
 
 
-@shared_task(name="studies.tasks.sweep_stale_candidates_task", ignore_result=True, **_RETRY)
-def sweep_stale_candidates_task(stale_after: float | None = None) -> dict:
-    """Re-queue candidates whose worker died while generating them (periodic, cpu queue)."""
-    return sweep_stale_candidates(stale_after=stale_after)
+@shared_task(name="studies.tasks.sweep_stale_jobs_task", ignore_result=True, **_RETRY)
+def sweep_stale_jobs_task() -> dict:
+    """Re-queue candidates, training runs and reports whose worker died (periodic, cpu queue)."""
+    return {
+        "candidates": sweep_stale_candidates(),
+        "training_runs": sweep_stale_training_runs(),
+        "reports": sweep_stale_reports(),
+    }
 
 
 @shared_task(name="studies.tasks.train_gan_task", ignore_result=True, time_limit=7 * 24 * 3600,
              soft_time_limit=7 * 24 * 3600 - 300, **_RETRY)
 def train_gan_task(run_id: int) -> str:
     """Train or resume a GAN training run (gpu queue); safe to redeliver."""
-    from .training import run_training
-
     return run_training(run_id)
+
+
+@shared_task(name="studies.tasks.build_study_report_task", ignore_result=True, time_limit=4 * 3600,
+             soft_time_limit=4 * 3600 - 60, **_RETRY)
+def build_study_report_task(report_id: int) -> str:
+    """Build a study report (cpu queue) and keep its archive in storage; safe to redeliver."""
+    return run_report_job(report_id)
 
 
 @shared_task(name="studies.tasks.expire_stale_participants_task", ignore_result=True, **_RETRY)
 def expire_stale_participants_task() -> int:
     """Free the design slots of sessions abandoned past their study's timeout (periodic)."""
-    from .assignment import expire_stale_sessions
-
     return expire_stale_sessions()
-
-
-@shared_task(name="studies.tasks.sweep_stale_training_runs_task", ignore_result=True, **_RETRY)
-def sweep_stale_training_runs_task() -> list[int]:
-    """Re-queue training runs whose worker died (periodic, cpu queue)."""
-    from .training import sweep_stale_training_runs
-
-    return sweep_stale_training_runs()
-
-
-@shared_task(name="studies.tasks.build_study_report_task", ignore_result=True, acks_late=True,
-             reject_on_worker_lost=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
-def build_study_report_task(report_id: int) -> str:
-    """Build a study report (cpu queue) and keep its archive in storage."""
-    from .reports.jobs import run_report_job
-
-    return run_report_job(report_id)

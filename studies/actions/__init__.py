@@ -1,24 +1,28 @@
-"""State changes of studies go through the ``do_*`` functions here.
+"""The ``do_*`` / ``check_*`` actions a researcher's UI calls, in one namespace.
 
-Each saves the change atomically and queues any follow-up work after commit.
+Study and job actions live in :mod:`studies.lifecycle`; going live and
+duplicating in :mod:`studies.actions.golive`; participant actions in
+:mod:`studies.actions.participants`.
 """
 
-from .design import design_document, do_import_design
-from .generation import (
-    ImportReport,
+from ..lifecycle.candidates import (
     do_cancel,
     do_cancel_candidates,
+    do_queue_generation,
+    do_queue_scoring,
+    do_requeue_candidates,
+    do_retry_failed,
+)
+from ..lifecycle.reports import do_request_report
+from ..lifecycle.study import (
+    ImportReport,
     do_close,
     do_create_study,
     do_import_images,
-    do_queue_generation,
-    do_queue_scoring,
-    do_request_report,
-    do_requeue_candidates,
-    do_retry_failed,
     do_update_study_status,
-    study_progress,
 )
+from ..lifecycle.training import do_request_cancel, do_start_training_run
+from .design import design_document, do_import_design
 from .golive import (
     check_can_go_live,
     compute_config_hash,
@@ -42,10 +46,11 @@ __all__ = [
     "do_import_images",
     "do_queue_generation",
     "do_queue_scoring",
+    "do_request_cancel",
     "do_request_report",
     "do_requeue_candidates",
     "do_retry_failed",
     "do_save_live_edit",
+    "do_start_training_run",
     "do_update_study_status",
-    "study_progress",
 ]

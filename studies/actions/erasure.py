@@ -14,11 +14,15 @@ from django.db.models import QuerySet
 
 from ..access import pseudonymise
 from ..models import (
+    Candidate,
+    ContentImage,
     ErasureRecord,
+    GanTrainingRun,
     Participant,
     Response,
     Study,
     StudyReport,
+    StyleImage,
     Trial,
     TrialItem,
 )
@@ -118,8 +122,6 @@ def do_erase_study_participants(study: Study, *, by: AbstractBaseUser) -> Erasur
 
 def _study_files(study: Study) -> list[tuple]:
     """``(storage, name)`` of every stored file of ``study`` (images, candidates, training outputs)."""
-    from ..models import Candidate, ContentImage, GanTrainingRun, StyleImage
-
     files = []
     for model, fields in (
         (ContentImage, ("image", "thumbnail")),

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from patsy import build_design_matrices
-from scipy import stats
+from scipy import linalg, stats
 
 from ._common import ConfidenceInterval, check_confidence_level
+from .correlation import holm
+from .crossed import crossed_lmm_arrays, fit_crossed, satterthwaite_df
 
 
 @dataclass
@@ -240,10 +242,6 @@ def fit_crossed_lmm(
         >>> round(float(fit.fixed.loc["Intercept", "estimate"]), 1)
         0.8
     """
-    from scipy import linalg
-
-    from .crossed import crossed_lmm_arrays, fit_crossed
-
     if not random:
         raise ValueError("random must name at least one grouping column")
     level = check_confidence_level(confidence_level)
@@ -436,9 +434,6 @@ def _fit_crossed_detail(
 
 def _finish_contrasts(result: MixedModelResult, stats_: object, contrasts: list[Contrast]) -> None:
     """Estimates, SEs, Satterthwaite df and Holm within families; stored on ``result``."""
-    from .correlation import holm
-    from .crossed import satterthwaite_df
-
     if not contrasts:
         return
     beta = result.fixed["estimate"].to_numpy()

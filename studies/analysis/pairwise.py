@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ._common import (
-    ConfidenceInterval,
     as_rng,
     bootstrap_weights,
     check_confidence_level,
@@ -370,8 +369,3 @@ def mean_ranks(
     )
     return PairwiseResult(table, "mean-rank", len(p_ids), level, replicates)
 
-
-def interval_of(result: PairwiseResult, item: object) -> ConfidenceInterval:
-    """The stored interval of one item of ``result``."""
-    row = result.table.loc[item]
-    return ConfidenceInterval(float(row["ci_low"]), float(row["ci_high"]))

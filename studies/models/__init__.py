@@ -2,6 +2,7 @@
 
 from .audit import LiveEdit
 from .erasure import ErasureRecord
+from .jobs import Job, JobStatus
 from .participants import (
     BackgroundQuestion,
     Participant,
@@ -18,6 +19,7 @@ from .study import (
     MethodConfig,
     MetricValue,
     Question,
+    SetMetricValue,
     Study,
     StyleImage,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "BackgroundQuestion",
     "Candidate",
     "GanTrainingRun",
+    "Job",
+    "JobStatus",
     "LiveEdit",
     "ContentImage",
     "CultureTag",
@@ -37,6 +41,7 @@ __all__ = [
     "ParticipantGroup",
     "Question",
     "Response",
+    "SetMetricValue",
     "Study",
     "StyleImage",
     "StudyReport",

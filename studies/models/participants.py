@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..privacy import new_participant_token
 from .study import Candidate, CultureTag, Question, Study, _FrozenWithStudy
-
-
-def new_participant_token() -> str:
-    """An unguessable URL-safe token (256 bits), never a database id."""
-    return secrets.token_urlsafe(32)
 
 
 class ParticipantGroup(_FrozenWithStudy):
@@ -257,10 +251,6 @@ class Trial(models.Model):
 
     def __str__(self) -> str:
         return f"trial {self.position} of {self.participant_id}"
-
-    @property
-    def is_attention_check(self) -> bool:
-        return bool(self.attention_kind)
 
 
 class TrialItem(models.Model):

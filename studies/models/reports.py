@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .jobs import Job
 from .study import Study
 
 
@@ -13,26 +14,17 @@ def report_upload_to(instance: StudyReport, filename: str) -> str:
     return f"studies/{instance.study_id}/reports/{instance.pk}/{filename}"
 
 
-class StudyReport(models.Model):
+class StudyReport(Job):
     """One run of the statistical report: HTML, PDF, tidy CSV/Parquet, codebook, configuration."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports", verbose_name=_("study"))
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(_("progress"), default=0.0)
     message = models.CharField(_("current step"), max_length=200, blank=True)
     archive = models.FileField(_("report archive (zip)"), upload_to=report_upload_to, blank=True)
     html = models.FileField(_("HTML report"), upload_to=report_upload_to, blank=True)
     summary = models.JSONField(_("summary"), default=dict, blank=True)
-    error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("requested"), default=timezone.now, editable=False)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("study report")

@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .jobs import Job
+
 
 def content_upload_to(instance: ContentImage, filename: str) -> str:
     return f"studies/{instance.study_id}/content/{instance.sha256}.png"
@@ -138,9 +140,6 @@ class CultureTag(models.Model):
     def clean(self) -> None:
         super().clean()
         self._check_not_frozen()
-
-    def name_in(self, language: str) -> str:
-        return self.names.get(language) or self.name
 
     #: Part of every configuration hash that uses the tag.
     DESIGN_FIELDS = ("slug", "name")
@@ -340,37 +339,22 @@ class MethodConfig(_FrozenWithStudy):
         return self.label
 
 
-class Candidate(models.Model):
+class Candidate(Job):
     """One generated image: content × style × method configuration × seed."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="candidates", verbose_name=_("study"))
     content = models.ForeignKey(ContentImage, on_delete=models.RESTRICT, related_name="candidates", verbose_name=_("content image"))
     style = models.ForeignKey(StyleImage, on_delete=models.RESTRICT, related_name="candidates", verbose_name=_("style image"))
     method_config = models.ForeignKey(MethodConfig, on_delete=models.RESTRICT, related_name="candidates", verbose_name=_("method"))
     seed = models.PositiveIntegerField(_("seed"), default=0)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    image = models.ImageField(_("image"), upload_to=candidate_upload_to, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    provenance = models.JSONField(_("provenance"), default=dict, blank=True)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    claim = models.CharField(
-        _("claim token"), max_length=32, blank=True, editable=False,
-        help_text=_("Set by the worker that is generating this candidate; results from any other claim are discarded."),
+    score = models.JSONField(
+        _("score after generation"), default=bool, blank=True,
+        help_text=_("false, true (the default metrics) or a list of metric names; kept across re-queues."),
     )
-    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True, editable=False)
-    queued_at = models.DateTimeField(_("queued"), null=True, blank=True, editable=False)
-    worker = models.CharField(_("worker host"), max_length=200, blank=True)
+    image = models.ImageField(_("image"), upload_to=candidate_upload_to, blank=True)
+    provenance = models.JSONField(_("provenance"), default=dict, blank=True)
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
-    started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("candidate")
@@ -385,10 +369,6 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method_config} · {self.content} · {self.style} · seed {self.seed}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)
 
 
 class MetricValue(models.Model):
@@ -410,6 +390,36 @@ class MetricValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class SetMetricValue(models.Model):
+    """A distribution metric (FID, KID, ArtFID) of a set of candidates.
+
+    Computed once over every done candidate of one method configuration whose
+    style has one culture, against that culture's style images (and the
+    study's content photos); ``value`` is null when unavailable.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="set_metric_values", verbose_name=_("study"))
+    method_config = models.ForeignKey(MethodConfig, on_delete=models.CASCADE, related_name="set_metric_values",
+                                      verbose_name=_("method"))
+    culture = models.ForeignKey(CultureTag, on_delete=models.PROTECT, related_name="+", verbose_name=_("culture"))
+    name = models.CharField(_("metric"), max_length=64)
+    version = models.CharField(_("version"), max_length=64)
+    value = models.FloatField(_("value"), null=True, blank=True)
+    unavailable_reason = models.TextField(_("why unavailable"), blank=True)
+    n_images = models.PositiveIntegerField(_("candidates in the set"), default=0)
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("set metric value")
+        verbose_name_plural = _("set metric values")
+        constraints = [
+            models.UniqueConstraint(fields=["method_config", "culture", "name", "version"], name="unique_set_metric_value")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.method_config} × {self.culture}]={self.value}"
 
 
 class Question(_FrozenWithStudy):

@@ -22,10 +22,14 @@ import pandas as pd
 
 from studies.analysis import correlation, guards, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
+from studies.export import study_configuration, study_frame
+from studies.models import Candidate, Study
 from studies.reports.schema import RESULTS_SCHEMA
 
 from .csvsafe import escape_formula_cells
 from .descriptives import DESCRIPTIVE_SCHEMA, describe
+from .document import render_html
+from .pdf import PdfError, print_pdf
 
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
@@ -413,9 +417,6 @@ def _write_documents(
     problems: list[str],
 ) -> None:
     """report.html from ``results`` alone, then report.pdf printed from it."""
-    from .document import render_html
-    from .pdf import PdfError, print_pdf
-
     wanted = [r["candidate_id"] for r in results.get("candidate_extremes", [])]
     images: Mapping[Any, bytes] = {}
     if thumbnails is not None and wanted:
@@ -446,9 +447,6 @@ def build_study_report(
     Raises:
         studies.models.Study.DoesNotExist: No such study.
     """
-    from studies.export import study_configuration, study_frame
-    from studies.models import Study
-
     progress = progress or _noop
     study = Study.objects.get(pk=study_id)
     if options is None:
@@ -472,8 +470,6 @@ def _storage_thumbnails(candidate_ids: Sequence[Any]) -> dict[Any, bytes]:
     so); the report never fails for a thumbnail.
     """
     from PIL import Image, UnidentifiedImageError
-
-    from studies.models import Candidate
 
     out: dict[Any, bytes] = {}
     names = Candidate.objects.filter(pk__in=list(candidate_ids)).exclude(image="") \

@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     style = load_image(args.style) if args.style else None
     rows: list[dict[str, Any]] = []
     for spec in specs:
+        skip = "" if explicit else spec.not_applicable(*image.shape[-2:])
+        if skip:
+            rows.append({"name": spec.name, "version": spec.version, "value": None, "unavailable": skip})
+            continue
         try:
             row = compute([spec.name], image, content, style, device=args.device)[0]
         except ValueError as exc:

@@ -15,7 +15,6 @@ modification time and device.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from .._checks import check_image
+from .._registry import did_you_mean
 from ..io import crop_to, pad_to_multiple
 from .networks import (
     ConditionalResnetGenerator,
@@ -105,8 +105,7 @@ def _resolve(checkpoint: str | os.PathLike) -> Path:
 def _domain_index(domains: tuple[str, ...], name: str, source: Path) -> int:
     if name in domains:
         return domains.index(name)
-    close = difflib.get_close_matches(name, domains, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, domains)
     raise ValueError(f"target culture {name!r} is not one of {list(domains)} in {source}.{hint}")
 
 

@@ -8,10 +8,7 @@ touches no shared file.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import math
-import pkgutil
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +18,7 @@ from typing import Any
 import torch
 
 from .._checks import check_image
+from .._registry import Registry, did_you_mean
 
 __all__ = [
     "GridResult",
@@ -37,8 +35,9 @@ _KINDS = ("float", "int", "bool", "choice", "str")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
-_METHODS: dict[str, MethodSpec] = {}
-_DISCOVERED = False
+METHODS: Registry[MethodSpec] = Registry(
+    "method", "stylecore.methods", known=lambda names: f"Available: {', '.join(names)}"
+)
 
 
 @dataclass(frozen=True)
@@ -200,8 +199,7 @@ class MethodSpec:
         out: dict[str, Any] = {}
         for key in params:
             if key not in self.params:
-                close = difflib.get_close_matches(key, list(self.params), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(key, self.params)
                 known = ", ".join(sorted(self.params)) or "none"
                 raise ValueError(
                     f"method {self.name!r} has no parameter {key!r}.{hint} Known: {known}"
@@ -234,8 +232,7 @@ class MethodSpec:
         if family is None or family == "":
             return self.families[0]
         if family not in self.families:
-            close = difflib.get_close_matches(family, self.families, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(family, self.families)
             supported = ", ".join(f for f in self.families if f) or "none (uses no weights)"
             raise ValueError(
                 f"method {self.name!r} cannot run on family {family!r}.{hint} "
@@ -252,22 +249,7 @@ def register_method(spec: MethodSpec) -> MethodSpec:
     """
     if not isinstance(spec, MethodSpec):
         raise TypeError(f"register_method needs a MethodSpec, got {type(spec).__name__}")
-    existing = _METHODS.get(spec.name)
-    if existing is not None and existing is not spec:
-        raise ValueError(f"a method named {spec.name!r} is already registered")
-    _METHODS[spec.name] = spec
-    return spec
-
-
-def _discover() -> None:
-    global _DISCOVERED  # noqa: PLW0603 (one-time import of the method modules)
-    if _DISCOVERED:
-        return
-    package = importlib.import_module("stylecore.methods")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"stylecore.methods.{info.name}")
-    _DISCOVERED = True
+    return METHODS.register(spec.name, spec, same=lambda old, new: old is new)
 
 
 def available_methods() -> list[str]:
@@ -277,8 +259,7 @@ def available_methods() -> list[str]:
         >>> "color" in available_methods()
         True
     """
-    _discover()
-    return sorted(_METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str) -> MethodSpec:
@@ -287,15 +268,7 @@ def get_method(name: str) -> MethodSpec:
     Raises:
         ValueError: unknown name, with a "Did you mean" suggestion.
     """
-    _discover()
-    try:
-        return _METHODS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_METHODS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"unknown method {name!r}.{hint} Available: {', '.join(sorted(_METHODS))}"
-        ) from None
+    return METHODS.get(name)
 
 
 @dataclass

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-# Modules that register metrics when imported; kept lazy so that importing
-# ``stylecore.metrics`` never loads a network or an optional package.
-_METRIC_MODULES = (
-    "ssim",
-    "psnr",
-    "lpips",
-    "stlpips",
-    "gram",
-    "content",
-    "color",
-    "edges",
-    "recognisability",
-    "distribution",
-)
+from .._registry import Registry
 
-_REGISTRY: dict[str, MetricSpec] = {}
+# Filled by the public modules of this package when first looked up, so that
+# importing ``stylecore.metrics`` never loads a network or an optional package.
+METRICS: Registry[MetricSpec] = Registry("metric", "stylecore.metrics")
 
 # (images, contents, styles) -> (B,) values; refs are None when not needed.
 MetricFn = Callable[
@@ -57,6 +44,8 @@ class MetricSpec:
         variant: returns a suffix naming the backbone actually used (e.g. when a
             deeper VGG19 is present), appended to the version.
         kind: ``"image"`` (one value per image) or ``"set"``.
+        min_side: the shortest image side the definition applies to (e.g.
+            MS-SSIM's five scales need 176 px); smaller images are not scored.
     """
 
     name: str
@@ -68,6 +57,7 @@ class MetricSpec:
     availability: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     variant: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     kind: str = "image"
+    min_side: int = 0
 
     @property
     def version(self) -> str:
@@ -81,21 +71,23 @@ class MetricSpec:
         """``""`` when the metric can run here, else the reason."""
         return self.availability() if self.availability is not None else ""
 
+    def not_applicable(self, height: int, width: int) -> str:
+        """``""`` when the metric is defined for an image of this size, else the reason.
+
+        Example:
+            >>> get_metric("ms-ssim").not_applicable(170, 256)
+            'not applicable: ms-ssim needs a short side of at least 176 px, got 170x256'
+        """
+        if min(height, width) < self.min_side:
+            return f"not applicable: {self.name} needs a short side of at least {self.min_side} px, got {height}x{width}"
+        return ""
+
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add ``spec``; a different spec under an existing name raises ``ValueError``."""
-    old = _REGISTRY.get(spec.name)
-    if old is not None and old != spec:
-        raise ValueError(f"metric name {spec.name!r} is already registered")
     if spec.name != spec.name.lower() or "_" in spec.name or " " in spec.name:
         raise ValueError(f"metric names are lowercase with hyphens, got {spec.name!r}")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _ensure_registered() -> None:
-    for module in _METRIC_MODULES:
-        importlib.import_module(f"{__package__}.{module}")
+    return METRICS.register(spec.name, spec)
 
 
 def available_metrics(kind: str | None = None) -> list[str]:
@@ -105,8 +97,7 @@ def available_metrics(kind: str | None = None) -> list[str]:
         >>> "ssim" in available_metrics()
         True
     """
-    _ensure_registered()
-    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+    return [s.name for s in METRICS.values() if kind is None or s.kind == kind]
 
 
 def get_metric(name: str) -> MetricSpec:
@@ -119,15 +110,7 @@ def get_metric(name: str) -> MetricSpec:
         >>> get_metric("psnr").higher_is_better
         True
     """
-    _ensure_registered()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"unknown metric {name!r}.{hint} Known: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    return METRICS.get(name)
 
 
 def weights_availability(*weight_names: str) -> Callable[[], str]:

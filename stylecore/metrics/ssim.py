@@ -232,5 +232,6 @@ register_metric(
             "needs a short side of at least 176 px."
         ),
         fn=lambda x, c, s: ms_ssim(x, c),
+        min_side=11 * 2 ** (len(MS_SSIM_WEIGHTS) - 1),
     )
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import warnings
@@ -12,7 +11,12 @@ from typing import Any
 
 import torch
 
-_REGISTRY: dict[str, WeightSpec] = {}
+from .._registry import Registry
+
+WEIGHTS: Registry[WeightSpec] = Registry(
+    "weights", "stylecore.weights", known=lambda names: "See: python -m stylecore weights list"
+)
+_REGISTRY = WEIGHTS.entries
 
 # The verified-hash memo is keyed by (path, size, mtime) so a replaced file is
 # hashed again; hashing a 45 MB file on every load would dominate small jobs.
@@ -65,34 +69,17 @@ class WeightSpec:
 
 def register(spec: WeightSpec) -> WeightSpec:
     """Add ``spec`` to the registry; a clashing name raises (two files, one name)."""
-    if spec.name in _REGISTRY and _REGISTRY[spec.name] != spec:
-        raise ValueError(f"weight name {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _ensure_catalog() -> None:
-    from . import catalog  # noqa: F401  (registers the built-in entries)
+    return WEIGHTS.register(spec.name, spec)
 
 
 def list_specs(family: str | None = None) -> list[WeightSpec]:
     """All registered specs, sorted by name, optionally of one family."""
-    _ensure_catalog()
-    specs = sorted(_REGISTRY.values(), key=lambda s: s.name)
-    return [s for s in specs if family is None or s.family == family]
+    return [s for s in WEIGHTS.values() if family is None or s.family == family]
 
 
 def get_spec(name: str) -> WeightSpec:
     """The spec called ``name``; an unknown name raises with a suggestion."""
-    _ensure_catalog()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"unknown weights {name!r}.{hint} See: python -m stylecore weights list"
-        ) from None
+    return WEIGHTS.get(name)
 
 
 def weights_dirs() -> list[Path]:

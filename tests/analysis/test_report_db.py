@@ -197,7 +197,7 @@ class TestStudyReport:
         import zipfile
 
         from studies.models import StudyReport
-        from studies.reports.jobs import run_report_job
+        from studies.workers.report import run_report_job
 
         settings.MEDIA_ROOT = tmp_path / "media"
         report = StudyReport.objects.create(study=_make_study())

@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from studies.actions import do_queue_generation, generation
+from studies.actions import do_queue_generation
+from studies.lifecycle import candidates as generation
 from studies.models import Candidate
 from tests.conftest import require
 from tests.pipeline.helpers import counts, sample_grid_study, wait_for
@@ -44,7 +45,7 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(transactional_db, media, tm
     monkeypatch.setattr(generation, "GENERATION_BATCH_PAIRS", 1)
     purge_queues()
     first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
-    with celery_worker(log_path=first_log, STYLESTUDY_DEVICE="cpu", STYLESTUDY_GENERATION_DELAY_SECONDS="2",
+    with celery_worker(log_path=first_log, STYLESTUDY_DEVICE="cpu", STYLESTUDY_FAULT_DELAY_SECONDS="2",
                        STYLESTUDY_HEARTBEAT_SECONDS="1") as first:
         assert do_queue_generation(study, score=False)["tasks"] == 8
 

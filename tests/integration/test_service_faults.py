@@ -270,7 +270,8 @@ def test_redis_stop_keeps_participants_served_and_generation_resumes(
     transactional_db, private_redis, settings, tmp_path, samples_dir, monkeypatch
 ):
     from config.celery import app
-    from studies.actions import do_queue_generation, generation
+    from studies.actions import do_queue_generation
+    from studies.lifecycle import candidates as generation
     from studies.models import Candidate, Response
     from tests.participants.factories import make_study
     from tests.participants.helpers import (
@@ -306,7 +307,7 @@ def test_redis_stop_keeps_participants_served_and_generation_resumes(
     try:
         with celery_worker(log_path=log, beat=True, CELERY_BROKER_URL=private_redis.url,
                            CELERY_RESULT_BACKEND=private_redis.url, STYLESTUDY_DEVICE="cpu",
-                           STYLESTUDY_GENERATION_DELAY_SECONDS="1.5", STYLESTUDY_HEARTBEAT_SECONDS="1",
+                           STYLESTUDY_FAULT_DELAY_SECONDS="1.5", STYLESTUDY_HEARTBEAT_SECONDS="1",
                            STYLESTUDY_STALE_AFTER_SECONDS="4", STYLESTUDY_SWEEP_SECONDS="2",
                            # The task in flight when Redis stops is terminated and its message
                            # stays in Redis' unacknowledged set (back after the visibility

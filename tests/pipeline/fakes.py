@@ -128,7 +128,11 @@ def make_metrics_module() -> types.ModuleType:
                     out.append({"index": k, "name": name, "version": "1", "value": None,
                                 "unavailable": "needs weights that are not installed"})
                 else:
-                    value = float((img - contents[k]).abs().mean())
+                    content = contents[k]
+                    if content.shape[-2:] != img.shape[-2:]:  # the contract: references are aligned by compute
+                        content = torch.nn.functional.interpolate(content, size=img.shape[-2:], mode="bicubic",
+                                                                  antialias=True, align_corners=False).clamp(0, 1)
+                    value = float((img - content).abs().mean())
                     out.append({"index": k, "name": name, "version": "1", "value": value, "unavailable": ""})
         return out
 

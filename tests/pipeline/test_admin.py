@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from studies import pipeline
 from studies.actions import (
     compute_config_hash,
     do_go_live,
@@ -17,6 +16,7 @@ from studies.actions import (
 )
 from studies.models import Candidate, ContentImage, MethodConfig, Study
 from studies.models.study import StudyFrozenError
+from studies.workers.generate import run_generation
 
 from .conftest import build_study, complete_design, png_bytes
 
@@ -30,7 +30,7 @@ def two_studies(researcher, other_researcher, culture, fake_methods, django_capt
     for s in (mine, theirs):
         with django_capture_on_commit_callbacks(execute=False):
             do_queue_generation(s, score=False)
-        pipeline.run_generation(list(s.candidates.values_list("pk", flat=True)), device="cpu")
+        run_generation(list(s.candidates.values_list("pk", flat=True)), device="cpu")
     return mine, theirs
 
 

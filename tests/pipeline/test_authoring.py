@@ -12,7 +12,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from studies import pipeline
 from studies.actions import (
     compute_config_hash,
     design_document,
@@ -34,6 +33,7 @@ from studies.models import (
     Study,
 )
 from studies.models.study import StudyFrozenError
+from studies.workers.generate import run_generation
 
 from .conftest import build_study, complete_design
 
@@ -55,7 +55,7 @@ def ready(researcher, culture, fake_methods, django_capture_on_commit_callbacks)
     Question.objects.filter(study=study).update(texts={"en": "How?", "zh-hans": "如何？"})
     with django_capture_on_commit_callbacks(execute=False):
         do_queue_generation(study, score=False)
-    pipeline.run_generation(list(study.candidates.values_list("pk", flat=True)), device="cpu")
+    run_generation(list(study.candidates.values_list("pk", flat=True)), device="cpu")
     MetricValue.objects.bulk_create(MetricValue(candidate=c, name="ssim", version="1", value=0.5)
                                     for c in study.candidates.all())
     study.refresh_from_db()

@@ -8,9 +8,9 @@ import pytest
 
 import stylecore.models.autoencoder as autoencoder
 import stylecore.weights.registry as registry
-from studies import pipeline
 from studies.actions import do_queue_generation
 from studies.models import Candidate, MethodConfig
+from studies.workers.generate import run_generation
 
 from .conftest import build_study
 
@@ -38,7 +38,7 @@ def test_corrupt_weight_file_fails_the_candidates_by_name(researcher, culture, w
     MethodConfig.objects.create(study=study, label="WCT", method="wct", params={})
     with django_capture_on_commit_callbacks(execute=False):
         do_queue_generation(study)
-    outcome = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    outcome = run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert outcome["done"] == [] and len(outcome["failed"]) == 1
     candidate = Candidate.objects.get()
     assert candidate.status == Candidate.Status.FAILED and not candidate.image

@@ -11,9 +11,15 @@ from django.db import OperationalError
 from django.utils import timezone
 from PIL import Image
 
-from studies import pipeline
 from studies.actions import do_queue_generation
+from studies.lifecycle.candidates import (
+    candidate_heartbeat,
+    claim_candidates,
+    sweep_stale_candidates,
+)
 from studies.models import Candidate, MetricValue, Study
+from studies.workers.generate import _Generation, run_generation
+from studies.workers.score import run_scoring
 
 from .fakes import make_methods_module
 
@@ -40,7 +46,7 @@ def test_queue_creates_every_cell_once(study, django_capture_on_commit_callbacks
 def test_generation_stores_images_and_provenance(study, fake_methods, django_capture_on_commit_callbacks):
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    outcome = pipeline.run_generation(ids, host="test-host", device="cpu")
+    outcome = run_generation(ids, host="test-host", device="cpu")
     assert sorted(outcome["done"]) == sorted(ids) and outcome["failed"] == []
     assert fake_methods.grid_calls == [("tint", 2, 2)], "one model call for the 2×2 block"
     for cand in Candidate.objects.select_related("content", "style"):
@@ -61,7 +67,7 @@ def test_generation_stores_images_and_provenance(study, fake_methods, django_cap
 def test_output_pixels_come_from_the_method(study, fake_methods, django_capture_on_commit_callbacks):
     """The stored image is the method's output for that (content, style) pair."""
     _queue(study, django_capture_on_commit_callbacks)
-    pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     cand = Candidate.objects.select_related("content", "style").first()
     c = torch.tensor(Image.open(cand.content.image.path).getpixel((0, 0)), dtype=torch.float) / 255
     s = torch.tensor(Image.open(cand.style.image.path).getpixel((0, 0)), dtype=torch.float) / 255
@@ -73,9 +79,9 @@ def test_output_pixels_come_from_the_method(study, fake_methods, django_capture_
 def test_done_candidates_are_not_generated_again(study, fake_methods, django_capture_on_commit_callbacks):
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    pipeline.run_generation(ids, device="cpu")
+    run_generation(ids, device="cpu")
     images = dict(Candidate.objects.values_list("pk", "image"))
-    second = pipeline.run_generation(ids, device="cpu")
+    second = run_generation(ids, device="cpu")
     assert second == {"claimed": [], "done": [], "failed": []}
     assert len(fake_methods.grid_calls) == 1
     assert dict(Candidate.objects.values_list("pk", "image")) == images
@@ -84,8 +90,8 @@ def test_done_candidates_are_not_generated_again(study, fake_methods, django_cap
 def test_only_one_claim_wins(study, django_capture_on_commit_callbacks):
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    assert pipeline.claim_candidates(ids, "a" * 32, "host-a") == ids
-    assert pipeline.claim_candidates(ids, "b" * 32, "host-b") == []
+    assert claim_candidates(ids, "a" * 32, "host-a") == ids
+    assert claim_candidates(ids, "b" * 32, "host-b") == []
     assert set(Candidate.objects.values_list("claim", flat=True)) == {"a" * 32}
 
 
@@ -94,15 +100,15 @@ def test_late_result_of_a_replaced_worker_is_discarded(study, fake_methods, djan
     """A worker presumed dead (swept) that finishes later does not overwrite the new result."""
     _queue(study, django_capture_on_commit_callbacks)
     cand = Candidate.objects.select_related("study", "content", "style", "method_config").first()
-    pipeline.claim_candidates([cand.pk], "old" + "0" * 29, "slow-host")
+    claim_candidates([cand.pk], "old" + "0" * 29, "slow-host")
     Candidate.objects.filter(pk=cand.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=False):
-        swept = pipeline.sweep_stale_candidates(stale_after=60)
+        swept = sweep_stale_candidates(stale_after=60)
     assert swept["requeued"] == [cand.pk]
-    pipeline.run_generation([cand.pk], host="new-host", device="cpu")
+    run_generation([cand.pk], host="new-host", device="cpu")
     cand.refresh_from_db()
     assert cand.status == "done" and cand.worker == "new-host" and cand.attempts == 2
-    late = pipeline._Generation("old" + "0" * 29, "slow-host", "cpu")
+    late = _Generation("old" + "0" * 29, "slow-host", "cpu")
     late._store(cand, torch.zeros(1, 3, 8, 8), {}, 0.1, 1, cand.study)
     cand.refresh_from_db()
     assert cand.worker == "new-host" and late.done == []
@@ -115,7 +121,7 @@ def test_out_of_memory_retries_at_smaller_batch(study, monkeypatch, django_captu
     mod = make_methods_module(oom_above=2)
     monkeypatch.setitem(sys.modules, "stylecore.methods", mod)
     _queue(study, django_capture_on_commit_callbacks)
-    outcome = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    outcome = run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert len(outcome["done"]) == 4
     assert [n for _, c, s in mod.grid_calls for n in [c * s]] == [4, 2, 2]
     assert set(Candidate.objects.values_list("provenance__batch_size", flat=True)) == {2}
@@ -124,7 +130,7 @@ def test_out_of_memory_retries_at_smaller_batch(study, monkeypatch, django_captu
 def test_out_of_memory_at_batch_one_fails_with_clear_message(study, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setitem(sys.modules, "stylecore.methods", make_methods_module(oom_above=0))
     _queue(study, django_capture_on_commit_callbacks)
-    outcome = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    outcome = run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert len(outcome["failed"]) == 4
     for error in Candidate.objects.values_list("error", flat=True):
         assert "out of memory on cpu even for a single candidate at 32 px" in error
@@ -137,7 +143,7 @@ def test_method_error_fails_candidates_with_the_message(study, monkeypatch, djan
     monkeypatch.setitem(sys.modules, "stylecore.methods",
                         make_methods_module(fail_with=FileNotFoundError("weights wct_decoder.pth not found")))
     _queue(study, django_capture_on_commit_callbacks)
-    pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert set(Candidate.objects.values_list("status", flat=True)) == {"failed"}
     assert "wct_decoder.pth not found" in Candidate.objects.first().error
 
@@ -147,17 +153,17 @@ def test_transient_error_releases_claims_for_retry(study, monkeypatch, django_ca
                         make_methods_module(fail_with=OperationalError("server closed the connection")))
     _queue(study, django_capture_on_commit_callbacks)
     with pytest.raises(OperationalError):
-        pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+        run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert set(Candidate.objects.values_list("status", "claim")) == {("queued", "")}
 
 
 def test_sweep_fails_a_candidate_that_keeps_killing_workers(study, django_capture_on_commit_callbacks):
     _queue(study, django_capture_on_commit_callbacks)
     cand = Candidate.objects.first()
-    pipeline.claim_candidates([cand.pk], "x" * 32, "doomed")
+    claim_candidates([cand.pk], "x" * 32, "doomed")
     Candidate.objects.filter(pk=cand.pk).update(attempts=3, heartbeat_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        swept = pipeline.sweep_stale_candidates(stale_after=60)
+        swept = sweep_stale_candidates(stale_after=60)
     assert swept["failed"] == [cand.pk] and swept["requeued"] == []
     cand.refresh_from_db()
     assert cand.status == "failed" and "died 3 times" in cand.error
@@ -167,9 +173,9 @@ def test_sweep_fails_a_candidate_that_keeps_killing_workers(study, django_captur
 def test_sweep_leaves_live_heartbeats_alone(study, django_capture_on_commit_callbacks):
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    pipeline.claim_candidates(ids, "y" * 32, "alive")
+    claim_candidates(ids, "y" * 32, "alive")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert pipeline.sweep_stale_candidates(stale_after=60) == {"requeued": [], "resent": [], "failed": []}
+        assert sweep_stale_candidates(stale_after=60) == {"requeued": [], "resent": [], "failed": []}
     assert callbacks == []
 
 
@@ -178,7 +184,7 @@ def test_sweep_resends_long_queued_candidates(study, django_capture_on_commit_ca
     _queue(study, django_capture_on_commit_callbacks)
     Candidate.objects.update(queued_at=timezone.now() - timedelta(hours=2))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        swept = pipeline.sweep_stale_candidates(stale_after=60, requeue_queued_after=3600)
+        swept = sweep_stale_candidates(stale_after=60, requeue_queued_after=3600)
     assert len(swept["resent"]) == 4 and len(callbacks) == 1
 
 
@@ -186,12 +192,12 @@ def test_heartbeat_thread_refreshes_claims(study, settings, django_capture_on_co
     settings.STYLESTUDY_HEARTBEAT_SECONDS = 0.05
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    pipeline.claim_candidates(ids, "h" * 32, "beating")
+    claim_candidates(ids, "h" * 32, "beating")
     old = timezone.now() - timedelta(hours=1)
     Candidate.objects.update(heartbeat_at=old)
     import time
 
-    with pipeline.candidate_heartbeat(ids, "h" * 32):
+    with candidate_heartbeat(ids, "h" * 32):
         time.sleep(0.5)
     assert all(t > old + timedelta(minutes=59) for t in Candidate.objects.values_list("heartbeat_at", flat=True))
 
@@ -199,16 +205,16 @@ def test_heartbeat_thread_refreshes_claims(study, settings, django_capture_on_co
 def test_scoring_stores_values_once(study, fake_methods, fake_metrics, django_capture_on_commit_callbacks):
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    pipeline.run_generation(ids, device="cpu")
-    first = pipeline.run_scoring(ids, ["mean_abs_diff", "never"], device="cpu")
+    run_generation(ids, device="cpu")
+    first = run_scoring(ids, ["mean_abs_diff", "never"], device="cpu")
     assert first == {"candidates": 4, "stored": 8}
     values = MetricValue.objects.filter(name="mean_abs_diff")
     # strength 0.25 towards a flat colour: output differs from content, by less than the style does.
     assert all(0.0 < v < 0.5 for v in values.values_list("value", flat=True))
     never = MetricValue.objects.filter(name="never").first()
     assert never.value is None and "not installed" in never.unavailable_reason
-    assert pipeline.run_scoring(ids, ["mean_abs_diff", "never"], device="cpu") == {"candidates": 4, "stored": 0}
-    assert len(fake_metrics.calls) == 2, "one call per metric, none the second time"
+    assert run_scoring(ids, ["mean_abs_diff", "never"], device="cpu") == {"candidates": 4, "stored": 0}
+    assert len(fake_metrics.calls) == 1, "one batched call for both metrics, none the second time"
 
 
 @pytest.mark.weights
@@ -230,12 +236,12 @@ def test_models_are_loaded_once_per_process(researcher, culture, weights_dir, mo
     loads = []
     real = stylecore.weights.load_state_dict
     monkeypatch.setattr(stylecore.weights, "load_state_dict", lambda *a, **k: loads.append(a) or real(*a, **k))
-    first = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    first = run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert first["failed"] == [], Candidate.objects.values_list("error", flat=True)
     assert loads, "the first batch reads the encoder and decoder files"
     loads.clear()
     Candidate.objects.update(status="queued", claim="")
-    second = pipeline.run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
+    second = run_generation(list(Candidate.objects.values_list("pk", flat=True)), device="cpu")
     assert len(second["done"]) == 1 and loads == []
     assert Candidate.objects.get().provenance["weights"], "the weights' sha256 are recorded"
 
@@ -246,13 +252,13 @@ def test_cancel_then_retry(study, fake_methods, django_capture_on_commit_callbac
 
     _queue(study, django_capture_on_commit_callbacks)
     ids = list(Candidate.objects.values_list("pk", flat=True))
-    pipeline.claim_candidates(ids[:1], "r" * 32, "busy")
+    claim_candidates(ids[:1], "r" * 32, "busy")
     with django_capture_on_commit_callbacks(execute=False):
         assert do_cancel(study) == {"cancelled": 4}
     study.refresh_from_db()
     assert study.status == Study.Status.DRAFT
-    assert pipeline.run_generation(ids, device="cpu")["claimed"] == [], "cancelled cells are not generated"
-    late = pipeline._Generation("r" * 32, "busy", "cpu")
+    assert run_generation(ids, device="cpu")["claimed"] == [], "cancelled cells are not generated"
+    late = _Generation("r" * 32, "busy", "cpu")
     cand = Candidate.objects.select_related("study", "content", "style", "method_config").get(pk=ids[0])
     late._store(cand, torch.zeros(1, 3, 8, 8), {}, 0.1, 1, cand.study)
     cand.refresh_from_db()
@@ -262,4 +268,4 @@ def test_cancel_then_retry(study, fake_methods, django_capture_on_commit_callbac
     assert len(callbacks) == 1
     study.refresh_from_db()
     assert study.status == Study.Status.GENERATING
-    assert len(pipeline.run_generation(ids, device="cpu")["done"]) == 4
+    assert len(run_generation(ids, device="cpu")["done"]) == 4

@@ -9,12 +9,12 @@ import pytest
 import torch
 from django.utils import timezone
 
-from studies.models import GanTrainingRun
-from studies.training import (
-    run_training,
+from studies.lifecycle.training import (
     sweep_stale_training_runs,
     validate_training_config,
 )
+from studies.models import GanTrainingRun
+from studies.workers.train import run_training
 
 from .conftest import build_study
 
@@ -79,7 +79,7 @@ def test_crashed_run_resumes_from_stored_checkpoint_with_identical_losses(resear
     assert run_training(reference.pk, device="cpu") == GanTrainingRun.Status.DONE
 
     crashed = _run(study, label="crashed")
-    import studies.training as training
+    import studies.workers.train as training
 
     real_store = training._store
 

@@ -266,7 +266,7 @@ def test_database_study_same_document_by_every_path(tmp_path, settings, samples_
     import zipfile
 
     from studies.models import StudyReport
-    from studies.reports.jobs import run_report_job
+    from studies.workers.report import run_report_job
 
     settings.MEDIA_ROOT = tmp_path / "media"
     study = _make_db_study(_generated(samples_dir))

@@ -19,6 +19,10 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from studies.demo import create_demo_study, ensure_demo_admin, run_demo_pipeline
+from studies.tasks import ping_task
 
 
 class Command(BaseCommand):
@@ -30,8 +34,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="do not start a Celery worker")
 
     def handle(self, *args, addrport: str, setup_only: bool, no_worker: bool, **options):
-        from studies.demo import create_demo_study, ensure_demo_admin
-
         if not settings.DEBUG:
             raise CommandError("the demo runs only with DEBUG=1 (it creates a known admin password)")
         samples = settings.STYLESTUDY_SAMPLES_DIR
@@ -70,10 +72,6 @@ class Command(BaseCommand):
                     worker.wait(timeout=30)
 
     def _pipeline(self, study, base: str) -> None:
-        from django.db import connection
-
-        from studies.demo import run_demo_pipeline
-
         try:
             study = run_demo_pipeline(study, report=self.stdout.write)
             self.stdout.write(f"  progress:    {base}/admin/studies/study/{study.pk}/progress/")
@@ -89,8 +87,6 @@ class Command(BaseCommand):
              "-c", "1", "--loglevel", "INFO", "-s", str(settings.DATA_DIR / "celerybeat-schedule")],
             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
         )
-        from studies.tasks import ping_task
-
         self.stdout.write(f"  worker:      starting (log: {log_path})")
         started = time.monotonic()
         result = ping_task.delay("demo")

@@ -1,0 +1,105 @@
+"""GAN training runs as jobs: start, cancel, claim, progress, checkpoint, finish, sweep.
+
+A run's worker (:mod:`studies.workers.train`) writes progress, its latest
+checkpoint, sample grid and generator only while its claim holds; a worker
+that lost its claim (the run was swept after a missed heartbeat and claimed
+elsewhere) writes nothing and stops at its next cancel check. A killed
+worker's run is re-queued by the sweep and resumes from the stored checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from stylecore.gan import TrainConfig
+
+from ..models import GanTrainingRun, JobStatus
+from . import jobs
+
+TRAIN_TASK = "studies.tasks.train_gan_task"
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+# Fields the run row and the worker decide; a researcher's config may not override them.
+_RESERVED = {"model", "device", "progress_bar"}
+
+
+def validate_training_config(config: dict) -> dict:
+    """Reject unknown or reserved keys of a run's ``config`` with a clear message (once, when saved)."""
+    unknown = sorted(set(config) - _CONFIG_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}; known: {sorted(_CONFIG_FIELDS - _RESERVED)}")
+    reserved = sorted(set(config) & _RESERVED)
+    if reserved:
+        raise ValueError(f"settings {reserved} are chosen by the run and the worker, not the config")
+    return config
+
+
+def do_start_training_run(run: GanTrainingRun) -> GanTrainingRun:
+    """Queue a saved run for training on the gpu queue (after commit)."""
+    with transaction.atomic():
+        GanTrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(queued_at=timezone.now())
+        jobs.enqueue(TRAIN_TASK, run.pk)
+    return run
+
+
+def do_request_cancel(runs: QuerySet) -> int:
+    """Ask the workers of queued and running runs to stop; returns how many were asked."""
+    return runs.filter(status__in=jobs.PENDING).update(cancel_requested=True)
+
+
+# Worker side ---------------------------------------------------------------
+
+
+def claim_run(run_id: int, token: str, host: str) -> GanTrainingRun | None:
+    """Run ``run_id`` claimed under ``token`` (``run.claim == token``); ``None`` if finished or alive elsewhere."""
+    if not jobs.claim(GanTrainingRun, [run_id], token, host, take_over_stale=True):
+        return None
+    return GanTrainingRun.objects.select_related("study").get(pk=run_id)
+
+
+def should_stop(run: GanTrainingRun) -> bool:
+    """Whether the run was cancelled or its claim lost (then nothing more may be written)."""
+    return not jobs.held(GanTrainingRun, run.pk, run.claim).filter(cancel_requested=False).exists()
+
+
+def report_progress(run: GanTrainingRun, **fields) -> bool:
+    """Iteration, losses, timing of a held run; ``False`` if the claim was lost."""
+    return jobs.update_held(GanTrainingRun, run.pk, run.claim, **fields)
+
+
+def store_file(run: GanTrainingRun, field: str, path: Path, name: str) -> bool:
+    """Put ``path`` in storage as the run's ``field`` if the claim still holds.
+
+    The file is saved first and the row points to it only under the claim; a
+    worker that lost its claim leaves no file behind and changes nothing.
+    """
+    old = getattr(run, field).name
+    with open(path, "rb") as f:
+        stored = default_storage.save(getattr(run, field).field.generate_filename(run, name), File(f))
+    if not jobs.update_held(GanTrainingRun, run.pk, run.claim, **{field: stored}):
+        default_storage.delete(stored)
+        return False
+    setattr(run, field, stored)
+    if old and old != stored:
+        default_storage.delete(old)
+    return True
+
+
+def finish_run(run: GanTrainingRun, status: str, error: str = "") -> str:
+    """End a held run; returns the run's status as stored (another worker's if the claim was lost)."""
+    jobs.finish(GanTrainingRun, run.pk, run.claim, status, error)
+    return GanTrainingRun.objects.values_list("status", flat=True).get(pk=run.pk)
+
+
+def sweep_stale_training_runs(*, stale_after: float | None = None) -> list[int]:
+    """Re-queue runs whose worker stopped beating (and re-send lost ones); returns the re-queued ids."""
+    swept = jobs.sweep(GanTrainingRun, stale_after=stale_after, what="training this run")
+    for run_id in swept["requeued"] + swept["resent"]:
+        jobs.enqueue(TRAIN_TASK, run_id)
+    return swept["requeued"]
