@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -70,7 +71,7 @@ def local_checkpoint(mc: MethodConfig) -> str:
             f"the generator checkpoint {name} of {run} has SHA-256 {actual}, expected {expected}: "
             "the stored file changed since it was made a method; use the run as a method again"
         )
-    folder = settings.DATA_DIR / "checkpoints"
+    folder = Path(settings.DATA_DIR) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{actual}.pt"
     if not path.is_file():
