@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "studies.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -158,7 +159,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Local media is written all-or-nothing (no truncated file when the disk fills up).
+    "default": {"BACKEND": "studies.local_storage.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -268,6 +270,27 @@ if not DEBUG:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
     if env_bool("USE_X_FORWARDED_PROTO", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy of every page (participant and admin): scripts and styles only from
+# this site's static files, never inline. Media on another origin (object storage serving
+# presigned URLs) is added with STYLESTUDY_CSP_MEDIA_ORIGINS, e.g. "https://media.example.org".
+STYLESTUDY_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", *env_list("STYLESTUDY_CSP_MEDIA_ORIGINS")],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+# Admin sign-in: after this many failed attempts for one user name (or from one address,
+# five times as many), further attempts are refused for the lockout period.
+STYLESTUDY_LOGIN_FAILURES_ALLOWED = env_int("STYLESTUDY_LOGIN_FAILURES_ALLOWED", 5)
+STYLESTUDY_LOGIN_LOCKOUT_SECONDS = env_int("STYLESTUDY_LOGIN_LOCKOUT_SECONDS", 900)
 
 # Key for pseudonymising recruiter ids (keyed hash); falls back to SECRET_KEY.
 STYLESTUDY_PSEUDONYM_KEY = env_str("STYLESTUDY_PSEUDONYM_KEY") or SECRET_KEY

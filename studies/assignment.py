@@ -183,8 +183,8 @@ def plan_questions(
 
 
 def held_participants(group: ParticipantGroup):
-    """Sessions that occupy a place in ``group`` (in progress or completed)."""
-    return Participant.objects.filter(group=group, status__in=HOLDING_STATUSES)
+    """Sessions that occupy a place in ``group`` (in progress or completed); previews hold none."""
+    return Participant.objects.counted().filter(group=group, status__in=HOLDING_STATUSES)
 
 
 def free_slot(group: ParticipantGroup) -> int:
@@ -197,9 +197,9 @@ def free_slot(group: ParticipantGroup) -> int:
 
 
 def group_fill(groups: list[ParticipantGroup]) -> dict[int, int]:
-    """Held places per group id (sessions in progress count, expired ones do not)."""
+    """Held places per group id (sessions in progress count, expired ones and previews do not)."""
     counts = (
-        Participant.objects.filter(group__in=groups, status__in=HOLDING_STATUSES)
+        Participant.objects.counted().filter(group__in=groups, status__in=HOLDING_STATUSES)
         .values("group")
         .annotate(n=Count("id"))
     )
@@ -267,6 +267,8 @@ def build_trials(participant: Participant, plans: list[QuestionPlan], *, candida
 
 def _trial_spec(participant, position, question, unit: Unit, rng, *, practice=False):
     trial = Trial(participant=participant, question=question, position=position, is_practice=practice)
+    if question.is_adaptive and not practice:
+        return trial, []  # the pair is chosen when the participant reaches it (adaptive_pairs)
     ids = list(unit.candidate_ids)
     rng.shuffle(ids)
     return trial, [TrialItem(slot=i, candidate_id=cid) for i, cid in enumerate(ids)]

@@ -23,11 +23,12 @@ from .models import Study
 RESEARCHER_GROUP = "researchers"
 # Models a researcher may change in the admin (ownership still limits which rows).
 _RESEARCHER_EDITS = (
-    "study", "contentimage", "styleimage", "methodconfig", "question", "culturetag",
+    "study", "contentimage", "styleimage", "methodconfig", "question",
     "participantgroup", "backgroundquestion", "gantrainingrun",
 )
-# Models a researcher may only view.
-_RESEARCHER_VIEWS = ("candidate", "metricvalue", "setmetricvalue", "participant", "trial", "trialitem", "response", "studyreport")
+# Models a researcher may only view. Culture tags are shared by all studies: superusers manage them.
+_RESEARCHER_VIEWS = ("candidate", "metricvalue", "setmetricvalue", "participant", "trial", "trialitem", "response",
+                     "studyreport", "culturetag", "erasurerecord")
 
 _MEDIA_STUDY = re.compile(r"^studies/(?P<study_id>\d+)/")
 
@@ -43,6 +44,14 @@ def studies_for_user(user: User) -> QuerySet[Study]:
     if not user.is_staff:
         return Study.objects.none()
     return Study.objects.filter(owners=user)
+
+
+def can_access_study(user: User, study: Study | int | None) -> bool:
+    """Whether ``user`` may see ``study`` (an instance or a primary key)."""
+    if study is None:
+        return False
+    pk = study.pk if isinstance(study, Study) else study
+    return studies_for_user(user).filter(pk=pk).exists()
 
 
 def access_study_for_user(user: User, study_id: int | str) -> Study:

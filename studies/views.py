@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .access import access_participant_by_token, is_token_shaped
+from .actions import erasure
 from .actions import participants as actions
 from .delivery import check_signed_ref, deliver, sign_ref
 from .forms import AnswerForm, BackgroundForm
@@ -37,6 +38,7 @@ from .models import (
     Trial,
     TrialItem,
 )
+from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
     check_rate_limit,
@@ -89,8 +91,10 @@ def _render(request, template: str, context: dict, *, status: int = 200) -> Http
     return response
 
 
-def _is_preview(request: HttpRequest) -> bool:
-    return bool(getattr(request, "user", None) and request.user.is_authenticated and request.user.is_staff)
+def _is_preview(request: HttpRequest, study: Study) -> bool:
+    """Whether the visitor is one of ``study``'s researchers (its owners, or a superuser) trying it out."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and can_access_study(user, study))
 
 
 def _rate_limited(request: HttpRequest, study: Study | None = None) -> HttpResponse:
@@ -143,7 +147,7 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     _activate(request, language)
     source = request.GET if request.method == "GET" else request.POST
     recruiter = actions.RecruiterInfo.from_params(source)
-    preview = _is_preview(request)
+    preview = _is_preview(request, study)
     context = _base_context(study, language)
     try:
         actions.check_study_open(study, preview=preview)
@@ -475,3 +479,27 @@ def participant_image(request: HttpRequest, participant: Participant, position: 
     else:
         raise Http404("no such image")
     return deliver(request, name, cache_control="private, max-age=3600")
+
+
+# --- withdrawal -----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@participant_view
+def participant_withdraw(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Withdraw: a confirmation page (GET), then every answer of the participant is deleted (POST)."""
+    study = participant.study
+    context = _base_context(study, participant.language, participant)
+    if request.method == "GET":
+        context["withdrawal_text"] = study.text("withdrawal", participant.language)
+        return _render(request, "withdraw.html", context)
+    if request.POST.get("confirm") != "withdraw":
+        return redirect(_session_url(participant))
+    erasure.do_withdraw(participant)
+    sessions = dict(request.session.get(_SESSION_KEY, {}))
+    if sessions.pop(study.slug, None) is not None:
+        request.session[_SESSION_KEY] = sessions
+    # No language links: they would point at the session that no longer exists.
+    context.update(participant=None, languages=[])
+    return _render(request, "withdrawn.html", context)

@@ -27,6 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..access import pseudonymise
+from ..adaptive_pairs import do_assign_pair, is_adaptive_trial
 from ..assignment import (
     build_trials,
     choose_group,
@@ -94,6 +95,9 @@ def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Partic
 def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview: bool = False) -> Participant:
     """Start a session for a participant who consented; returns an existing one for a known recruiter id.
 
+    A ``preview`` session (one of the study's researchers trying it out) is
+    marked as such: it is in no export, analysis or quota.
+
     Raises:
         StudyNotOpen: the study is not live (``preview``: closed).
     """
@@ -109,6 +113,7 @@ def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview
                 recruiter_study_id=recruiter.study_id,
                 recruiter_session_id=recruiter.session_id,
                 language=language,
+                is_preview=preview,
                 status=Participant.Status.CONSENTED,
                 consented_at=now,
                 started_at=now,
@@ -165,13 +170,16 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
         group = choose_group(eligible) if eligible else None
         if group is None and eligible and expire_stale_sessions(groups=eligible):
             group = choose_group(eligible)
+        if group is None and participant.is_preview and eligible:
+            group = eligible[0]  # a preview takes no place, so a full group still shows its trials
         if group is None:
             participant.status = Participant.Status.SCREENED_OUT
             participant.screenout_reason = "full" if eligible else "ineligible"
             participant.save(update_fields=["background", "status", "screenout_reason"])
             return participant
         participant.group = group
-        participant.slot = free_slot(group)
+        # A preview holds no design slot: it never takes a real participant's trial list.
+        participant.slot = None if participant.is_preview else free_slot(group)
         participant.status = Participant.Status.IN_PROGRESS
         participant.last_seen_at = timezone.now()
         participant.save(update_fields=["background", "group", "slot", "status", "last_seen_at"])
@@ -218,12 +226,17 @@ class TrialState:
 
 
 def trial_state(participant: Participant) -> TrialState:
-    """The participant's current trial, the next one (to preload) and progress, in two queries."""
+    """The participant's current trial, the next one (to preload) and progress, in two queries.
+
+    An adaptive 2AFC trial gets its pair when it becomes current (one more query).
+    """
     answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
     trials = list(participant.trials.select_related("question").annotate(answered=answered).order_by("position"))
     real = [t for t in trials if not t.is_practice]
     index = next((i for i, t in enumerate(trials) if not t.answered), None)
     current = trials[index] if index is not None else None
+    if current is not None and is_adaptive_trial(current):
+        do_assign_pair(current)  # its pair is chosen now that the participant reached it
     following = trials[index + 1] if index is not None and index + 1 < len(trials) else None
     shown = [t for t in (current, following) if t is not None]
     if shown:

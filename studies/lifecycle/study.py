@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from ..imaging import RejectedImage, check_uploaded_image, expand_uploads
+from ..local_storage import describe_storage_error
 from ..models import (
     Candidate,
     ContentImage,
@@ -26,6 +28,18 @@ from ..models import (
     StyleImage,
 )
 from ..models.study import StudyFrozenError
+
+logger = logging.getLogger(__name__)
+
+
+def _delete_files(row) -> None:
+    """Remove the files already stored for a row that will not be saved."""
+    for field_file in (row.image, row.thumbnail):
+        if field_file.name:
+            try:
+                field_file.storage.delete(field_file.name)
+            except OSError:
+                logger.warning("could not remove %s after a failed upload", field_file.name)
 
 
 @dataclass
@@ -124,7 +138,13 @@ def do_import_images(
                 row.save()
         except IntegrityError:
             # The same picture arrived twice in one batch (or concurrently).
+            _delete_files(row)
             report.duplicates.append(name)
+            continue
+        except OSError as exc:
+            # A full or read-only media store: this file is reported, the files stored so far stay.
+            _delete_files(row)
+            report.rejected.append((name, describe_storage_error(exc)))
             continue
         report.created.append(row)
     return report

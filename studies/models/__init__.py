@@ -1,5 +1,6 @@
 """Data model of a study (see README "Data model")."""
 
+from .erasure import ErasureRecord
 from .jobs import Job, JobStatus
 from .participants import (
     BackgroundQuestion,
@@ -31,6 +32,7 @@ __all__ = [
     "JobStatus",
     "ContentImage",
     "CultureTag",
+    "ErasureRecord",
     "MethodConfig",
     "MetricValue",
     "Participant",

@@ -29,6 +29,8 @@ from studies.export import study_configuration, study_frame
 from studies.models import Study
 from studies.reports import plots
 
+from .csvsafe import escape_formula_cells
+
 Progress = Callable[[float, str], None]
 
 #: Files every report writes (relative to the output folder).
@@ -124,6 +126,26 @@ def _question_label(questions: pd.DataFrame, qid: Any) -> str:
         row = questions.loc[qid]
         return f"Q{qid} {row['question_kind']} · {row['dimension']}"
     return f"Q{qid}"
+
+
+def _pair_design_note(config: dict[str, Any] | None, qid: Any) -> str:
+    """How the question's pairs were chosen, for the Bradley-Terry table's caption."""
+    question = next((q for q in (config or {}).get("questions", []) if q.get("id") == qid), None)
+    if question is None or question.get("pair_design") != "adaptive":
+        return ""
+    return (
+        " Design: adaptive. Each participant's next pair was chosen from the answers of their "
+        "group so far (expected reduction of the strengths' posterior variance, Laplace "
+        "approximation; every candidate shown at least "
+        f"{int(question.get('min_exposure') or 0)} times, no pair repeated to a participant). "
+        "The selection depends only on earlier answers, so the design is ignorable for "
+        "likelihood inference (Rubin 1976) and the Bradley-Terry estimates keep their "
+        "asymptotic justification under such response-adaptive designs (Hu & Rosenberger "
+        "2006, ch. 4). That justification is asymptotic: in simulations with many candidates "
+        "and few answers each, 95% intervals after an adaptive design covered less than "
+        "95%, so read them as approximate. Comparisons concentrate on close pairs, so win "
+        "rates are not comparable with a balanced design's."
+    )
 
 
 def build_report(
@@ -296,12 +318,13 @@ def build_report(
                 continue
             tables[group] = bt.table
             results["bradley_terry"].append(
-                {"question": qid, "group": group, "table": _records(bt.table)})
+                {"question": qid, "group": group, "table": _records(bt.table),
+                 "pair_design": "adaptive" if _pair_design_note(config, qid) else "balanced"})
         if tables:
             sections.append(_html_table(f"Bradley-Terry strengths by method: {label}",
                 pd.concat(tables, names=["group"]).reset_index(),
                 "Log-strength of each method (centred), participant-bootstrap intervals, "
-                "win rate = share of comparisons won."))
+                "win rate = share of comparisons won." + _pair_design_note(config, qid)))
             figures.append((f"Bradley-Terry strengths, {label}",
                             plots.strength_plot(tables, title=label, xlabel="log-strength")))
     results["rankings"] = []
@@ -335,7 +358,7 @@ def build_report(
     files["codebook"].write_text(json.dumps(
         {"description": "One row per response x shown candidate; see tidy.py.",
          "columns": tidy.codebook(export)}, indent=2, ensure_ascii=False))
-    log.steps.to_csv(files["exclusions"], index=False)
+    escape_formula_cells(log.steps).to_csv(files["exclusions"], index=False)
     frozen = config or {}
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     files["config"].write_text(config_text)
@@ -355,20 +378,26 @@ def build_report(
 
 
 def _write_tables(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
-    """Write CSV and Parquet from one Arrow table (Arrow's CSV writer is several
-    times faster than pandas' for a million rows); pandas if Arrow refuses a column."""
+    """Write CSV and Parquet through Arrow (Arrow's CSV writer is several times faster
+    than pandas' for a million rows); pandas if Arrow refuses a column.
+
+    The Parquet file keeps every value as given; the CSV's text cells that a
+    spreadsheet would run as a formula are escaped (:mod:`.csvsafe`).
+    """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    safe = escape_formula_cells(frame)
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        safe_table = pa.Table.from_pandas(safe, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        frame.to_csv(csv_path, index=False)
+        safe.to_csv(csv_path, index=False)
         frame.to_parquet(parquet_path, index=False)
         return
     pq.write_table(table, parquet_path)
-    pa_csv.write_csv(table, csv_path)
+    pa_csv.write_csv(safe_table, csv_path)
 
 
 def _comparisons(frame: pd.DataFrame) -> pd.DataFrame:

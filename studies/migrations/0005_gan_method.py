@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0002_lifecycle'),
+        ('studies', '0004_lifecycle'),
     ]
 
     operations = [
