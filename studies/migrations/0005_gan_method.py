@@ -19,6 +19,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='methodconfig',
             name='training_run',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='method_configs', to='studies.gantrainingrun', verbose_name='GAN training run'),
+            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='method_configs', to='studies.gantrainingrun', verbose_name='GAN training run'),
         ),
     ]

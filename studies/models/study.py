@@ -233,7 +233,7 @@ class MethodConfig(_FrozenWithStudy):
     family = models.CharField(_("weights family"), max_length=32, blank=True, help_text=_("e.g. vgg19-wct, vgg19-cd16x"))
     # Set by "use as method": the generator's checkpoint is a stored copy of this run's, named in ``params``.
     training_run = models.ForeignKey(
-        "studies.GanTrainingRun", on_delete=models.PROTECT, null=True, blank=True, editable=False,
+        "studies.GanTrainingRun", on_delete=models.RESTRICT, null=True, blank=True, editable=False,
         related_name="method_configs", verbose_name=_("GAN training run"),
     )
 

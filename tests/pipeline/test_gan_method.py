@@ -9,9 +9,11 @@ import torch
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db.models import RestrictedError
 from django.urls import reverse
 
 from studies.actions import compute_config_hash, do_queue_generation
+from studies.actions.erasure import do_delete_study
 from studies.lifecycle import jobs
 from studies.lifecycle.training import do_use_as_method
 from studies.models import Candidate, GanTrainingRun, MethodConfig
@@ -150,6 +152,13 @@ def test_frozen_configuration_hash_depends_on_the_checkpoint_sha(researcher, cul
     before = compute_config_hash(study)
     MethodConfig.objects.filter(pk=mc.pk).update(params={**mc.params, "checkpoint_sha256": "f" * 64})
     assert compute_config_hash(study) != before
+
+    with pytest.raises(RestrictedError):
+        mc.training_run.delete()  # a run its study's methods use stays
+    generator = mc.training_run.generator.name
+    do_delete_study(study, by=researcher)  # ... until the whole study goes, with the stored copy
+    assert not MethodConfig.objects.filter(pk=mc.pk).exists() and not GanTrainingRun.objects.exists()
+    assert not default_storage.exists(mc.params["checkpoint"]) and not default_storage.exists(generator)
 
 
 @pytest.mark.django_db(transaction=True)
