@@ -56,6 +56,12 @@ from .admin_forms import (
     site_languages,
 )
 from .admin_scoping import owned_choices, owned_list_filters
+from .admin_training import (
+    data_size_warnings,
+    loss_curves_svg,
+    use_as_method,
+    warn_about_data_size,
+)
 from .checklist import check_go_live
 from .models import (
     BackgroundQuestion,
@@ -802,9 +808,10 @@ class GanTrainingRunAdmin(OwnedAdmin):
     list_filter = ["status", "model", "study"]
     list_select_related = ["study"]
     progress_fields = ["status", "cancel_requested", "iteration", "total_iterations", "losses",
-                       "seconds_per_iteration", "eta_seconds", "sample_preview", "checkpoint", "generator",
+                       "seconds_per_iteration", "eta_seconds", "sample_preview", "loss_curves", "data_warnings",
+                       "method_configs_made", "checkpoint", "generator",
                        "error", "worker", "created_at", "started_at", "heartbeat_at", "finished_at"]
-    actions = ["request_cancel"]
+    actions = ["request_cancel", use_as_method]
 
     def get_fields(self, request, obj=None):
         return ["study", "label", "model", "cultures", "config"] + (self.progress_fields if obj else [])
@@ -822,9 +829,22 @@ class GanTrainingRunAdmin(OwnedAdmin):
     def sample_preview(self, obj):
         return _thumb(obj.sample_grid, 512)
 
+    @admin.display(description=_("loss curves"))
+    def loss_curves(self, obj):
+        return loss_curves_svg(obj.loss_history)
+
+    @admin.display(description=_("training data"))
+    def data_warnings(self, obj):
+        return "\n".join(data_size_warnings(obj.study, obj.cultures, obj.config)) or _("enough images")
+
+    @admin.display(description=_("used as methods"))
+    def method_configs_made(self, obj):
+        return ", ".join(mc.label for mc in obj.method_configs.all()) or "—"
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
+            warn_about_data_size(self, request, obj)
             do_start_training_run(obj)
 
     @admin.action(description=_("Request cancel of selected runs"), permissions=["change"])

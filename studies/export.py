@@ -297,7 +297,9 @@ def study_configuration(study_id: int) -> dict[str, Any]:
         )
     )
     config["methods"] = list(
-        MethodConfig.objects.filter(study_id=study_id).values("id", "label", "method", "params", "family")
+        MethodConfig.objects.filter(study_id=study_id).values(
+            "id", "label", "method", "params", "family", "training_run_id"
+        )
     )
     image_fields = ("id", "sha256", "width", "height", "title", "source", "license", "original_filename")
     config["content_images"] = list(

@@ -9,6 +9,7 @@ reverse) cannot happen. Stored reports of the study hold copies of the data
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -18,6 +19,7 @@ from ..models import (
     ContentImage,
     ErasureRecord,
     GanTrainingRun,
+    MethodConfig,
     Participant,
     Response,
     Study,
@@ -121,7 +123,7 @@ def do_erase_study_participants(study: Study, *, by: AbstractBaseUser) -> Erasur
 
 
 def _study_files(study: Study) -> list[tuple]:
-    """``(storage, name)`` of every stored file of ``study`` (images, candidates, training outputs)."""
+    """``(storage, name)`` of every stored file of ``study`` (images, candidates, training outputs, method copies)."""
     files = []
     for model, fields in (
         (ContentImage, ("image", "thumbnail")),
@@ -131,6 +133,9 @@ def _study_files(study: Study) -> list[tuple]:
     ):
         for row in model.objects.filter(study=study).only("pk", *fields):
             files += [(f.storage, f.name) for f in (getattr(row, name) for name in fields) if f]
+    # A trained generator used as a method is a stored copy named in the configuration's parameters.
+    for params in MethodConfig.objects.filter(study=study, training_run__isnull=False).values_list("params", flat=True):
+        files.append((default_storage, params["checkpoint"]))
     return files
 
 

@@ -61,7 +61,8 @@ def enqueue_candidates(candidate_ids: Iterable[int]) -> int:
 def do_queue_generation(study: Study, *, score: Sequence[str] | bool = True) -> dict[str, int]:
     """Create every missing candidate of ``study`` and queue generation.
 
-    Candidates are content × style × method configuration × seed; existing
+    Candidates are content × style × method configuration × seed (a trained
+    generator's only with the style images of the culture it maps to); existing
     ones (any status) are left alone, so pressing the button twice queues
     nothing new. Queued candidates whose tasks were lost are queued again.
 
@@ -78,8 +79,8 @@ def do_queue_generation(study: Study, *, score: Sequence[str] | bool = True) -> 
     """
     check_editable(study)
     contents = list(study.content_images.values_list("pk", flat=True))
-    styles = list(study.style_images.values_list("pk", flat=True))
-    configs = list(study.method_configs.values_list("pk", flat=True))
+    styles = list(study.style_images.values_list("pk", "culture__slug"))
+    configs = list(study.method_configs.select_related("training_run"))
     missing = [label for label, rows in (("content images", contents), ("style images", styles),
                                           ("method configurations", configs)) if not rows]
     if missing:
@@ -93,7 +94,9 @@ def do_queue_generation(study: Study, *, score: Sequence[str] | bool = True) -> 
         new = [
             Candidate(study=study, content_id=c, style_id=s, method_config_id=m, seed=seed, queued_at=now,
                       score=score)
-            for m in configs for s in styles for c in contents for seed in range(study.seeds)
+            for m, culture in ((mc.pk, mc.trained_culture) for mc in configs)
+            for s, style_culture in styles if culture is None or culture == style_culture
+            for c in contents for seed in range(study.seeds)
             if (c, s, m, seed) not in existing
         ]
         Candidate.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)

@@ -10,17 +10,21 @@ worker's run is re-queued by the sweep and resumes from the stored checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from stylecore.gan import TrainConfig
+from stylecore.methods import get_method
 
-from ..models import GanTrainingRun, JobStatus
+from ..models import GanTrainingRun, JobStatus, MethodConfig
 from . import jobs
 
 TRAIN_TASK = "studies.tasks.train_gan_task"
@@ -51,6 +55,80 @@ def do_start_training_run(run: GanTrainingRun) -> GanTrainingRun:
 def do_request_cancel(runs: QuerySet) -> int:
     """Ask the workers of queued and running runs to stop; returns how many were asked."""
     return runs.filter(status__in=jobs.PENDING).update(cancel_requested=True)
+
+
+def method_checkpoint_name(run: GanTrainingRun, sha256: str) -> str:
+    """Storage name of the copy of ``run``'s generator that method configurations read."""
+    return f"studies/{run.study_id}/methods/gan-run{run.pk}-{sha256[:16]}.pt"
+
+
+def do_use_as_method(run: GanTrainingRun, *, label: str = "") -> list[MethodConfig]:
+    """Make ``run``'s trained generator method configurations of its study.
+
+    A finished run offers its exported generator, a stopped (cancelled) one its
+    latest training checkpoint. The file is copied in storage to a name of its
+    own (a later run can't change it) and every configuration records the copy's
+    SHA-256, which the worker and stylecore check before generating. A CycleGAN
+    run gives one ``cyclegan`` configuration (photos → its culture); a
+    conditional run gives one per target culture.
+
+    Raises:
+        ValidationError: the run has no usable checkpoint, the study is frozen,
+            or a label is taken (nothing is stored then).
+    """
+    run = GanTrainingRun.objects.select_related("study").get(pk=run.pk)
+    if run.status not in (JobStatus.DONE, JobStatus.CANCELLED):
+        raise ValidationError(f"training run “{run.label}” is {run.get_status_display().lower()}: only a "
+                              "finished or stopped run can be used as a method", code="not_finished")
+    source = run.generator if run.generator else run.checkpoint
+    if not source:
+        raise ValidationError(f"training run “{run.label}” has no stored checkpoint", code="no_checkpoint")
+    try:
+        with source.open("rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise ValidationError(f"the checkpoint {source.name} of training run “{run.label}” is missing from "
+                              "storage", code="no_checkpoint") from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    conditional = run.model == GanTrainingRun.Model.CONDITIONAL
+    # A CycleGAN training checkpoint holds both directions: its target culture picks photo → culture.
+    targets = list(run.cultures) if conditional or not run.generator else [None]
+    base = label or run.label
+    with transaction.atomic():
+        stored = default_storage.save(method_checkpoint_name(run, sha256), ContentFile(data))
+        configs = []
+        try:
+            for target in targets:
+                params = get_method("cyclegan").validate(
+                    {"checkpoint": stored, "checkpoint_sha256": sha256, "target_culture": target})
+                mc = MethodConfig(study=run.study, training_run=run, method="cyclegan", params=params,
+                                  label=f"{base} → {target}" if conditional else base)
+                mc.full_clean()
+                mc.save()
+                configs.append(mc)
+        except (ValidationError, ValueError) as exc:
+            default_storage.delete(stored)
+            if isinstance(exc, ValidationError):
+                raise
+            raise ValidationError(str(exc), code="invalid") from None
+    return configs
+
+
+def method_provenance(mc: MethodConfig) -> dict:
+    """What every candidate of a trained-GAN configuration records about where its generator came from."""
+    run = mc.training_run
+    return {
+        "id": run.pk,
+        "label": run.label,
+        "model": run.model,
+        "cultures": list(run.cultures),
+        "config": dict(run.config),
+        "iteration": run.iteration,
+        "total_iterations": run.total_iterations,
+        "status": run.status,
+        "checkpoint": mc.params.get("checkpoint"),
+        "checkpoint_sha256": mc.params.get("checkpoint_sha256"),
+    }
 
 
 # Worker side ---------------------------------------------------------------

@@ -328,6 +328,11 @@ class MethodConfig(_FrozenWithStudy):
     method = models.CharField(_("method"), max_length=32, help_text=_("stylecore method name, e.g. wct, adain, gatys."))
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     family = models.CharField(_("weights family"), max_length=32, blank=True, help_text=_("e.g. vgg19-wct, vgg19-cd16x"))
+    # Set by "use as method": the generator's checkpoint is a stored copy of this run's, named in ``params``.
+    training_run = models.ForeignKey(
+        "studies.GanTrainingRun", on_delete=models.RESTRICT, null=True, blank=True, editable=False,
+        related_name="method_configs", verbose_name=_("GAN training run"),
+    )
 
     class Meta:
         verbose_name = _("method configuration")
@@ -337,6 +342,13 @@ class MethodConfig(_FrozenWithStudy):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def trained_culture(self) -> str | None:
+        """The culture slug a trained generator maps photos to (``None`` for other methods)."""
+        if self.training_run_id is None:
+            return None
+        return self.params.get("target_culture") or self.training_run.cultures[0]
 
 
 class Candidate(Job):

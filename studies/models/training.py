@@ -39,6 +39,10 @@ class GanTrainingRun(Job):
     iteration = models.PositiveIntegerField(_("iteration"), default=0)
     total_iterations = models.PositiveIntegerField(_("total iterations"), default=0)
     losses = models.JSONField(_("latest losses"), default=dict, blank=True)
+    loss_history = models.JSONField(
+        _("loss history"), default=list, blank=True,
+        help_text=_("[{iteration, loss…}, …], thinned to at most a few hundred points."),
+    )
     seconds_per_iteration = models.FloatField(_("seconds per iteration"), null=True, blank=True)
     eta_seconds = models.FloatField(_("ETA (s)"), null=True, blank=True)
     checkpoint = models.FileField(_("latest checkpoint"), upload_to=training_upload_to, blank=True)

@@ -7,13 +7,17 @@ out-of-memory error the batch is halved and tried again.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
 import socket
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
@@ -26,7 +30,8 @@ from ..lifecycle.candidates import (
     store_result,
     update_studies_of,
 )
-from ..models import Candidate, Study
+from ..lifecycle.training import method_provenance
+from ..models import Candidate, MethodConfig, Study
 from ..models.study import candidate_upload_to
 from .runtime import (
     code_version,
@@ -37,6 +42,43 @@ from .runtime import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class CheckpointError(Exception):
+    """A trained generator's stored checkpoint is missing or differs from the one configured."""
+
+
+def local_checkpoint(mc: MethodConfig) -> str:
+    """A local copy of ``mc``'s stored generator checkpoint, verified against its SHA-256.
+
+    The stored file is read on every batch (a cached copy would hide a file
+    changed or deleted in storage) and kept under its hash, so the generator
+    cache of stylecore is keyed by content.
+
+    Raises:
+        CheckpointError: the file is not in storage or its SHA-256 differs.
+    """
+    name, expected = mc.params.get("checkpoint", ""), mc.params.get("checkpoint_sha256") or ""
+    run = f"training run #{mc.training_run_id}"
+    try:
+        with default_storage.open(name, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"the generator checkpoint {name} of {run} is missing from storage") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise CheckpointError(
+            f"the generator checkpoint {name} of {run} has SHA-256 {actual}, expected {expected}: "
+            "the stored file changed since it was made a method; use the run as a method again"
+        )
+    folder = Path(settings.DATA_DIR) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{actual}.pt"
+    if not path.is_file():
+        partial = folder / f"{actual}.{os.getpid()}.part"
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    return str(path)
 
 
 class _Generation:
@@ -62,7 +104,7 @@ class _Generation:
 
     def run(self, rows: list[Candidate]) -> None:
         """Generate ``rows`` (one method config and seed) with the config's stored, validated parameters."""
-        from stylecore.methods import stylize_grid
+        from stylecore.methods import get_method, stylize_grid
 
         mc, study = rows[0].method_config, rows[0].study
         contents = {r.content_id: r.content for r in rows}
@@ -75,10 +117,18 @@ class _Generation:
         except (OSError, ValueError) as exc:
             self._record_failure(rows, f"cannot read an input image: {exc}")
             return
+        params, trained = mc.params, None
+        if mc.training_run_id:
+            try:
+                params = {**mc.params, "checkpoint": local_checkpoint(mc)}
+            except CheckpointError as exc:
+                self._record_failure(rows, f"{mc.method} ({mc.label}): {exc}")
+                return
+            trained = method_provenance(mc)
         start = time.perf_counter()
         try:
             result = stylize_grid(
-                mc.method, content_images, style_images, params=mc.params, family=mc.family or None,
+                mc.method, content_images, style_images, params=params, family=mc.family or None,
                 seed=rows[0].seed, device=self.device,
             )
         except jobs.TRANSIENT_ERRORS:
@@ -102,13 +152,20 @@ class _Generation:
             self._record_failure(rows, f"{mc.method} ({mc.label}) failed: {type(exc).__name__}: {exc}")
             return
         seconds = (time.perf_counter() - start) / len(rows)
+        needs_style = get_method(mc.method).needs_style
         for row in rows:
-            key = (line[row.content_id], column[row.style_id])
+            # A method without a style gives one image per content, shared by every style of the row.
+            key = (line[row.content_id], column[row.style_id] if needs_style else 0)
             image = result.images.get(key)
             if image is None:
                 self._record_failure([row], f"{mc.method} returned no image for content/style {key}")
                 continue
-            self._store(row, image, dict(result.provenance), seconds, len(rows), study)
+            provenance = dict(result.provenance)
+            if trained is not None:
+                # The storage name, not this worker's local copy, identifies the generator.
+                provenance["params"] = {**provenance.get("params", {}), "checkpoint": mc.params["checkpoint"]}
+                provenance["training_run"] = trained
+            self._store(row, image, provenance, seconds, len(rows), study)
 
     def _store(self, row: Candidate, image, provenance: dict, seconds: float, batch: int, study: Study) -> None:
         from stylecore.io import tensor_to_pil
@@ -159,7 +216,7 @@ def run_generation(candidate_ids: Sequence[int], *, host: str | None = None, dev
             jobs.fault_delay()
             rows = list(
                 jobs.held(Candidate, claimed, token)
-                .select_related("study", "content", "style", "method_config")
+                .select_related("study", "content", "style", "method_config__training_run")
                 .order_by("style_id", "content_id")
             )
             if len({(r.method_config_id, r.seed) for r in rows}) > 1:

@@ -26,6 +26,8 @@ from .runtime import worker_device
 # How often the cancel flag (and the claim) is read: a database query per
 # training iteration would cost more than a small GAN iteration on a GPU.
 CANCEL_POLL_SECONDS = 5.0
+# Loss curves keep between this many and twice as many points (every other point is dropped when full).
+LOSS_HISTORY_POINTS = 250
 
 
 def _work_dir(run: GanTrainingRun) -> Path:
@@ -88,13 +90,20 @@ def _train(run: GanTrainingRun, work: Path, device: str | None) -> str:
         return lifecycle.finish_run(run, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
 
     poll = jobs.Throttle(CANCEL_POLL_SECONDS)
+    # A resumed run repeats the iterations after its checkpoint; those points are already here.
+    history = list(run.loss_history)
 
     def should_stop() -> bool:
         return poll() and lifecycle.should_stop(run)
 
     def progress(p: TrainProgress) -> None:
+        if p.losses and (not history or p.iteration > history[-1]["iteration"]):
+            history.append({"iteration": p.iteration, **p.losses})
+            if len(history) > 2 * LOSS_HISTORY_POINTS:
+                history[:] = history[::2]
         lifecycle.report_progress(run, iteration=p.iteration, total_iterations=p.total, losses=p.losses,
-                                  seconds_per_iteration=p.seconds_per_iter, eta_seconds=p.eta_seconds)
+                                  seconds_per_iteration=p.seconds_per_iter, eta_seconds=p.eta_seconds,
+                                  loss_history=history)
         if p.checkpoint:
             _store(run, "checkpoint", Path(p.checkpoint), "latest.pt")
         if p.sample_grid:

@@ -29,6 +29,7 @@ __all__ = [
     "ImageCollection",
     "SmallCollectionWarning",
     "list_images",
+    "small_collection_message",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -39,6 +40,21 @@ MIN_IMAGES = 20
 
 class SmallCollectionWarning(UserWarning):
     """A training collection holds too few images to learn a style from."""
+
+
+def small_collection_message(name: str, count: int, min_images: int = MIN_IMAGES) -> str | None:
+    """The :class:`SmallCollectionWarning` text for a collection of ``count`` images, or ``None``.
+
+    Example:
+        >>> small_collection_message("ink", 3, 20)[:38]
+        "image collection 'ink' has only 3 imag"
+        >>> small_collection_message("ink", 20, 20) is None
+        True
+    """
+    if count >= min_images:
+        return None
+    return (f"image collection {name!r} has only {count} images; a GAN needs at least {min_images} "
+            "(better hundreds) to learn a style rather than memorise these images")
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -96,13 +112,9 @@ class ImageCollection:
         self.files = files
         self.load_size = load_size
         self.images = [self._load(f) for f in files]
-        if len(files) < min_images:
-            warnings.warn(
-                f"image collection {self.name!r} has only {len(files)} images; a GAN needs "
-                f"at least {min_images} (better hundreds) to learn a style rather than "
-                "memorise these images",
-                SmallCollectionWarning, stacklevel=2,
-            )
+        message = small_collection_message(self.name, len(files), min_images)
+        if message:
+            warnings.warn(message, SmallCollectionWarning, stacklevel=2)
 
     def _load(self, path: Path) -> torch.Tensor:
         x = pil_to_tensor(open_image(path))  # ValueError names the file

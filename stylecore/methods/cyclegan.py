@@ -24,9 +24,32 @@ DEFAULT_CHECKPOINT = "cyclegan-vintagify-a2b"
 
 def _run(content: torch.Tensor, style: torch.Tensor | None = None, *, family: str = "",
          seed: int = 0, checkpoint: str = DEFAULT_CHECKPOINT,
-         target_culture: str | None = None, **_: Any) -> torch.Tensor:
+         target_culture: str | None = None, checkpoint_sha256: str | None = None,
+         **_: Any) -> torch.Tensor:
     # ``style`` is unused: the generator's training collection is the style.
+    if checkpoint_sha256:
+        verify_checkpoint(checkpoint, checkpoint_sha256)
     return cyclegan_transfer(content, checkpoint, target_culture=target_culture or None)
+
+
+def verify_checkpoint(checkpoint: str | Path, expected_sha256: str) -> None:
+    """Refuse a generator file whose SHA-256 is not ``expected_sha256``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: its content changed (the message gives both hashes).
+    """
+    from stylecore.weights import sha256_file
+
+    path = Path(str(checkpoint)).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"generator checkpoint {path} does not exist")
+    actual = sha256_file(path)
+    if actual != expected_sha256.lower():
+        raise ValueError(
+            f"generator checkpoint {path} has SHA-256 {actual}, expected {expected_sha256}: "
+            "the file changed since this method was configured"
+        )
 
 
 def _weights(family: str, params: dict[str, Any]) -> list[str]:
@@ -58,6 +81,10 @@ if register_method is not None:
                     "str", DEFAULT_CHECKPOINT,
                     help="generator file (official CycleGAN layout, G_A2B.pth, "
                          "generator_conditional.pt, latest.pt) or weights-registry name",
+                ),
+                "checkpoint_sha256": Param(
+                    "str", None,
+                    help="expected SHA-256 of the generator file; a file that differs is refused",
                 ),
                 "target_culture": Param(
                     "str", None,
