@@ -55,7 +55,10 @@ def ready(researcher, culture, fake_methods, django_capture_on_commit_callbacks)
     Question.objects.filter(study=study).update(texts={"en": "How?", "zh-hans": "如何？"})
     with django_capture_on_commit_callbacks(execute=False):
         do_queue_generation(study, score=False)
-    run_generation(list(study.candidates.values_list("pk", flat=True)), device="cpu")
+    # One generation task per method configuration and seed, as the queue sends them.
+    for mc, seed in set(study.candidates.values_list("method_config", "seed")):
+        ids = study.candidates.filter(method_config=mc, seed=seed).values_list("pk", flat=True)
+        run_generation(list(ids), device="cpu")
     MetricValue.objects.bulk_create(MetricValue(candidate=c, name="ssim", version="1", value=0.5)
                                     for c in study.candidates.all())
     study.refresh_from_db()
