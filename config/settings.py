@@ -21,6 +21,7 @@ from .env import (
     env_path,
     env_str,
     get_allowed_hosts,
+    get_media_storage,
     get_secret_key,
 )
 
@@ -138,8 +139,9 @@ STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
+# Local disk unless MEDIA_S3_BUCKET names an S3-compatible bucket (config/env.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": get_media_storage(),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -159,7 +161,7 @@ STYLESTUDY_SAMPLES_DIR = env_path("STYLESTUDY_SAMPLES_DIR", _SHARED / "samples")
 # Embedded default: kombu's file-system transport needs no server. Its
 # unacknowledged messages live in worker memory, so crash recovery on it relies
 # on the periodic sweep of stale candidates; Redis/RabbitMQ redeliver as well.
-_BROKER_DIR = DATA_DIR / "broker"
+_BROKER_DIR = env_path("STYLESTUDY_BROKER_DIR", DATA_DIR / "broker")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "control"):
@@ -215,6 +217,9 @@ STYLESTUDY_DEVICE = env_str("STYLESTUDY_DEVICE", "")
 # for fault-injection tests (kill -9 mid-run). Always 0 in production.
 STYLESTUDY_GENERATION_DELAY_SECONDS = float(env_str("STYLESTUDY_GENERATION_DELAY_SECONDS", "0") or 0)
 STYLESTUDY_METRICS = env_list("STYLESTUDY_METRICS")
+# Style and content images a worker process keeps in memory (by content hash),
+# so a stimulus shared by many candidates is read from storage once.
+STYLESTUDY_STIMULUS_CACHE_MB = env_int("STYLESTUDY_STIMULUS_CACHE_MB", 256)
 STYLESTUDY_MAX_UPLOAD_PIXELS = env_int("STYLESTUDY_MAX_UPLOAD_PIXELS", 40_000_000)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-stale-candidates": {

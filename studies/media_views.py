@@ -6,17 +6,16 @@ participant session's own token-checked image view.
 
 from __future__ import annotations
 
-import mimetypes
-
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from .delivery import StoredFile, deliver
 from .permissions import access_media_for_user
 
 
 @require_GET
-def serve_media(request: HttpRequest, name: str) -> FileResponse:
+def serve_media(request: HttpRequest, name: str) -> HttpResponse:
     """A stored file under ``studies/<id>/`` for an owner of that study (or a superuser).
 
     Raises:
@@ -25,6 +24,4 @@ def serve_media(request: HttpRequest, name: str) -> FileResponse:
     access_media_for_user(request.user, name)
     if not default_storage.exists(name):
         raise Http404("No such file.")
-    response = FileResponse(default_storage.open(name, "rb"), content_type=mimetypes.guess_type(name)[0])
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return deliver(request, StoredFile(default_storage, name))

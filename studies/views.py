@@ -12,7 +12,7 @@ import random
 from functools import wraps
 
 from django.db import connection
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .access import access_participant_by_token
 from .actions import participants as actions
+from .delivery import deliver
 from .forms import AnswerForm, BackgroundForm
 from .models import Candidate, ContentImage, Participant, Question, Study, Trial
 from .ratelimit import (
@@ -372,10 +373,10 @@ def _scrambled_png(content: ContentImage, seed: int, grid: int = 4) -> bytes:
         return buf.getvalue()
 
 
-def _file_response(field) -> FileResponse:
+def _file_response(request: HttpRequest, field) -> HttpResponse:
     name = field.name.lower()
     content_type = "image/jpeg" if name.endswith((".jpg", ".jpeg")) else "image/png"
-    return FileResponse(field.open("rb"), content_type=content_type)
+    return deliver(request, field, content_type=content_type)
 
 
 @require_GET
@@ -389,7 +390,7 @@ def participant_image(request: HttpRequest, participant: Participant, position: 
         if item is None:
             raise Http404("no such image")
         if item.candidate_id:
-            response = _file_response(item.candidate.image)
+            response = _file_response(request, item.candidate.image)
         else:
             kind, _sep, rest = item.attention_image.partition(":")
             content_id, _sep, seed = rest.partition(":")
@@ -397,13 +398,14 @@ def participant_image(request: HttpRequest, participant: Participant, position: 
             if kind == "scrambled":
                 response = HttpResponse(_scrambled_png(content, int(seed or 0)), content_type="image/png")
             else:
-                response = _file_response(content.image)
+                response = _file_response(request, content.image)
     elif which in ("style", "content"):
         first: Candidate | None = next((i.candidate for i in items.values() if i.candidate_id), None)
         if first is None:
             raise Http404("no reference image")
-        response = _file_response(first.style.image if which == "style" else first.content.image)
+        response = _file_response(request, first.style.image if which == "style" else first.content.image)
     else:
         raise Http404("no such image")
-    response["Cache-Control"] = "private, max-age=3600"
+    if not response.has_header("Cache-Control"):
+        response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -1,0 +1,126 @@
+"""How workers and the web read and write stored files, whichever storage is configured.
+
+* :class:`AtomicFileSystemStorage` is the embedded default: a file appears
+  under its final name only once it is complete, as an object does on S3
+  (a single PUT, or a multipart upload, becomes visible only when finished).
+  A worker killed mid-write leaves at most a hidden ``.partial-*`` file,
+  never a truncated image under a name the database could point to.
+* :func:`read_stimulus` reads a content or style image through a per-process
+  cache keyed by its content hash, so a style image used by hundreds of
+  candidates is downloaded once by each worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+
+logger = logging.getLogger(__name__)
+
+
+class AtomicFileSystemStorage(FileSystemStorage):
+    """Local-disk storage whose files appear complete or not at all.
+
+    The content is written to a temporary file in the target folder, flushed
+    to disk, then hard-linked to its final name: the link fails rather than
+    replace a file stored meanwhile under that name, in which case the next
+    free name is taken, as :class:`FileSystemStorage` does.
+    """
+
+    def _save(self, name: str, content) -> str:
+        if getattr(self, "_allow_overwrite", False):
+            return super()._save(name, content)
+        full_path = self.path(name)
+        directory = os.path.dirname(full_path)
+        os.makedirs(directory, exist_ok=True)
+        if self.directory_permissions_mode is not None:
+            os.chmod(directory, self.directory_permissions_mode)
+        fd, partial = tempfile.mkstemp(prefix=".partial-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if hasattr(content, "seek"):
+                    content.seek(0)
+                for chunk in content.chunks():
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            while True:
+                try:
+                    os.link(partial, full_path)
+                    break
+                except FileExistsError:
+                    name = self.get_available_name(name)
+                    full_path = self.path(name)
+        finally:
+            os.unlink(partial)
+        if self.file_permissions_mode is not None:
+            os.chmod(full_path, self.file_permissions_mode)
+        return str(name).replace("\\", "/")
+
+
+class StimulusCache:
+    """File bytes by content hash, least recently used dropped first beyond ``max_bytes``.
+
+    Thread-safe; one per process (see :func:`stimulus_cache`). ``downloads``
+    counts reads from storage, ``hits`` reads answered from memory.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.downloads = 0
+        self.hits = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def read(self, field_file, digest: str) -> bytes:
+        """The bytes of ``field_file`` (a stored file), cached under ``digest``."""
+        if not digest:
+            raise ValueError(f"no content hash for {field_file.name!r}: cannot cache it")
+        with self._lock:
+            data = self._items.get(digest)
+            if data is not None:
+                self._items.move_to_end(digest)
+                self.hits += 1
+                return data
+        with field_file.storage.open(field_file.name, "rb") as fh:
+            data = fh.read()
+        logger.info("stimulus cache: read %s from storage (%d bytes)", field_file.name, len(data))
+        with self._lock:
+            self.downloads += 1
+            if digest not in self._items and len(data) <= self.max_bytes:
+                self._items[digest] = data
+                self._size += len(data)
+                while self._size > self.max_bytes:
+                    _, dropped = self._items.popitem(last=False)
+                    self._size -= len(dropped)
+        return data
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+
+_cache: StimulusCache | None = None
+_cache_lock = threading.Lock()
+
+
+def stimulus_cache() -> StimulusCache:
+    """This process's stimulus cache (``STYLESTUDY_STIMULUS_CACHE_MB``)."""
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = StimulusCache(int(getattr(settings, "STYLESTUDY_STIMULUS_CACHE_MB", 256)) * 1024 * 1024)
+        return _cache
+
+
+def read_stimulus(image) -> bytes:
+    """The stored file of a :class:`ContentImage` or :class:`StyleImage`, through the cache."""
+    return stimulus_cache().read(image.image, image.sha256)
