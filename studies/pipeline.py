@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from .models import Candidate, MetricValue, Study
 from .models.study import candidate_upload_to
+from .storage import read_stimulus
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ def _fail(rows: Sequence[Candidate], token: str, message: str) -> int:
 
 
 def _read(field) -> bytes:
+    """A stored candidate image (read once; stimuli go through :func:`read_stimulus`)."""
     with field.storage.open(field.name, "rb") as fh:
         return fh.read()
 
@@ -204,7 +206,7 @@ class _Generation:
 
         key = (kind, row.pk, max_side)
         if key not in self._images:
-            self._images[key] = load_image(_read(row.image), max_side=max_side)
+            self._images[key] = load_image(read_stimulus(row), max_side=max_side)
         return self._images[key]
 
     def run_group(self, rows: list[Candidate]) -> None:
@@ -451,12 +453,12 @@ def run_scoring(candidate_ids: Sequence[int], metrics: Sequence[str] | None = No
     images, contents, styles = [], [], []
     for row in rows:
         out = load_image(_read(row.image))
-        content = load_image(_read(row.content.image))
+        content = load_image(read_stimulus(row.content))
         if content.shape[-2:] != out.shape[-2:]:
             content = F.interpolate(content, size=out.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
         images.append(out)
         contents.append(content.clamp(0, 1))
-        styles.append(load_image(_read(row.style.image), max_side=row.study.image_size))
+        styles.append(load_image(read_stimulus(row.style), max_side=row.study.image_size))
     stored = 0
     for name in todo:
         # One metric at a time, so a metric that cannot score these images
