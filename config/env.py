@@ -126,4 +126,4 @@ def get_media_storage() -> dict:
         raise ImproperlyConfigured("set both MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY, or neither")
     if access_key:
         options.update(access_key=access_key, secret_key=secret_key)
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "studies.storage.MediaS3Storage", "OPTIONS": options}

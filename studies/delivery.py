@@ -27,7 +27,7 @@ class StoredFile(NamedTuple):
 
 def presigns(storage: Storage) -> bool:
     """Whether ``storage`` hands out signed, expiring URLs (S3-compatible object storage)."""
-    return bool(getattr(storage, "querystring_auth", False)) and hasattr(storage, "bucket_name")
+    return callable(getattr(storage, "presigned_url", None))
 
 
 def content_type_of(name: str) -> str:
@@ -51,7 +51,7 @@ def deliver(request: HttpRequest, field_file, *, content_type: str | None = None
     content_type = content_type or content_type_of(name)
     if presigns(storage):
         expire = int(storage.querystring_expire)
-        url = storage.url(
+        url = storage.presigned_url(
             name,
             parameters={"ResponseContentType": content_type,
                         "ResponseCacheControl": f"private, max-age={min(MAX_AGE_SECONDS, expire)}"},

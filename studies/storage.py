@@ -17,9 +17,12 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
+from django.utils.encoding import filepath_to_uri
+from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,22 @@ class AtomicFileSystemStorage(FileSystemStorage):
         if self.file_permissions_mode is not None:
             os.chmod(full_path, self.file_permissions_mode)
         return str(name).replace("\\", "/")
+
+
+class MediaS3Storage(S3Storage):
+    """S3-compatible object storage whose public URLs are the app's permission-checked media URLs.
+
+    ``url()`` answers ``MEDIA_URL + name`` as on local disk, so pages never
+    embed a bucket address; the checked view then redirects to
+    :meth:`presigned_url` (see :func:`studies.delivery.deliver`).
+    """
+
+    def url(self, name, parameters=None, expire=None, http_method=None) -> str:
+        return urljoin(settings.MEDIA_URL, filepath_to_uri(name))
+
+    def presigned_url(self, name: str, *, expire: int | None = None, parameters: dict | None = None) -> str:
+        """A GET URL for ``name`` signed for ``expire`` seconds (default ``MEDIA_URL_EXPIRE_SECONDS``)."""
+        return super().url(name, parameters=parameters, expire=expire or self.querystring_expire)
 
 
 class StimulusCache:

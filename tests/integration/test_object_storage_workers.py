@@ -197,7 +197,8 @@ def test_two_workers_without_shared_disk_on_object_storage(transactional_db, s3_
         report.refresh_from_db()
         assert report.status == "done", report.error
         assert proc_b.poll() is None
-    redirect = web.get(reverse("studies:media", args=[report.archive.name]))
+    redirect = web.get(report.archive.url)  # the link the admin shows
+    assert report.archive.url == reverse("studies:media", args=[report.archive.name])
     assert redirect.status_code == 302
     archive = zipfile.ZipFile(io.BytesIO(httpx.get(redirect["Location"]).content))
     assert "report.html" in archive.namelist() and archive.testzip() is None

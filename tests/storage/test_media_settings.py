@@ -31,7 +31,7 @@ def test_bucket_selects_s3_with_every_setting(monkeypatch):
     monkeypatch.setenv("MEDIA_S3_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("MEDIA_URL_EXPIRE_SECONDS", "90")
     config = get_media_storage()
-    assert config["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert config["BACKEND"] == "studies.storage.MediaS3Storage"
     options = config["OPTIONS"]
     assert options["bucket_name"] == "lab-media"
     assert options["endpoint_url"] == "https://minio.lab.example:9000"

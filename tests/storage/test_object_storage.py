@@ -123,6 +123,7 @@ class TestPresignedDelivery:
         study.owners.add(alice)
         candidate = study.candidates.get()
         url = reverse("studies:media", args=[candidate.image.name])
+        assert candidate.image.url == url, "pages link to the checked view, never to the bucket"
         assert client.login(username="alice", password="pw-alice")
         resp = client.get(url)
         assert resp.status_code == 302
@@ -167,5 +168,5 @@ class TestPresignedDelivery:
         b_item = b_trial.items.select_related("candidate").get(slot=0)
         b_resp = cb.get(reverse("studies:participant_image", args=[b.token, b_trial.position, "0"]))
         assert f"/media/{b_item.candidate.image.name}?" in b_resp["Location"]
-        assert default_storage.__class__.__name__ == "S3Storage"
+        assert default_storage.__class__.__name__ == "MediaS3Storage"
         assert _files_under(s3_media.local_root) == []
