@@ -96,7 +96,7 @@ def get_media_storage() -> dict:
     """
     bucket = env_str("MEDIA_S3_BUCKET").strip()
     if not bucket:
-        return {"BACKEND": "studies.storage.AtomicFileSystemStorage"}
+        return {"BACKEND": "studies.local_storage.AtomicFileSystemStorage"}
     endpoint = env_str("MEDIA_S3_ENDPOINT_URL").strip() or None
     prefix = env_str("MEDIA_S3_PREFIX").strip().strip("/")
     if ".." in prefix.split("/"):
@@ -127,3 +127,26 @@ def get_media_storage() -> dict:
     if access_key:
         options.update(access_key=access_key, secret_key=secret_key)
     return {"BACKEND": "studies.storage.MediaS3Storage", "OPTIONS": options}
+
+
+def get_media_origins() -> list[str]:
+    """Origins browsers fetch presigned media from (for the ``img-src`` of a Content-Security-Policy).
+
+    Empty on local disk, where images come from the site itself.
+    """
+    from urllib.parse import urlsplit
+
+    storage = get_media_storage()
+    if "OPTIONS" not in storage:
+        return []
+    options = storage["OPTIONS"]
+    bucket, endpoint, style = options["bucket_name"], options["endpoint_url"], options["addressing_style"]
+    if endpoint:
+        parts = urlsplit(endpoint)
+        host = f"{bucket}.{parts.netloc}" if style == "virtual" else parts.netloc
+        return [f"{parts.scheme}://{host}"]
+    region = options["region_name"]
+    origins = [f"https://{bucket}.s3.amazonaws.com", "https://s3.amazonaws.com"]
+    if region:
+        origins += [f"https://{bucket}.s3.{region}.amazonaws.com", f"https://s3.{region}.amazonaws.com"]
+    return origins

@@ -21,6 +21,7 @@ from .env import (
     env_path,
     env_str,
     get_allowed_hosts,
+    get_media_origins,
     get_media_storage,
     get_secret_key,
 )
@@ -150,6 +151,9 @@ STORAGES = {
         )
     },
 }
+# Where browsers are redirected for images when media is on object storage
+# (a Content-Security-Policy's img-src must allow them).
+MEDIA_ORIGINS = get_media_origins()
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 500)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

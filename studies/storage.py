@@ -1,10 +1,12 @@
 """How workers and the web read and write stored files, whichever storage is configured.
 
-* :class:`AtomicFileSystemStorage` is the embedded default: a file appears
-  under its final name only once it is complete, as an object does on S3
-  (a single PUT, or a multipart upload, becomes visible only when finished).
-  A worker killed mid-write leaves at most a hidden ``.partial-*`` file,
-  never a truncated image under a name the database could point to.
+* Local disk (the embedded default) is
+  :class:`studies.local_storage.AtomicFileSystemStorage`: a file appears
+  under its final name only once complete, as an object does on S3 (a single
+  PUT, or a multipart upload, becomes visible only when finished). A worker
+  killed mid-write leaves at most a hidden ``.partial-*`` file, never a
+  truncated image under a name the database could point to.
+* :class:`MediaS3Storage` is S3-compatible object storage for several hosts.
 * :func:`read_stimulus` reads a content or style image through a per-process
   cache keyed by its content hash, so a style image used by hundreds of
   candidates is downloaded once by each worker process.
@@ -13,58 +15,15 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from urllib.parse import urljoin
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger(__name__)
-
-
-class AtomicFileSystemStorage(FileSystemStorage):
-    """Local-disk storage whose files appear complete or not at all.
-
-    The content is written to a temporary file in the target folder, flushed
-    to disk, then hard-linked to its final name: the link fails rather than
-    replace a file stored meanwhile under that name, in which case the next
-    free name is taken, as :class:`FileSystemStorage` does.
-    """
-
-    def _save(self, name: str, content) -> str:
-        if getattr(self, "_allow_overwrite", False):
-            return super()._save(name, content)
-        full_path = self.path(name)
-        directory = os.path.dirname(full_path)
-        os.makedirs(directory, exist_ok=True)
-        if self.directory_permissions_mode is not None:
-            os.chmod(directory, self.directory_permissions_mode)
-        fd, partial = tempfile.mkstemp(prefix=".partial-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                if hasattr(content, "seek"):
-                    content.seek(0)
-                for chunk in content.chunks():
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            while True:
-                try:
-                    os.link(partial, full_path)
-                    break
-                except FileExistsError:
-                    name = self.get_available_name(name)
-                    full_path = self.path(name)
-        finally:
-            os.unlink(partial)
-        if self.file_permissions_mode is not None:
-            os.chmod(full_path, self.file_permissions_mode)
-        return str(name).replace("\\", "/")
 
 
 class MediaS3Storage(S3Storage):

@@ -19,7 +19,7 @@ def clean_env(monkeypatch):
 
 
 def test_local_disk_is_the_default():
-    assert get_media_storage() == {"BACKEND": "studies.storage.AtomicFileSystemStorage"}
+    assert get_media_storage() == {"BACKEND": "studies.local_storage.AtomicFileSystemStorage"}
 
 
 def test_bucket_selects_s3_with_every_setting(monkeypatch):
@@ -62,3 +62,18 @@ def test_bad_settings_are_refused_with_a_clear_message(monkeypatch, name, value,
     monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message.replace("(", r"\(")):
         get_media_storage()
+
+
+def test_media_origins_name_where_presigned_urls_point(monkeypatch):
+    from config.env import get_media_origins
+
+    assert get_media_origins() == [], "local disk: the site itself"
+    monkeypatch.setenv("MEDIA_S3_BUCKET", "lab-media")
+    monkeypatch.setenv("MEDIA_S3_ENDPOINT_URL", "https://minio.lab.example:9000")
+    assert get_media_origins() == ["https://minio.lab.example:9000"]
+    monkeypatch.setenv("MEDIA_S3_ADDRESSING_STYLE", "virtual")
+    assert get_media_origins() == ["https://lab-media.minio.lab.example:9000"]
+    monkeypatch.delenv("MEDIA_S3_ADDRESSING_STYLE")
+    monkeypatch.delenv("MEDIA_S3_ENDPOINT_URL")
+    monkeypatch.setenv("MEDIA_S3_REGION", "eu-central-1")
+    assert "https://lab-media.s3.eu-central-1.amazonaws.com" in get_media_origins()

@@ -15,9 +15,10 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from studies.local_storage import AtomicFileSystemStorage
 from studies.models import ContentImage, Study
 from studies.permissions import make_researcher
-from studies.storage import AtomicFileSystemStorage, StimulusCache
+from studies.storage import StimulusCache
 from tests.participants.factories import make_study
 from tests.participants.helpers import consent, start, submit_background
 
@@ -170,3 +171,12 @@ class TestPresignedDelivery:
         assert f"/media/{b_item.candidate.image.name}?" in b_resp["Location"]
         assert default_storage.__class__.__name__ == "MediaS3Storage"
         assert _files_under(s3_media.local_root) == []
+
+
+def test_presigned_urls_point_at_the_media_origin(s3_media):
+    """The origin a Content-Security-Policy must allow is the one presigned URLs use."""
+    from config.env import get_media_origins
+
+    study = make_study(slug="origin", contents=1, styles=1, methods=1)
+    url = default_storage.presigned_url(study.candidates.get().image.name)
+    assert get_media_origins() == [s3_media.endpoint] and url.startswith(s3_media.endpoint + "/")

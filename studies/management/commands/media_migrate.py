@@ -7,9 +7,9 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studies.delivery import presigns
+from studies.local_storage import AtomicFileSystemStorage
 from studies.media_migration import copy_verified, study_names
 from studies.models import Study
-from studies.storage import AtomicFileSystemStorage
 
 
 class Command(BaseCommand):
