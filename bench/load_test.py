@@ -59,6 +59,9 @@ _CHOICES = re.compile(r'name="choice" value="(\d+)"')
 _RANKING = re.compile(r'name="ranking" value="([\d,]*)"')
 _START = re.compile(r'action="([^"]+/start)"')
 _BACKGROUND = re.compile(r'name="cultural_background"')
+# What a browser loads from a trial page: its images and the next trial's prefetched ones.
+_IMAGES = re.compile(r'<img src="([^"]+)"|<link rel="prefetch" href="([^"]+)"')
+_MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
 def _check_loopback(url: str) -> None:
@@ -85,6 +88,7 @@ class Stats:
     server_errors: int = 0
     retry_pages: int = 0
     retry_pages_with_message: int = 0
+    image_bytes: int = 0
     participants_started: int = 0
     participants_finished: int = 0
     participants_left: int = 0
@@ -144,6 +148,48 @@ async def _request(client, stats: Stats, kind: str, method: str, url: str, deadl
         return response
 
 
+class BrowserCache:
+    """A participant's HTTP cache: fresh URLs are not requested again, stale ones are revalidated."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, str]] = {}  # url -> (fresh until, etag)
+
+    def fresh(self, url: str) -> bool:
+        entry = self.entries.get(url)
+        return entry is not None and entry[0] > time.monotonic()
+
+    def headers(self, url: str) -> dict:
+        entry = self.entries.get(url)
+        return {"If-None-Match": entry[1]} if entry and entry[1] else {}
+
+    def store(self, url: str, response) -> None:
+        control = response.headers.get("Cache-Control", "")
+        match = _MAX_AGE.search(control)
+        if "no-store" in control or not match:
+            return
+        self.entries[url] = (time.monotonic() + int(match.group(1)), response.headers.get("ETag", ""))
+
+
+async def fetch_images(client, stats: Stats, page: str, cache: BrowserCache, deadline: float) -> None:
+    """Load the page's images as a browser does: in parallel (6 at a time), skipping fresh cached ones."""
+    urls = []
+    for img, prefetch in _IMAGES.findall(page):
+        url = (img or prefetch).replace("&amp;", "&")
+        if url not in urls and not cache.fresh(url):
+            urls.append(url)
+    limit = asyncio.Semaphore(6)
+
+    async def one(url: str) -> None:
+        async with limit:
+            r = await _request(client, stats, "image", "GET", url, deadline, headers=cache.headers(url))
+            if r.status_code not in (200, 304):
+                raise ParticipantFailed(f"image: HTTP {r.status_code}")
+            stats.image_bytes += len(r.content)
+            cache.store(url, r)
+
+    await asyncio.gather(*(one(u) for u in urls))
+
+
 def _answer(kind: str, page: str, token: str, position: int) -> tuple[dict, dict]:
     """Form data for a trial page, and what must be stored for it (deterministic per trial)."""
     rng = random.Random(f"{token}:{position}")
@@ -165,7 +211,7 @@ def _answer(kind: str, page: str, token: str, position: int) -> tuple[dict, dict
 
 
 async def run_participant(base: str, slug: str, number: int, stats: Stats, deadline: float,
-                          *, think_s: float = 0.0) -> None:
+                          *, think_s: float = 0.0, images: bool = True) -> None:
     """One participant from the study link to the completion page."""
     import httpx
 
@@ -178,6 +224,7 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
         def csrf() -> dict:
             return {"X-CSRFToken": client.cookies.get("csrftoken", "")}
 
+        cache = BrowserCache()
         pid = f"LOAD{number:06d}{secrets.token_hex(4)}"
         entry = f"/s/{slug}/"
         await _request(client, stats, "consent_page", "GET", entry, hard_deadline, params={"PROLIFIC_PID": pid})
@@ -205,6 +252,8 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
                 url = action.group(1)
                 kind_match = _KIND.search(text)
                 position = int(url.rsplit("/", 1)[1])
+                if images:
+                    await fetch_images(client, stats, text, cache, hard_deadline)
                 data, expected = _answer(kind_match.group(1) if kind_match else "", text, token, position)
                 if think_s:
                     await asyncio.sleep(random.uniform(0, 2 * think_s))
@@ -222,7 +271,7 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
 
 async def run_clients(base: str, slug: str, *, participants: int, duration: float,
                       max_participants: int | None = None, think_s: float = 0.0, ramp_s: float = 0.0,
-                      stats: Stats | None = None) -> Stats:
+                      stats: Stats | None = None, images: bool = True) -> Stats:
     """``participants`` concurrent clients, each starting participant after participant until ``duration``.
 
     Client ``i`` starts after ``i * ramp_s / participants`` seconds, so arrivals
@@ -242,7 +291,7 @@ async def run_clients(base: str, slug: str, *, participants: int, duration: floa
         while time.monotonic() < deadline and budget > 0:
             budget -= 1
             try:
-                await run_participant(base, slug, next(counter), stats, deadline, think_s=think_s)
+                await run_participant(base, slug, next(counter), stats, deadline, think_s=think_s, images=images)
             except ParticipantFailed as exc:
                 failures.append(str(exc))
 
@@ -268,6 +317,12 @@ def summarise(stats: Stats) -> dict:
         "requests_per_s": round(len(every) / elapsed, 1),
         "answer_latency": {k: round(v, 1) for k, v in _percentiles(stats.latencies.get("answer", [])).items()},
         "page_latency": {k: round(v, 1) for k, v in _percentiles(stats.latencies.get("page", [])).items()},
+        "image_latency": {k: round(v, 1) for k, v in _percentiles(stats.latencies.get("image", [])).items()},
+        "other_latency": {kind: {k: round(v, 1) for k, v in _percentiles(values).items()}
+                          for kind, values in sorted(stats.latencies.items())
+                          if kind not in ("answer", "page", "image")},
+        "image_requests_per_answer": round(len(stats.latencies.get("image", [])) / max(len(stats.acked), 1), 2),
+        "image_mb": round(stats.image_bytes / 1e6, 1),
         "all_latency": {k: round(v, 1) for k, v in _percentiles(every).items()},
         "statuses": dict(sorted(stats.statuses.items())),
         "retries": stats.retries,
@@ -310,8 +365,8 @@ def server_env(database_url: str, data_dir: Path, cache_url: str = "", **extra: 
     return env
 
 
-def _django(database_url: str, data_dir: Path) -> None:
-    os.environ.update(server_env(database_url, data_dir))
+def _django(database_url: str, data_dir: Path, **extra: str) -> None:
+    os.environ.update(server_env(database_url, data_dir, **extra))
     sys.path.insert(0, str(REPO))
     import django
 
@@ -444,6 +499,227 @@ def _drop_database(pg_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+# --- CPU accounting from /proc ---------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu_s(pid: int, *, children: bool = False) -> float | None:
+    """utime + stime of ``pid`` in seconds (+ its waited-for children's), None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / _TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the server's processes during the run, from process accounting.
+
+    Follows the gunicorn master and its workers, nginx and its workers, and the
+    PostgreSQL backends connected to the load-test database (sampled every
+    0.5 s, so a backend that exits loses at most its last half second). Only
+    these processes count: other work on the machine does not.
+    """
+
+    def __init__(self, roots: dict[str, int], pg_url: str, db_name: str) -> None:
+        import threading
+
+        self.roots, self.pg_url, self.db_name = roots, pg_url, db_name
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _pids(self, conn) -> list[tuple[str, int, bool]]:
+        pids = []
+        for name, root in self.roots.items():
+            pids.append((name, root, True))
+            pids.extend((name, child, False) for child in _children(root))
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchall()
+        pids.extend(("postgresql", pid, False) for (pid,) in rows)
+        return pids
+
+    def sample(self, conn) -> None:
+        for name, pid, is_root in self._pids(conn):
+            used = _proc_cpu_s(pid, children=is_root)
+            if used is not None:
+                self.first.setdefault((name, pid), used)
+                self.last[(name, pid)] = used
+
+    def _loop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(_with_db(self.pg_url, "postgres"), autocommit=True) as conn:
+            while not self._stop.is_set():
+                self.sample(conn)
+                self._stop.wait(0.5)
+            self.sample(conn)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per process kind since :meth:`start`."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        used: dict[str, float] = {}
+        for (name, pid), last in self.last.items():
+            used[name] = used.get(name, 0.0) + last - self.first[(name, pid)]
+        return {name: round(v, 2) for name, v in used.items()}
+
+
+# --- nginx in front (X-Accel-Redirect for images) ---------------------------------------
+
+NGINX_CONF = """
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    upstream stylestudy {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+{snippet}
+        location / {{
+            proxy_pass http://stylestudy;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+#: The production snippet (README, *Production*): files only after Django said yes.
+NGINX_MEDIA_SNIPPET = """
+        location /_protected_media/ {{
+            internal;
+            alias {media}/;
+        }}
+"""
+
+
+def start_nginx(work: Path, port: int, upstream: int, media: Path) -> subprocess.Popen:
+    import shutil
+
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    # nginx's workers run unprivileged: they must be able to read the media folder.
+    os.chmod(work, 0o755)
+    conf = work / "nginx.conf"
+    snippet = NGINX_MEDIA_SNIPPET.format(media=media)
+    conf.write_text(NGINX_CONF.format(work=work, port=port, upstream=upstream, snippet=snippet))
+    proc = subprocess.Popen([exe, "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                            stderr=open(work / "nginx-stderr.log", "ab"), start_new_session=True)
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        raise RuntimeError(f"nginx exited ({proc.returncode}); see {work}/nginx-stderr.log")
+    return proc
+
+
+# --- queries per request kind (Django test client on the load database) -----------------
+
+
+def count_queries(database_url: str, data_dir: Path, slug: str = "load", participants: int = 3) -> dict:
+    """Queries and CPU of each kind of participant request, participants one after another.
+
+    Runs in-process against the load-test database with the production
+    settings (the test client instead of HTTP), so the count is exact and the
+    CPU is that of the request alone: this process's CPU time and that of its
+    PostgreSQL backend (from /proc), without a load generator competing.
+    The first participant warms up (template compilation, lazy imports) and
+    is not counted.
+    """
+    _django(database_url, data_dir, ALLOWED_HOSTS="testserver")
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    counts: dict[str, list[int]] = {}
+    cpu: dict[str, list[float]] = {}
+    db_cpu: dict[str, list[float]] = {}
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def call(kind: str, method: str, url: str, **data):
+        with CaptureQueriesContext(connection) as ctx:
+            db0 = _proc_cpu_s(backend) or 0.0
+            started = time.process_time()
+            response = getattr(client, method)(url, data or None)
+            cpu.setdefault(kind, []).append(time.process_time() - started)
+            db_cpu.setdefault(kind, []).append((_proc_cpu_s(backend) or 0.0) - db0)
+        counts.setdefault(kind, []).append(len(ctx.captured_queries))
+        return response
+
+    for round_ in range(participants + 1):
+        if round_ == 1:
+            counts.clear()
+            cpu.clear()
+            db_cpu.clear()
+        client.cookies.clear()  # a new participant; one client, so middleware loads once
+        _one_participant(call, slug)
+    result = {kind: {"requests": len(v), "queries_max": max(v), "queries_mean": round(sum(v) / len(v), 2),
+                     "django_cpu_ms": round(1000 * sum(cpu[kind]) / len(v), 2),
+                     "postgresql_cpu_ms": round(1000 * sum(db_cpu[kind]) / len(v), 2)}
+              for kind, v in counts.items()}
+    trials = len(counts.get("answer", [])) or 1
+    per_trial = sum(sum(cpu[k]) + sum(db_cpu[k]) for k in ("page", "answer", "image") if k in cpu) / trials
+    result["per_trial"] = {"trials": trials, "cpu_ms": round(1000 * per_trial, 2),
+                           "image_requests": round(len(counts.get("image", [])) / trials, 2)}
+    return result
+
+
+def _one_participant(call, slug: str) -> None:
+    fetched: set[str] = set()  # the browser cache: every image URL is cacheable for its lifetime
+    call("consent_page", "get", f"/s/{slug}/")
+    session = call("consent", "post", f"/s/{slug}/", decision="accept")["Location"]
+    for _ in range(100):
+        text = call("page", "get", session).content.decode()
+        if _BACKGROUND.search(text):
+            call("background", "post", f"{session}background", cultural_background="western",
+                 country_grew_up="Testland", languages=["en"], years_abroad="1", art_training="some",
+                 age_band="25-34")
+        elif (action := _ACTION.search(text)) is not None:
+            for img, prefetch in _IMAGES.findall(text):
+                url = (img or prefetch).replace("&amp;", "&")
+                if url not in fetched:
+                    fetched.add(url)
+                    call("image", "get", url)
+            kind = _KIND.search(text)
+            data, _expected = _answer(kind.group(1) if kind else "", text, "count", 0)
+            call("answer", "post", action.group(1), **data)
+        elif (start := _START.search(text)) is not None:
+            call("start", "post", start.group(1))
+        else:
+            break
+
+
 def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], cwd=REPO, env=env, check=True,
                          capture_output=True, text=True)
@@ -463,28 +739,54 @@ def command_run(args: argparse.Namespace) -> int:
     env = {k: v for k, v in os.environ.items()}
     _subprocess_json(["seed", "--database-url", database_url, "--data-dir", str(work)], env)
     port = free_port()
-    server = start_gunicorn(server_env(database_url, work, args.redis_url), port, work / "gunicorn.log",
+    extra = {}
+    if args.nginx:
+        extra = {"STYLESTUDY_ACCEL_REDIRECT_PREFIX": "/_protected_media/", "STYLESTUDY_TRUSTED_PROXIES": "127.0.0.1"}
+    if args.threads:
+        extra["GUNICORN_THREADS"] = str(args.threads)
+    server = start_gunicorn(server_env(database_url, work, args.redis_url, **extra), port, work / "gunicorn.log",
                             workers=args.workers)
+    front = None
+    base_port = port
+    if args.nginx:
+        base_port = free_port()
+        front = start_nginx(work, base_port, port, work / "media")
+    roots = {"gunicorn": server.pid, **({"nginx": front.pid} if front else {})}
+    meter = CpuMeter(roots, args.pg_url, args.db_name)
     profiler = None
+    client_cpu0 = time.process_time()
     try:
+        meter.start()
         if args.profile:
             profiler = _start_py_spy(server.pid, work, duration)
-        stats = asyncio.run(run_clients(f"http://127.0.0.1:{port}", "load", participants=participants,
+        stats = asyncio.run(run_clients(f"http://127.0.0.1:{base_port}", "load", participants=participants,
                                         duration=duration, max_participants=args.max_participants,
-                                        think_s=args.think, ramp_s=min(args.ramp, duration / 2)))
+                                        think_s=args.think, ramp_s=min(args.ramp, duration / 2),
+                                        images=not args.no_images))
     finally:
+        cpu = meter.stop()
+        if front is not None:
+            stop_process(front)
         stop_process(server)
         if profiler is not None:
             profiler.wait(timeout=60)
+    client_cpu = time.process_time() - client_cpu0
     summary = summarise(stats)
+    answers = max(len(stats.acked), 1)
+    server_cpu = sum(cpu.values())
+    summary["cpu_s"] = {**cpu, "server_total": round(server_cpu, 2), "load_client": round(client_cpu, 2)}
+    summary["cpu_ms_per_answered_trial"] = round(1000 * server_cpu / answers, 2)
+    summary["cpu_ms_per_request"] = round(1000 * server_cpu / max(summary["requests"], 1), 2)
     acked_path = work / "acked.json"
     acked_path.write_text(json.dumps(stats.acked))
     audit = _subprocess_json(["verify", "--database-url", database_url, "--data-dir", str(work),
                               "--acked", str(acked_path)], env)
+    queries = _subprocess_json(["queries", "--database-url", database_url, "--data-dir", str(work)], env)
     result = {"setup": {"participants": participants, "duration_s": duration, "ramp_s": min(args.ramp, duration / 2),
-                        "workers": args.workers or "conf",
+                        "think_s": args.think, "nginx": bool(args.nginx), "images": not args.no_images,
+                        "workers": args.workers or "conf", "threads": args.threads or "conf",
                         "cpus": os.cpu_count(), "loadavg_before_after": _loadavg()},
-              "load": summary, "audit": audit}
+              "load": summary, "queries_per_request": queries, "audit": audit}
     print(json.dumps(result, indent=2))
     if not args.keep:
         _drop_database(args.pg_url, args.db_name)
@@ -530,6 +832,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: the config's)")
         p.add_argument("--profile", action="store_true", help="record a py-spy profile of the server")
         p.add_argument("--keep", action="store_true", help="keep the database afterwards")
+        p.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (default: the config's)")
+        p.add_argument("--nginx", action="store_true", help="put nginx (X-Accel-Redirect for images) in front")
+        p.add_argument("--no-images", action="store_true", help="do not fetch the trial images")
     s = sub.add_parser("seed")
     s.add_argument("--database-url", required=True)
     s.add_argument("--data-dir", type=Path, required=True)
@@ -537,7 +842,13 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--database-url", required=True)
     v.add_argument("--data-dir", type=Path, required=True)
     v.add_argument("--acked", type=Path, required=True)
+    q = sub.add_parser("queries")
+    q.add_argument("--database-url", required=True)
+    q.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "queries":
+        print(json.dumps(count_queries(args.database_url, args.data_dir)))
+        return 0
     if args.command == "seed":
         print(json.dumps({"slug": seed(args.database_url, args.data_dir)}))
         return 0

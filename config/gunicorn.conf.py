@@ -43,3 +43,17 @@ proc_name = "stylestudy"
 # and workers fork from it: seconds instead of a full import per worker, and
 # shared memory pages. No database connection is opened before the fork.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
+
+
+def shared_cache_warning(worker_count: int, cache_url: str) -> str:
+    """Why rate limits would not hold across this server's processes ('' when they do)."""
+    if worker_count > 1 and not cache_url:
+        return (f"{worker_count} workers without CACHE_URL: each process counts rate limits on its own, "
+                "so the limits multiply; set CACHE_URL=redis://… to share them")
+    return ""
+
+
+def when_ready(server) -> None:
+    message = shared_cache_warning(server.cfg.workers, os.environ.get("CACHE_URL", ""))
+    if message:
+        server.log.warning(message)

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "studies.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,7 +91,26 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # psycopg 3's pool, one per web process and shared by its threads: a
+    # request borrows a connection only while it runs, so a few connections
+    # serve many threads and no request pays for a connect.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    # With a pool this makes psycopg check a connection before lending it: one
+    # that died with a database restart is replaced, not handed to a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 8),
+        # A request waits this long for a connection; during a database outage
+        # it then gets the 503 "please retry" page rather than hanging.
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 3),
+        # Stop retrying a failed connect after this long: the next request that
+        # needs a connection starts a fresh attempt at once, so a restarted
+        # database is used as soon as it is back, not after a long backoff.
+        "reconnect_timeout": env_int("DATABASE_POOL_RECONNECT_TIMEOUT", 2),
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web server read while a worker writes; IMMEDIATE avoids
@@ -142,6 +162,7 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
 # Local disk unless MEDIA_S3_BUCKET names an S3-compatible bucket (config/env.py).
 STORAGES = {
+    # Local media is written all-or-nothing (no truncated file when the disk fills up).
     "default": get_media_storage(),
     "staticfiles": {
         "BACKEND": (
@@ -263,6 +284,28 @@ if not DEBUG:
     if env_bool("USE_X_FORWARDED_PROTO", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Content-Security-Policy of every page (participant and admin): scripts and styles only from
+# this site's static files, never inline. Media on another origin (object storage serving
+# presigned URLs) is added with STYLESTUDY_CSP_MEDIA_ORIGINS, e.g. "https://media.example.org".
+STYLESTUDY_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    # Presigned image URLs point at the bucket when media is on object storage.
+    "img-src": ["'self'", "data:", *MEDIA_ORIGINS, *env_list("STYLESTUDY_CSP_MEDIA_ORIGINS")],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+# Admin sign-in: after this many failed attempts for one user name (or from one address,
+# five times as many), further attempts are refused for the lockout period.
+STYLESTUDY_LOGIN_FAILURES_ALLOWED = env_int("STYLESTUDY_LOGIN_FAILURES_ALLOWED", 5)
+STYLESTUDY_LOGIN_LOCKOUT_SECONDS = env_int("STYLESTUDY_LOGIN_LOCKOUT_SECONDS", 900)
+
 # Key for pseudonymising recruiter ids (keyed hash); falls back to SECRET_KEY.
 STYLESTUDY_PSEUDONYM_KEY = env_str("STYLESTUDY_PSEUDONYM_KEY") or SECRET_KEY
 
@@ -270,6 +313,16 @@ STYLESTUDY_PSEUDONYM_KEY = env_str("STYLESTUDY_PSEUDONYM_KEY") or SECRET_KEY
 # POSTs per participant session per minute, and new sessions per client address per minute.
 STYLESTUDY_RATE_LIMIT_PER_MINUTE = env_int("STYLESTUDY_RATE_LIMIT_PER_MINUTE", 60)
 STYLESTUDY_ENTRY_RATE_LIMIT_PER_MINUTE = env_int("STYLESTUDY_ENTRY_RATE_LIMIT_PER_MINUTE", 30)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed for the client address.
+STYLESTUDY_TRUSTED_PROXIES = env_list("STYLESTUDY_TRUSTED_PROXIES")
+# A group place taken at background submission is given back after this many
+# minutes without a single answer (abandoned tab, bot); answering sessions keep
+# theirs for the study's session timeout.
+STYLESTUDY_ABANDONED_HOLD_MINUTES = env_int("STYLESTUDY_ABANDONED_HOLD_MINUTES", 10)
+# Images reach participants by signed URLs valid for half to all of this many
+# seconds; behind nginx, this internal location (mapped to MEDIA_ROOT) sends them.
+STYLESTUDY_IMAGE_URL_MAX_AGE = env_int("STYLESTUDY_IMAGE_URL_MAX_AGE", 2 * 3600)
+STYLESTUDY_ACCEL_REDIRECT_PREFIX = env_str("STYLESTUDY_ACCEL_REDIRECT_PREFIX")
 # Attention checks mixed into each participant's trials (alternating scrambled-image and instructed).
 STYLESTUDY_ATTENTION_CHECKS = env_int("STYLESTUDY_ATTENTION_CHECKS", 2)
 

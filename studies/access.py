@@ -37,8 +37,13 @@ def pseudonymise(study: Study, external_id: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def is_token_shaped(token: object) -> bool:
+    """Whether ``token`` could be a participant token (checked before any query)."""
+    return isinstance(token, str) and bool(_TOKEN_RE.match(token))
+
+
 def access_participant_by_token(token: str, *, for_update: bool = False) -> Participant:
-    """The participant whose secret token is ``token``, with their study.
+    """The participant whose secret token is ``token``, with their study (one query).
 
     Every participant-facing view goes through here; nothing else looks a
     participant up from request data.
@@ -49,11 +54,12 @@ def access_participant_by_token(token: str, *, for_update: bool = False) -> Part
     """
     from .models import Participant
 
-    if not isinstance(token, str) or not _TOKEN_RE.match(token):
+    if not is_token_shaped(token):
         raise Http404("unknown session")
-    queryset = Participant.objects.select_related("study", "group")
+    queryset = Participant.objects.select_related("study")
     if for_update:
-        queryset = queryset.select_for_update()
+        # The participant's row only: the study and group rows are shared by everyone.
+        queryset = queryset.select_for_update(of=("self",))
     try:
         return queryset.get(token=token)
     except Participant.DoesNotExist:

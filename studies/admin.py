@@ -32,7 +32,9 @@ from .actions import (
     do_retry_failed,
     study_progress,
 )
+from .admin_erasure import ParticipantErasureMixin, StudyErasureMixin
 from .admin_forms import BulkUploadForm, GanTrainingRunForm, MethodConfigForm
+from .admin_scoping import owned_choices, owned_list_filters
 from .models import (
     BackgroundQuestion,
     Candidate,
@@ -51,7 +53,11 @@ from .models import (
     Trial,
     TrialItem,
 )
-from .permissions import access_study_for_user, filter_owned, studies_for_user
+from .permissions import access_study_for_user, filter_owned
+from .security import ThrottledAdminAuthenticationForm
+
+# Sign-in attempts are throttled per user name and per address (studies.security).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Preview grid rows (content × style pairs) per page: each row has one image per method.
 PREVIEW_PAIRS = 40
@@ -60,23 +66,31 @@ PREVIEW_PAIRS = 40
 def _thumb(field, size: int = 64) -> str:
     if not field:
         return "—"
-    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', field.url, size, size)
+    # A size class, not a style attribute: the Content-Security-Policy allows no inline styles.
+    return format_html('<img src="{}" class="thumb-{}" alt="">', field.url, size)
 
 
 class OwnedAdmin(admin.ModelAdmin):
-    """Rows limited to the user's studies, reached through ``study_path``."""
+    """Rows limited to the user's studies, reached through ``study_path``.
+
+    List filters offer only values found in those rows, and foreign-key choices
+    only rows of the user's studies, so no other researcher's study titles or
+    group names show up anywhere (:mod:`studies.admin_scoping`).
+    """
 
     study_path = "study"
 
     def get_queryset(self, request: HttpRequest):
         return filter_owned(super().get_queryset(request), request.user, self.study_path)
 
+    def get_list_filter(self, request):
+        return owned_list_filters(self.model, super().get_list_filter(request))
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Only the user's own studies (and their rows) can be chosen.
-        if db_field.related_model is Study:
-            kwargs["queryset"] = studies_for_user(request.user)
-        elif db_field.name in ("content", "style", "method_config"):
-            kwargs["queryset"] = filter_owned(db_field.related_model.objects.all(), request.user, "study")
+        owned = owned_choices(db_field.related_model, request.user)
+        if owned is not None:
+            kwargs["queryset"] = owned
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -142,7 +156,7 @@ class ParticipantGroupInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(OwnedAdmin):
+class StudyAdmin(StudyErasureMixin, OwnedAdmin):
     study_path = "pk"
     list_display = ["title", "status", "n_contents", "n_styles", "n_methods", "progress", "created_at"]
     list_filter = ["status"]
@@ -346,8 +360,23 @@ class StudyAdmin(OwnedAdmin):
 
 @admin.register(CultureTag)
 class CultureTagAdmin(admin.ModelAdmin):
+    """Culture tags are shared by every study: superusers manage them, researchers choose among them.
+
+    A researcher renaming a tag would change other researchers' live studies
+    (their configuration, exports and reports) without their knowledge.
+    """
+
     list_display = ["slug", "name"]
     search_fields = ["slug", "name"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 # --- Stimuli and methods --------------------------------------------------------
@@ -541,7 +570,7 @@ class ParticipantGroupAdmin(OwnedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
-            _n=Count("participants", filter=Q(participants__status="completed"))
+            _n=Count("participants", filter=Q(participants__status="completed", participants__is_preview=False))
         )
 
     @admin.display(description=_("completed participants"))
@@ -567,9 +596,9 @@ class _ReadOnlyAdmin(OwnedAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(_ReadOnlyAdmin):
-    list_display = ["__str__", "study", "group", "status", "language", "started_at", "completed_at"]
-    list_filter = ["study", "status", "group"]
+class ParticipantAdmin(ParticipantErasureMixin, _ReadOnlyAdmin):
+    list_display = ["__str__", "study", "group", "status", "is_preview", "language", "started_at", "completed_at"]
+    list_filter = ["study", "status", "group", "is_preview"]
     list_select_related = ["study", "group"]
     exclude = ["token"]  # a participant's credential: never shown
 

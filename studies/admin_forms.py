@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from .models import CultureTag, GanTrainingRun, MethodConfig
@@ -90,7 +91,16 @@ class MethodConfigForm(forms.ModelForm):
         for name, spec in self.specs.items():
             names = [param_field_name(name, p) for p in spec.params]
             if names:
-                out.append((f"{_('Parameters')}: {name}", {"fields": names, "classes": ["collapse"]}))
+                fieldset = {"fields": names, "classes": ["collapse"]}
+                describe = getattr(spec, "describe_defaults", None)
+                defaults = describe() if describe else ""
+                if defaults:
+                    # Where a default departs from the method's paper, the researcher sees how before choosing it.
+                    # The admin renders descriptions as HTML: escape the text.
+                    fieldset["description"] = escape(_("Default levels per weights family: %(defaults)s") % {
+                        "defaults": "; ".join(defaults.splitlines())
+                    })
+                out.append((f"{_('Parameters')}: {name}", fieldset))
         return out
 
     def clean(self) -> dict:

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from .models import (
@@ -43,10 +43,14 @@ from .models import (
     Participant,
     ParticipantGroup,
     Question,
+    Response,
     Study,
     Trial,
     TrialItem,
 )
+
+#: Scrambled foils per content image: each is made once and then served as a file.
+SCRAMBLE_VARIANTS = 8
 
 #: Statuses that hold a design slot and a place in the quota.
 HOLDING_STATUSES = Participant.HOLDING
@@ -145,15 +149,20 @@ class QuestionPlan:
         return [self.sequence[(start + i) % n] for i in range(self.per_participant)]
 
 
-def plan_questions(study: Study, group: ParticipantGroup) -> list[QuestionPlan]:
+def plan_questions(
+    study: Study, group: ParticipantGroup, *, candidates: list[Candidate] | None = None,
+    questions: list[Question] | None = None,
+) -> list[QuestionPlan]:
     """The per-question plan of ``group``: sequences and how many trials each.
 
     ``study.trials_per_participant`` is split evenly over the questions that
     have stimuli; a question never gets more trials than it has units, nor
-    (unless configured) more than it has distinct contents.
+    (unless configured) more than it has distinct contents. ``candidates`` and
+    ``questions`` (the study's finished candidates and its questions) are read
+    when not given.
     """
-    candidates = _done_candidates(study)
-    questions = list(study.questions.order_by("order", "id"))
+    candidates = _done_candidates(study) if candidates is None else candidates
+    questions = list(study.questions.order_by("order", "id")) if questions is None else questions
     built = []
     for q in questions:
         units = question_units(q, candidates)
@@ -174,8 +183,8 @@ def plan_questions(study: Study, group: ParticipantGroup) -> list[QuestionPlan]:
 
 
 def held_participants(group: ParticipantGroup):
-    """Sessions that occupy a place in ``group`` (in progress or completed)."""
-    return Participant.objects.filter(group=group, status__in=HOLDING_STATUSES)
+    """Sessions that occupy a place in ``group`` (in progress or completed); previews hold none."""
+    return Participant.objects.counted().filter(group=group, status__in=HOLDING_STATUSES)
 
 
 def free_slot(group: ParticipantGroup) -> int:
@@ -188,9 +197,9 @@ def free_slot(group: ParticipantGroup) -> int:
 
 
 def group_fill(groups: list[ParticipantGroup]) -> dict[int, int]:
-    """Held places per group id (sessions in progress count, expired ones do not)."""
+    """Held places per group id (sessions in progress count, expired ones and previews do not)."""
     counts = (
-        Participant.objects.filter(group__in=groups, status__in=HOLDING_STATUSES)
+        Participant.objects.counted().filter(group__in=groups, status__in=HOLDING_STATUSES)
         .values("group")
         .annotate(n=Count("id"))
     )
@@ -213,8 +222,9 @@ def _attention_count() -> int:
 
 
 @transaction.atomic
-def build_trials(participant: Participant, plans: list[QuestionPlan]) -> list[Trial]:
-    """Create the participant's practice trial, balanced trials and attention checks.
+def build_trials(participant: Participant, plans: list[QuestionPlan], *, candidates: list[Candidate] | None = None
+                 ) -> list[Trial]:
+    """Create the participant's practice trial, balanced trials and attention checks (two INSERTs).
 
     Trials come in question blocks (shuffled inside each block); attention
     checks are placed at random positions after the first real trial. Item
@@ -228,31 +238,38 @@ def build_trials(participant: Participant, plans: list[QuestionPlan]) -> list[Tr
         blocks.append([(plan.question, u) for u in units])
     main = [t for block in blocks for t in block]
 
-    candidates = {c.id: c for c in Candidate.objects.filter(study=participant.study)}
-    checks = _attention_specs(participant.study, plans, candidates, rng)
+    if candidates is None:
+        candidates = list(Candidate.objects.filter(study=participant.study).only("id", "content_id"))
+    checks = _attention_specs(participant.study, plans, {c.id: c for c in candidates}, rng)
     for spec in checks:
         main.insert(rng.randint(1, len(main)) if main else 0, spec)
 
-    trials = []
+    specs: list[tuple[Trial, list[TrialItem]]] = []
     if plans:
         first = plans[0]
         practice_unit = rng.choice(first.sequence)
-        trials.append(_make_trial(participant, 0, first.question, practice_unit, rng, practice=True))
-    for position, entry in enumerate(main, start=len(trials)):
+        specs.append(_trial_spec(participant, 0, first.question, practice_unit, rng, practice=True))
+    for position, entry in enumerate(main, start=len(specs)):
         if isinstance(entry, dict):
-            trials.append(_make_attention_trial(participant, position, entry, rng))
+            specs.append(_attention_trial_spec(participant, position, entry, rng))
         else:
             question, unit = entry
-            trials.append(_make_trial(participant, position, question, unit, rng))
+            specs.append(_trial_spec(participant, position, question, unit, rng))
+    trials = Trial.objects.bulk_create([trial for trial, _items in specs])
+    items = []
+    for trial, trial_items in specs:
+        for item in trial_items:
+            item.trial = trial
+            items.append(item)
+    TrialItem.objects.bulk_create(items)
     return trials
 
 
-def _make_trial(participant, position, question, unit: Unit, rng, *, practice=False) -> Trial:
-    trial = Trial.objects.create(participant=participant, question=question, position=position, is_practice=practice)
+def _trial_spec(participant, position, question, unit: Unit, rng, *, practice=False):
+    trial = Trial(participant=participant, question=question, position=position, is_practice=practice)
     ids = list(unit.candidate_ids)
     rng.shuffle(ids)
-    TrialItem.objects.bulk_create(TrialItem(trial=trial, slot=i, candidate_id=cid) for i, cid in enumerate(ids))
-    return trial
+    return trial, [TrialItem(slot=i, candidate_id=cid) for i, cid in enumerate(ids)]
 
 
 def _attention_specs(study, plans, candidates, rng) -> list[dict]:
@@ -266,7 +283,7 @@ def _attention_specs(study, plans, candidates, rng) -> list[dict]:
     for i in range(n):
         if i % 2 == 0 and content_ids:
             specs.append({"kind": Trial.AttentionKind.SCRAMBLED, "question": afc or plans[0].question,
-                          "content": rng.choice(content_ids), "seed": rng.randrange(1 << 30)})
+                          "content": rng.choice(content_ids), "seed": rng.randrange(SCRAMBLE_VARIANTS)})
         else:
             question = likert or plans[0].question
             points = question.scale_points if question.kind == Question.Kind.LIKERT else 5
@@ -275,53 +292,84 @@ def _attention_specs(study, plans, candidates, rng) -> list[dict]:
     return specs
 
 
-def _make_attention_trial(participant, position, spec, rng) -> Trial:
+def _attention_trial_spec(participant, position, spec, rng):
     if spec["kind"] == Trial.AttentionKind.SCRAMBLED:
         intact_slot = rng.randrange(2)
-        trial = Trial.objects.create(
+        trial = Trial(
             participant=participant, question=spec["question"], position=position,
             attention_kind=spec["kind"], expected={"choice": intact_slot},
         )
         names = {intact_slot: f"content:{spec['content']}",
                  1 - intact_slot: f"scrambled:{spec['content']}:{spec['seed']}"}
-        TrialItem.objects.bulk_create(TrialItem(trial=trial, slot=s, attention_image=names[s]) for s in (0, 1))
-        return trial
-    return Trial.objects.create(
+        return trial, [TrialItem(slot=s, attention_image=names[s]) for s in (0, 1)]
+    trial = Trial(
         participant=participant, question=spec["question"], position=position,
         attention_kind=spec["kind"], expected={"value": spec["value"]},
     )
+    return trial, []
 
 
-def expire_stale_sessions(*, study: Study | None = None, now: datetime | None = None) -> int:
-    """Expire unfinished sessions idle for longer than their study's timeout.
+def abandoned_hold_minutes() -> int:
+    """Minutes after which a place taken by a session that answered nothing yet is given back."""
+    return int(getattr(settings, "STYLESTUDY_ABANDONED_HOLD_MINUTES", 10))
 
-    Their design slot and quota place go to the next arrival. Meant to run
-    periodically (and lazily before each allocation).
+
+def expire_abandoned_holds(*, groups: list[ParticipantGroup] | None = None, now: datetime | None = None) -> int:
+    """Give back the group places of sessions that took one and never answered a trial.
+
+    A session holds a place from its background submission on; one silent for
+    :func:`abandoned_hold_minutes` without a single answer (a bot, a closed
+    tab) is expired long before the study's session timeout.
 
     Returns:
         The number of sessions expired.
     """
     now = now or timezone.now()
+    abandoned = Participant.objects.filter(
+        status=Participant.Status.IN_PROGRESS, completed_at=None, group__isnull=False,
+        last_seen_at__lt=now - timedelta(minutes=abandoned_hold_minutes()),
+    ).exclude(Exists(Response.objects.filter(trial__participant=OuterRef("pk"))))
+    if groups is not None:
+        abandoned = abandoned.filter(group__in=groups)
+    return abandoned.update(status=Participant.Status.EXPIRED)
+
+
+def expire_stale_sessions(
+    *, study: Study | None = None, groups: list[ParticipantGroup] | None = None, now: datetime | None = None
+) -> int:
+    """Expire unfinished sessions idle for longer than their study's timeout, and abandoned holds.
+
+    Their design slot and quota place go to the next arrival. Meant to run
+    periodically, and lazily when an arrival finds its groups full (then only
+    for those ``groups``).
+
+    Returns:
+        The number of sessions expired.
+    """
+    now = now or timezone.now()
+    expired = expire_abandoned_holds(groups=groups, now=now)
     active = Participant.objects.filter(
         status__in=(Participant.Status.CONSENTED, Participant.Status.IN_PROGRESS), completed_at=None
     )
     if study is not None:
         active = active.filter(study=study)
+    if groups is not None:
+        active = active.filter(group__in=groups)
     # Cheap pre-filter on the shortest timeout in use, then the exact per-study cutoff.
     shortest = Study.objects.order_by("session_timeout_minutes").values_list("session_timeout_minutes", flat=True)
     if study is not None:
         shortest = shortest.filter(pk=study.pk)
     minutes = shortest.first()
     if minutes is None:
-        return 0
+        return expired
     candidates = active.filter(last_seen_at__lt=now - timedelta(minutes=minutes)).values_list(
         "pk", "last_seen_at", "study__session_timeout_minutes"
     )
     stale = [pk for pk, seen, timeout in candidates if seen < now - timedelta(minutes=timeout)]
     if not stale:
-        return 0
+        return expired
     # Status re-checked in the UPDATE: a session answering right now is not expired.
-    return Participant.objects.filter(
+    return expired + Participant.objects.filter(
         pk__in=stale,
         status__in=(Participant.Status.CONSENTED, Participant.Status.IN_PROGRESS),
         last_seen_at__lt=now - timedelta(minutes=minutes),
@@ -362,7 +410,9 @@ __all__ = [
     "balanced_sequence",
     "build_trials",
     "candidate_counts",
+    "abandoned_hold_minutes",
     "choose_group",
+    "expire_abandoned_holds",
     "expire_stale_sessions",
     "free_slot",
     "plan_questions",

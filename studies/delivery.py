@@ -1,65 +1,146 @@
-"""How a permitted stored file reaches the browser: the one place that decides.
+"""How a stored file that a request may see is delivered: the one place that decides.
 
-Callers check permission first (the participant's own trial, the researcher's
-own study); :func:`deliver` then sends the bytes. On object storage the
-browser is redirected to a short-lived presigned URL, so image bytes never
-pass through the web process; on local disk the file is streamed.
+Views check permissions, then call :func:`deliver`. The bytes never pass
+through Python when the deployment allows it:
+
+* local disk behind nginx (``STYLESTUDY_ACCEL_REDIRECT_PREFIX`` set): an empty
+  response with ``X-Accel-Redirect``; nginx sends the file from an
+  ``internal`` location (README, *Production*, shows the snippet);
+* S3-compatible object storage (``MEDIA_S3_BUCKET``): a redirect to a
+  presigned URL valid for ``MEDIA_URL_EXPIRE_SECONDS``, so the browser fetches
+  the bytes from the bucket (README, *Several hosts*);
+* otherwise: Django streams the file (:class:`~django.http.FileResponse`).
+
+Both carry ``Cache-Control`` and an ``ETag`` (file names are content-addressed
+or unique per generated image, so a name never changes its bytes), and a
+matching ``If-None-Match`` is answered 304 without opening the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
-from typing import NamedTuple
+import time
+from urllib.parse import quote
 
-from django.core.files.storage import Storage
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+)
+from django.utils.crypto import constant_time_compare, salted_hmac
 
-# How long a browser may reuse a response (the image, or the redirect to it).
-MAX_AGE_SECONDS = 3600
 
-
-class StoredFile(NamedTuple):
-    """A stored name and its storage (what a ``FieldFile`` offers), for names outside a model."""
-
-    storage: Storage
-    name: str
-
-
-def presigns(storage: Storage) -> bool:
-    """Whether ``storage`` hands out signed, expiring URLs (S3-compatible object storage)."""
-    return callable(getattr(storage, "presigned_url", None))
+def file_etag(name: str) -> str:
+    """A strong ETag for the stored file ``name`` (its bytes never change under one name)."""
+    return '"' + hashlib.sha256(name.encode()).hexdigest()[:24] + '"'
 
 
 def content_type_of(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def deliver(request: HttpRequest, field_file, *, content_type: str | None = None) -> HttpResponse:
-    """The response that sends an already permitted ``field_file`` to the browser.
+def accel_redirect_prefix() -> str:
+    """The nginx ``internal`` location that maps to ``MEDIA_ROOT`` ('' when Django serves files itself)."""
+    return getattr(settings, "STYLESTUDY_ACCEL_REDIRECT_PREFIX", "") or ""
+
+
+def presigns(storage) -> bool:
+    """Whether ``storage`` hands out signed, expiring URLs (S3-compatible object storage)."""
+    return callable(getattr(storage, "presigned_url", None))
+
+
+def _presigned_redirect(name: str, storage, cache_control: str) -> HttpResponse:
+    """A redirect to the object, reusable for half the signature's lifetime.
+
+    While the browser reuses the redirect it reuses the same signed URL, so its
+    cached copy of the image keeps working.
+    """
+    expire = int(storage.querystring_expire)
+    url = storage.presigned_url(
+        name, expire=expire,
+        parameters={"ResponseContentType": content_type_of(name), "ResponseCacheControl": cache_control},
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = f"private, max-age={max(expire // 2, 0)}"
+    return response
+
+
+def _not_modified(request: HttpRequest, etag: str) -> bool:
+    asked = request.headers.get("If-None-Match", "")
+    return bool(asked) and (asked.strip() == "*" or etag in [t.strip() for t in asked.split(",")])
+
+
+def deliver(request: HttpRequest, name: str, *, cache_control: str, storage=None) -> HttpResponse:
+    """The response that sends the stored file ``name``; call only after the permission check.
 
     Args:
-        field_file: a ``FieldFile`` or :class:`StoredFile` (``storage`` and ``name``).
-        content_type: defaults to the type guessed from the name.
-
-    Returns:
-        A ``302`` to a presigned URL on object storage: the redirect may be
-        reused for half the signature's lifetime, so a browser fetches an
-        image it has once and its cache keeps working. Otherwise a streamed
-        ``FileResponse``. Both are ``private``: never kept by shared caches.
+        request: the request (for ``If-None-Match``).
+        name: the file's name in ``storage``.
+        cache_control: the ``Cache-Control`` value (e.g. ``private, max-age=3600``).
+        storage: the storage holding the file (default storage if None).
     """
-    storage, name = field_file.storage, field_file.name
-    content_type = content_type or content_type_of(name)
+    storage = storage or default_storage
     if presigns(storage):
-        expire = int(storage.querystring_expire)
-        url = storage.presigned_url(
-            name,
-            parameters={"ResponseContentType": content_type,
-                        "ResponseCacheControl": f"private, max-age={min(MAX_AGE_SECONDS, expire)}"},
-            expire=expire,
-        )
-        response: HttpResponse = HttpResponseRedirect(url)
-        response["Cache-Control"] = f"private, max-age={max(expire // 2, 0)}"
-        return response
-    response = FileResponse(storage.open(name, "rb"), content_type=content_type)
-    response["Cache-Control"] = f"private, max-age={MAX_AGE_SECONDS}"
+        return _presigned_redirect(name, storage, cache_control)
+    etag = file_etag(name)
+    if _not_modified(request, etag):
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        prefix = accel_redirect_prefix()
+        if prefix and isinstance(storage, FileSystemStorage):
+            response = HttpResponse(content_type=content_type_of(name))
+            response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name)
+        else:
+            response = FileResponse(storage.open(name, "rb"), content_type=content_type_of(name))
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
     return response
+
+
+
+
+# --- signed, expiring URLs ---------------------------------------------------------------
+#
+# A page that has checked a participant's right to see a file links to it with
+# a reference signed by the server; the image request then needs no session
+# lookup, only the signature. The expiry is rounded up to a window, so a page
+# and the next page's preload produce the same URL and browsers reuse the copy.
+
+
+def _url_max_age() -> int:
+    return int(getattr(settings, "STYLESTUDY_IMAGE_URL_MAX_AGE", 2 * 3600))
+
+
+def _signature(ref: str, expires: int) -> str:
+    return salted_hmac("stylestudy.delivery.signed-url", f"{ref}:{expires}", algorithm="sha256").hexdigest()[:32]
+
+
+def sign_ref(ref: str, *, now: float | None = None) -> tuple[int, str]:
+    """``(expires, signature)`` for the opaque file reference ``ref``.
+
+    The URL stays valid for at least half of ``STYLESTUDY_IMAGE_URL_MAX_AGE``
+    and at most all of it.
+    """
+    max_age = _url_max_age()
+    window = max(max_age // 2, 1)
+    now = time.time() if now is None else now
+    expires = (int(now) // window + 2) * window
+    return expires, _signature(ref, expires)
+
+
+def check_signed_ref(ref: str, expires: int, signature: str, *, now: float | None = None) -> int:
+    """Seconds the signed reference stays valid; raises Http404 if forged or expired."""
+    now = time.time() if now is None else now
+    if not constant_time_compare(signature, _signature(ref, expires)) or expires <= now:
+        raise Http404("no such image")
+    return int(expires - now)
+
+
+__all__ = ["accel_redirect_prefix", "check_signed_ref", "content_type_of", "deliver", "file_etag", "presigns",
+           "sign_ref"]

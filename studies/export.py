@@ -4,7 +4,7 @@
 ``studies.analysis.tidy.COLUMNS`` with a fixed number of queries (no per-row
 queries); ``study_configuration`` gathers the frozen study configuration and
 every candidate's provenance. Raw recruiter ids are not stored, and only their
-keyed hash is exported.
+keyed hash is exported. Researchers' preview sessions are never exported.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def study_frame(study_id: int) -> pd.DataFrame:
     Study.objects.only("id").get(pk=study_id)
     items = _frame(
         TrialItem.objects.filter(
-            trial__participant__study_id=study_id, trial__response__isnull=False
+            trial__participant__study_id=study_id, trial__participant__is_preview=False,
+            trial__response__isnull=False,
         ),
         _ITEM_FIELDS,
     )
@@ -87,7 +88,7 @@ def study_frame(study_id: int) -> pd.DataFrame:
         frame = items
 
     participants = _frame(
-        Participant.objects.filter(study_id=study_id),
+        Participant.objects.counted().filter(study_id=study_id),
         {
             "id": "participant_id",
             "external_id_hash": "participant_hash",
@@ -149,7 +150,9 @@ def _bare_responses(study_id: int) -> pd.DataFrame:
         "passed_attention": "passed_attention",
         "submitted_at": "submitted_at",
     }
-    qs = Response.objects.filter(trial__participant__study_id=study_id, trial__items__isnull=True)
+    qs = Response.objects.filter(
+        trial__participant__study_id=study_id, trial__participant__is_preview=False, trial__items__isnull=True
+    )
     return _frame(qs, fields)
 
 

@@ -10,8 +10,10 @@ from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from .delivery import StoredFile, deliver
+from .delivery import deliver
 from .permissions import access_media_for_user
+
+MEDIA_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 
 
 @require_GET
@@ -24,4 +26,8 @@ def serve_media(request: HttpRequest, name: str) -> HttpResponse:
     access_media_for_user(request.user, name)
     if not default_storage.exists(name):
         raise Http404("No such file.")
-    return deliver(request, StoredFile(default_storage, name))
+    response = deliver(request, name, cache_control="private, max-age=3600")
+    # A stored report page carries its own stylesheet and data: images; it may run no script,
+    # load nothing from elsewhere and is sandboxed (no forms, no same-origin access).
+    response["Content-Security-Policy"] = MEDIA_CSP
+    return response

@@ -23,11 +23,12 @@ from .models import Study
 RESEARCHER_GROUP = "researchers"
 # Models a researcher may change in the admin (ownership still limits which rows).
 _RESEARCHER_EDITS = (
-    "study", "contentimage", "styleimage", "methodconfig", "question", "culturetag",
+    "study", "contentimage", "styleimage", "methodconfig", "question",
     "participantgroup", "backgroundquestion", "gantrainingrun",
 )
-# Models a researcher may only view.
-_RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport")
+# Models a researcher may only view. Culture tags are shared by all studies: superusers manage them.
+_RESEARCHER_VIEWS = ("candidate", "metricvalue", "participant", "trial", "trialitem", "response", "studyreport",
+                     "culturetag", "erasurerecord")
 
 _MEDIA_STUDY = re.compile(r"^studies/(?P<study_id>\d+)/")
 

@@ -1,8 +1,16 @@
-"""A fixed-window rate limit on the cache, per participant session or per client."""
+"""A fixed-window rate limit on the cache, per participant session or per client.
+
+Counters live in Django's default cache: with ``CACHE_URL`` (Redis) every web
+process counts in one place; with the per-process default each process has
+its own counters, so the limit multiplies by the number of processes
+(gunicorn logs a warning at start in that case: ``config/gunicorn.conf.py``).
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import logging
 import time
 
@@ -62,6 +70,39 @@ def entry_limit() -> int:
     return int(getattr(settings, "STYLESTUDY_ENTRY_RATE_LIMIT_PER_MINUTE", 30))
 
 
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _is_trusted(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(request) -> str:
+    """The participant's own address, also behind reverse proxies.
+
+    ``X-Forwarded-For`` is believed only from the proxies listed in
+    ``STYLESTUDY_TRUSTED_PROXIES`` (addresses or networks): walking it from
+    the right, the first address that is not such a proxy is the client. A
+    client cannot forge its way past this: whatever it puts in the header
+    stands left of what the trusted proxy appended.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    networks = _networks(tuple(getattr(settings, "STYLESTUDY_TRUSTED_PROXIES", ()) or ()))
+    if not networks or not _is_trusted(remote, networks):
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, networks):
+            return hop
+    return hops[0] if hops else remote
+
+
 def client_key(request) -> str:
-    """The client address (behind a trusted proxy only what Django reports as REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR", "")
+    """The key of the per-address entry limit: :func:`client_address`."""
+    return client_address(request)

@@ -16,5 +16,8 @@ urlpatterns = [
     path("p/<str:token>/background", views.participant_background, name="participant_background"),
     path("p/<str:token>/start", views.participant_start, name="participant_start"),
     path("p/<str:token>/trial/<int:position>", views.participant_answer, name="participant_answer"),
+    path("p/<str:token>/withdraw", views.participant_withdraw, name="participant_withdraw"),
     path("p/<str:token>/image/<int:position>/<str:which>", views.participant_image, name="participant_image"),
+    # Stimuli linked from a participant's page: signed and expiring, no session lookup.
+    path("i/<str:ref>/<int:expires>/<str:signature>", views.signed_image, name="signed_image"),
 ]

@@ -11,6 +11,8 @@ import io
 import random
 from functools import wraps
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,11 +23,22 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .access import access_participant_by_token
+from .access import access_participant_by_token, is_token_shaped
+from .actions import erasure
 from .actions import participants as actions
-from .delivery import deliver
+from .delivery import check_signed_ref, deliver, sign_ref
 from .forms import AnswerForm, BackgroundForm
-from .models import Candidate, ContentImage, Participant, Question, Study, Trial
+from .models import (
+    Candidate,
+    ContentImage,
+    Participant,
+    Question,
+    Study,
+    StyleImage,
+    Trial,
+    TrialItem,
+)
+from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
     check_rate_limit,
@@ -78,8 +91,10 @@ def _render(request, template: str, context: dict, *, status: int = 200) -> Http
     return response
 
 
-def _is_preview(request: HttpRequest) -> bool:
-    return bool(getattr(request, "user", None) and request.user.is_authenticated and request.user.is_staff)
+def _is_preview(request: HttpRequest, study: Study) -> bool:
+    """Whether the visitor is one of ``study``'s researchers (its owners, or a superuser) trying it out."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and can_access_study(user, study))
 
 
 def _rate_limited(request: HttpRequest, study: Study | None = None) -> HttpResponse:
@@ -132,7 +147,7 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     _activate(request, language)
     source = request.GET if request.method == "GET" else request.POST
     recruiter = actions.RecruiterInfo.from_params(source)
-    preview = _is_preview(request)
+    preview = _is_preview(request, study)
     context = _base_context(study, language)
     try:
         actions.check_study_open(study, preview=preview)
@@ -198,12 +213,12 @@ def participant_session(request: HttpRequest, participant: Participant) -> HttpR
     if participant.instructions_read_at is None:
         context["instructions_text"] = study.text("instructions", participant.language)
         return _render(request, "instructions.html", context)
-    trial = actions.next_trial(participant)
-    if trial is None:
+    state = actions.trial_state(participant)
+    if state.current is None:
         participant = actions.do_complete(participant)
         return _done(request, participant, context)
-    actions.do_show_trial(trial)
-    return _render(request, "trial.html", {**context, **_trial_context(participant, trial)})
+    actions.do_show_trial(state.current, participant)
+    return _render(request, "trial.html", {**context, **_trial_context(participant, state)})
 
 
 def _done(request, participant: Participant, context: dict) -> HttpResponse:
@@ -248,27 +263,38 @@ def participant_start(request: HttpRequest, participant: Participant) -> HttpRes
 
 
 @require_POST
-@participant_view
-def participant_answer(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
-    """Answer the trial at ``position``; a repeat or stale submission changes nothing."""
-    if not participant.is_active:
-        return redirect(_session_url(participant))
+def participant_answer(request: HttpRequest, token: str, position: int) -> HttpResponse:
+    """Answer the trial at ``position``; a repeat or stale submission changes nothing.
+
+    The participant is not loaded before the answer: the action locks their
+    row, reads the current trial once and validates the form against it.
+    """
+    if not is_token_shaped(token):
+        raise Http404("unknown session")
     try:
-        trial = participant.trials.select_related("question").get(position=position)
-    except Trial.DoesNotExist:
+        check_rate_limit("participant", token, limit=participant_limit())
+    except RateLimited:
+        return _rate_limited(request)
+
+    def validate(trial: Trial) -> actions.Answer:
+        view = _presentation(trial)
+        form = AnswerForm(request.POST, trial=trial, kind=view["kind"], points=view["points"], n_items=view["n_items"])
+        if not form.is_valid():
+            raise actions.InvalidAnswer(trial, form.non_field_errors())
+        return form.answer()
+
+    try:
+        actions.do_record_response(token, position, validate)
+    except (Participant.DoesNotExist, Trial.DoesNotExist):
         raise Http404("no such trial") from None
-    current = actions.next_trial(participant)
-    if current is None or current.pk != trial.pk:
-        # Already answered (double submit, back button) or not yet reached.
-        return redirect(_session_url(participant))
-    view = _presentation(trial)
-    form = AnswerForm(request.POST, trial=trial, kind=view["kind"], points=view["points"], n_items=view["n_items"])
-    if not form.is_valid():
+    except actions.InvalidAnswer as invalid:
+        participant = invalid.trial.participant
+        _activate(request, _choose_language(request, participant.study, participant))
+        state = actions.trial_state(participant)
         context = {**_base_context(participant.study, participant.language, participant),
-                   **_trial_context(participant, trial), "form_errors": form.non_field_errors()}
+                   **_trial_context(participant, state), "form_errors": invalid.errors}
         return _render(request, "trial.html", context, status=400)
-    actions.do_record_response(participant, position, form.answer())
-    return redirect(_session_url(participant))
+    return redirect(reverse("studies:participant_session", args=[token]))
 
 
 # --- trial presentation -----------------------------------------------------------
@@ -277,7 +303,7 @@ def participant_answer(request: HttpRequest, participant: Participant, position:
 def _presentation(trial: Trial) -> dict:
     """How a trial is shown: kind, points and item count (attention checks included)."""
     question = trial.question
-    n_items = trial.items.count()
+    n_items = trial.n_items if hasattr(trial, "n_items") else len(trial.items.all())
     if trial.attention_kind == Trial.AttentionKind.SCRAMBLED:
         return {"kind": Question.Kind.TWO_AFC, "points": 0, "n_items": 2}
     if trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
@@ -286,36 +312,44 @@ def _presentation(trial: Trial) -> dict:
     return {"kind": question.kind, "points": question.scale_points, "n_items": n_items}
 
 
-def _image_url(participant: Participant, position: int, which: str | int) -> str:
-    return reverse("studies:participant_image", args=[participant.token, position, str(which)])
+def _item_ref(item: TrialItem) -> str:
+    """The opaque reference of an item's image (no file or method name in it)."""
+    if item.candidate_id:
+        return f"c{item.candidate_id}"
+    kind, _sep, rest = item.attention_image.partition(":")
+    content_id, _sep, seed = rest.partition(":")
+    return f"x{int(content_id)}-{int(seed or 0)}" if kind == "scrambled" else f"o{int(content_id)}"
 
 
-def _image_urls(participant: Participant, trial: Trial) -> list[str]:
-    urls = [_image_url(participant, trial.position, item.slot) for item in trial.items.all()]
-    question = trial.question
-    if not trial.attention_kind and trial.items.exists():
-        if question.show_style:
-            urls.append(_image_url(participant, trial.position, "style"))
-        if question.show_content:
-            urls.append(_image_url(participant, trial.position, "content"))
-    return urls
+def _signed_url(ref: str) -> str:
+    expires, signature = sign_ref(ref)
+    return reverse("studies:signed_image", args=[ref, expires, signature])
 
 
-def _trial_context(participant: Participant, trial: Trial) -> dict:
+def _trial_images(trial: Trial) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
+    """Signed URLs of a trial's items ``(slot, url)`` and references ``(which, url)``."""
+    items = list(trial.items.all())
+    slots = [(item.slot, _signed_url(_item_ref(item))) for item in items]
+    references = []
+    first = next((item.candidate for item in items if item.candidate_id), None)
+    if not trial.attention_kind and first is not None:
+        if trial.question.show_style:
+            references.append(("style", _signed_url(f"s{first.style_id}")))
+        if trial.question.show_content:
+            references.append(("content", _signed_url(f"o{first.content_id}")))
+    return slots, references
+
+
+def _trial_context(participant: Participant, state: actions.TrialState) -> dict:
+    trial = state.current
     language = participant.language
     question = trial.question
     view = _presentation(trial)
-    items = [
-        {"slot": item.slot, "url": _image_url(participant, trial.position, item.slot),
-         "label": _("Image %(letter)s") % {"letter": "ABCDEFGHIJ"[item.slot]}}
-        for item in trial.items.all()
-    ]
-    references = []
-    if not trial.attention_kind and items:
-        if question.show_style:
-            references.append({"url": _image_url(participant, trial.position, "style"), "label": _("Artwork (style)")})
-        if question.show_content:
-            references.append({"url": _image_url(participant, trial.position, "content"), "label": _("Original photo")})
+    slots, refs = _trial_images(trial)
+    items = [{"slot": slot, "url": url, "label": _("Image %(letter)s") % {"letter": "ABCDEFGHIJ"[slot]}}
+             for slot, url in slots]
+    ref_labels = {"style": _("Artwork (style)"), "content": _("Original photo")}
+    references = [{"url": url, "label": ref_labels[which]} for which, url in refs]
     if trial.attention_kind == Trial.AttentionKind.SCRAMBLED:
         prompt = _("Which image is an intact photograph (not cut into scrambled pieces)?")
     elif trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
@@ -325,10 +359,11 @@ def _trial_context(participant: Participant, trial: Trial) -> dict:
     labels = question.scale_labels.get(language) or question.scale_labels.get("en") or []
     if trial.attention_kind == Trial.AttentionKind.INSTRUCTED or len(labels) != 2:
         labels = [_("Not at all"), _("Completely")] if view["kind"] == Question.Kind.LIKERT else []
-    real = participant.trials.filter(is_practice=False)
-    total = real.count()
-    done = real.filter(response__isnull=False).count()
-    next_trial = participant.trials.filter(position=trial.position + 1).select_related("question").first()
+    total, done = state.total, state.done
+    preload = []
+    if state.following is not None:
+        next_slots, next_refs = _trial_images(state.following)
+        preload = [url for _slot, url in next_slots] + [url for _which, url in next_refs]
     return {
         "trial": trial,
         "kind": view["kind"],
@@ -343,18 +378,22 @@ def _trial_context(participant: Participant, trial: Trial) -> dict:
         "is_practice": trial.is_practice,
         "after_practice": (not trial.is_practice) and done == 0,
         "answer_url": reverse("studies:participant_answer", args=[participant.token, trial.position]),
-        "preload": _image_urls(participant, next_trial) if next_trial else [],
+        "preload": preload,
     }
 
 
 # --- images -----------------------------------------------------------------
 
+#: Signed image URLs are personal (they come from a participant's page).
+def _image_cache_control(max_age: int) -> str:
+    return f"private, max-age={max(max_age, 0)}, immutable"
 
-def _scrambled_png(content: ContentImage, seed: int, grid: int = 4) -> bytes:
+
+def _scrambled_png(content_file, seed: int, grid: int = 4) -> bytes:
     """The content image cut into ``grid``×``grid`` tiles and shuffled (an attention-check foil)."""
     from PIL import Image
 
-    with content.image.open("rb") as fh, Image.open(fh) as img:
+    with content_file.open("rb") as fh, Image.open(fh) as img:
         img = img.convert("RGB")
         img.thumbnail((512, 512))
         w, h = (img.width // grid) * grid, (img.height // grid) * grid
@@ -373,39 +412,94 @@ def _scrambled_png(content: ContentImage, seed: int, grid: int = 4) -> bytes:
         return buf.getvalue()
 
 
-def _file_response(request: HttpRequest, field) -> HttpResponse:
-    name = field.name.lower()
-    content_type = "image/jpeg" if name.endswith((".jpg", ".jpeg")) else "image/png"
-    return deliver(request, field, content_type=content_type)
+def _scrambled_name(content: ContentImage, seed: int) -> str:
+    """The stored scrambled foil of ``content`` for ``seed``, made on first request."""
+    stem = content.image.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = f"studies/{content.study_id}/attention/{stem}-{seed}.png"
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(_scrambled_png(content.image, seed)))
+        if saved != name:  # made by a concurrent request meanwhile: keep one copy
+            default_storage.delete(saved)
+    return name
+
+
+def _ref_file_name(ref: str, *, study_id: int | None = None) -> str:
+    """The stored file behind an image reference (one query); Http404 if none."""
+    kind, number = ref[:1], ref[1:]
+    try:
+        if kind == "x":
+            content_id, seed = (int(part) for part in number.split("-", 1))
+        else:
+            content_id, seed = int(number), 0
+    except ValueError:
+        raise Http404("no such image") from None
+    scope = {"study_id": study_id} if study_id is not None else {}
+    if kind == "c":
+        name = Candidate.objects.filter(pk=content_id, **scope).values_list("image", flat=True).first()
+    elif kind == "s":
+        name = StyleImage.objects.filter(pk=content_id, **scope).values_list("image", flat=True).first()
+    elif kind in ("o", "x"):
+        content = ContentImage.objects.filter(pk=content_id, **scope).only("id", "study_id", "image").first()
+        name = None if content is None else (_scrambled_name(content, seed) if kind == "x" else content.image.name)
+    else:
+        name = None
+    if not name:
+        raise Http404("no such image")
+    return name
+
+
+@require_GET
+def signed_image(request: HttpRequest, ref: str, expires: int, signature: str) -> HttpResponse:
+    """An image a participant's page linked to: the signature is the permission (checked when signed)."""
+    max_age = check_signed_ref(ref, expires, signature)
+    return deliver(request, _ref_file_name(ref), cache_control=_image_cache_control(max_age))
 
 
 @require_GET
 @participant_view
 def participant_image(request: HttpRequest, participant: Participant, position: int, which: str) -> HttpResponse:
     """An image of one of the participant's own trials (names of methods never appear in the URL)."""
-    trial = get_object_or_404(participant.trials, position=position)
-    items = {item.slot: item for item in trial.items.select_related("candidate__content", "candidate__style")}
+    items = {
+        item.slot: item
+        for item in TrialItem.objects.filter(trial__participant=participant, trial__position=position)
+        .select_related("candidate").only(*actions.TRIAL_ITEM_FIELDS)
+    }
     if which.isdigit():
         item = items.get(int(which))
         if item is None:
             raise Http404("no such image")
-        if item.candidate_id:
-            response = _file_response(request, item.candidate.image)
-        else:
-            kind, _sep, rest = item.attention_image.partition(":")
-            content_id, _sep, seed = rest.partition(":")
-            content = get_object_or_404(ContentImage, pk=int(content_id), study=participant.study)
-            if kind == "scrambled":
-                response = HttpResponse(_scrambled_png(content, int(seed or 0)), content_type="image/png")
-            else:
-                response = _file_response(request, content.image)
+        name = item.candidate.image.name if item.candidate_id else _ref_file_name(
+            _item_ref(item), study_id=participant.study_id)
     elif which in ("style", "content"):
         first: Candidate | None = next((i.candidate for i in items.values() if i.candidate_id), None)
         if first is None:
             raise Http404("no reference image")
-        response = _file_response(request, first.style.image if which == "style" else first.content.image)
+        ref = f"s{first.style_id}" if which == "style" else f"o{first.content_id}"
+        name = _ref_file_name(ref, study_id=participant.study_id)
     else:
         raise Http404("no such image")
-    if not response.has_header("Cache-Control"):
-        response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return deliver(request, name, cache_control="private, max-age=3600")
+
+
+# --- withdrawal -----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@participant_view
+def participant_withdraw(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Withdraw: a confirmation page (GET), then every answer of the participant is deleted (POST)."""
+    study = participant.study
+    context = _base_context(study, participant.language, participant)
+    if request.method == "GET":
+        context["withdrawal_text"] = study.text("withdrawal", participant.language)
+        return _render(request, "withdraw.html", context)
+    if request.POST.get("confirm") != "withdraw":
+        return redirect(_session_url(participant))
+    erasure.do_withdraw(participant)
+    sessions = dict(request.session.get(_SESSION_KEY, {}))
+    if sessions.pop(study.slug, None) is not None:
+        request.session[_SESSION_KEY] = sessions
+    # No language links: they would point at the session that no longer exists.
+    context.update(participant=None, languages=[])
+    return _render(request, "withdrawn.html", context)

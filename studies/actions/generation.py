@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from ..imaging import RejectedImage, check_uploaded_image, expand_uploads
+from ..local_storage import describe_storage_error
 from ..models import (
     Candidate,
     ContentImage,
@@ -39,6 +41,8 @@ GENERATION_BATCH_PAIRS = 8
 # Candidates per scoring task; metrics run over them as one batch.
 SCORING_BATCH = 16
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class ImportReport:
@@ -55,6 +59,16 @@ class ImportReport:
         if self.rejected:
             parts.append(f"{len(self.rejected)} rejected: " + "; ".join(f"{n}: {r}" for n, r in self.rejected))
         return ", ".join(parts)
+
+
+def _delete_files(row) -> None:
+    """Remove the files already stored for a row that will not be saved."""
+    for field_file in (row.image, row.thumbnail):
+        if field_file.name:
+            try:
+                field_file.storage.delete(field_file.name)
+            except OSError:
+                logger.warning("could not remove %s after a failed upload", field_file.name)
 
 
 def _check_editable(study: Study, what: str = "its stimuli and methods") -> None:
@@ -135,7 +149,13 @@ def do_import_images(
                 row.save()
         except IntegrityError:
             # The same picture arrived twice in one batch (or concurrently).
+            _delete_files(row)
             report.duplicates.append(name)
+            continue
+        except OSError as exc:
+            # A full or read-only media store: this file is reported, the files stored so far stay.
+            _delete_files(row)
+            report.rejected.append((name, describe_storage_error(exc)))
             continue
         report.created.append(row)
     return report

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Subquery,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..access import pseudonymise
@@ -22,7 +34,16 @@ from ..assignment import (
     free_slot,
     plan_questions,
 )
-from ..models import BackgroundQuestion, Candidate, Participant, Response, Study, Trial
+from ..models import (
+    BackgroundQuestion,
+    Candidate,
+    Participant,
+    ParticipantGroup,
+    Response,
+    Study,
+    Trial,
+    TrialItem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +94,9 @@ def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Partic
 def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview: bool = False) -> Participant:
     """Start a session for a participant who consented; returns an existing one for a known recruiter id.
 
+    A ``preview`` session (one of the study's researchers trying it out) is
+    marked as such: it is in no export, analysis or quota.
+
     Raises:
         StudyNotOpen: the study is not live (``preview``: closed).
     """
@@ -88,6 +112,7 @@ def do_consent(study: Study, recruiter: RecruiterInfo, *, language: str, preview
                 recruiter_study_id=recruiter.study_id,
                 recruiter_session_id=recruiter.session_id,
                 language=language,
+                is_preview=preview,
                 status=Participant.Status.CONSENTED,
                 consented_at=now,
                 started_at=now,
@@ -112,39 +137,61 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
     """Store background answers, place the participant in a group and build their trials.
 
     A participant no group accepts, or whose eligible groups are all full, is
-    screened out (``screenout_reason`` ``ineligible`` or ``full``).
+    screened out (``screenout_reason`` ``ineligible`` or ``full``). The place
+    in a group is taken here, not at consent.
+
+    Only the groups that accept this participant are locked, and only while a
+    group and design slot are chosen and the trials written: the design is
+    planned before, so arrivals for other groups never wait, and arrivals for
+    the same group wait for a few short statements each. A full group first
+    gives back abandoned and timed-out places.
     """
     study = participant.study
-    expire_stale_sessions(study=study)
+    groups = list(study.participant_groups.order_by("pk"))
+    eligible_ids = [g.pk for g in groups if g.accepts(answers)]
+    plans: dict[int, list] = {}
+    candidates: list[Candidate] = []
+    if eligible_ids:
+        candidates = list(
+            Candidate.objects.filter(study=study, status=Candidate.Status.DONE).exclude(image="").order_by("id")
+        )
+        questions = list(study.questions.order_by("order", "id"))
+        plans = {g.pk: plan_questions(study, g, candidates=candidates, questions=questions)
+                 for g in groups if g.pk in eligible_ids}
     with transaction.atomic():
-        # Lock the groups so two arrivals never take the same slot or overfill a quota.
-        groups = list(study.participant_groups.select_for_update().order_by("pk"))
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        participant.study = study
         if participant.group_id is not None or participant.status != Participant.Status.CONSENTED:
             return participant  # submitted twice: the first answer stands
         participant.background = answers
-        eligible = [g for g in groups if g.accepts(answers)]
-        group = choose_group(eligible)
+        # Lock the eligible groups (in pk order, so two arrivals never deadlock) to keep quotas exact.
+        eligible = list(ParticipantGroup.objects.select_for_update().filter(pk__in=eligible_ids).order_by("pk"))
+        group = choose_group(eligible) if eligible else None
+        if group is None and eligible and expire_stale_sessions(groups=eligible):
+            group = choose_group(eligible)
+        if group is None and participant.is_preview and eligible:
+            group = eligible[0]  # a preview takes no place, so a full group still shows its trials
         if group is None:
             participant.status = Participant.Status.SCREENED_OUT
             participant.screenout_reason = "full" if eligible else "ineligible"
             participant.save(update_fields=["background", "status", "screenout_reason"])
             return participant
         participant.group = group
-        participant.slot = free_slot(group)
+        # A preview holds no design slot: it never takes a real participant's trial list.
+        participant.slot = None if participant.is_preview else free_slot(group)
         participant.status = Participant.Status.IN_PROGRESS
         participant.last_seen_at = timezone.now()
         participant.save(update_fields=["background", "group", "slot", "status", "last_seen_at"])
-        build_trials(participant, plan_questions(study, group))
+        build_trials(participant, plans[group.pk], candidates=candidates)
     return participant
 
 
 def do_read_instructions(participant: Participant) -> None:
     """Mark the instructions as read (the practice trial comes next)."""
     if participant.instructions_read_at is None:
-        participant.instructions_read_at = timezone.now()
+        participant.instructions_read_at = participant.last_seen_at = timezone.now()
         Participant.objects.filter(pk=participant.pk, instructions_read_at=None).update(
-            instructions_read_at=participant.instructions_read_at
+            instructions_read_at=participant.instructions_read_at, last_seen_at=participant.last_seen_at
         )
 
 
@@ -159,12 +206,51 @@ def next_trial(participant: Participant) -> Trial | None:
     )
 
 
-def do_show_trial(trial: Trial) -> None:
-    """Record when a trial was first shown (the server-side response-time origin)."""
+#: Only what a trial page and its image URLs need from the items and their candidates.
+TRIAL_ITEM_FIELDS = ("id", "trial_id", "slot", "candidate_id", "attention_image",
+                "candidate__id", "candidate__content_id", "candidate__style_id", "candidate__image")
+
+
+@dataclass(frozen=True)
+class TrialState:
+    """Where a participant is in their trials: the current one, the one after it, progress.
+
+    ``current`` and ``following`` come with their question and items loaded.
+    """
+
+    current: Trial | None
+    following: Trial | None
+    total: int
+    done: int
+
+
+def trial_state(participant: Participant) -> TrialState:
+    """The participant's current trial, the next one (to preload) and progress, in two queries."""
+    answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
+    trials = list(participant.trials.select_related("question").annotate(answered=answered).order_by("position"))
+    real = [t for t in trials if not t.is_practice]
+    index = next((i for i, t in enumerate(trials) if not t.answered), None)
+    current = trials[index] if index is not None else None
+    following = trials[index + 1] if index is not None and index + 1 < len(trials) else None
+    shown = [t for t in (current, following) if t is not None]
+    if shown:
+        items = TrialItem.objects.select_related("candidate").only(*TRIAL_ITEM_FIELDS).order_by("slot")
+        prefetch_related_objects(shown, Prefetch("items", queryset=items))
+    return TrialState(current, following, len(real), sum(1 for t in real if t.answered))
+
+
+#: Activity is recorded at most this often from page views (answers always record it).
+_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def do_show_trial(trial: Trial, participant: Participant | None = None) -> None:
+    """Record when a trial was first shown (the server-side response-time origin) and the activity."""
+    now = timezone.now()
     if trial.shown_at is None:
-        trial.shown_at = timezone.now()
-        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at)
-    Participant.objects.filter(pk=trial.participant_id).update(last_seen_at=timezone.now())
+        trial.shown_at = now
+        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=now)
+    if participant is None or participant.last_seen_at is None or now - participant.last_seen_at > _SEEN_RESOLUTION:
+        Participant.objects.filter(pk=trial.participant_id).update(last_seen_at=now)
 
 
 @dataclass(frozen=True)
@@ -175,6 +261,14 @@ class Answer:
     choice: int | None = None
     ranking: list[int] | None = None
     client_rt_ms: int | None = None
+
+
+class InvalidAnswer(Exception):
+    """The submission does not answer the current trial (raised by a validator, carries its form)."""
+
+    def __init__(self, trial: Trial, errors) -> None:
+        super().__init__("invalid answer")
+        self.trial, self.errors = trial, errors
 
 
 def _attention_passed(trial: Trial, answer: Answer) -> bool | None:
@@ -188,63 +282,107 @@ def _attention_passed(trial: Trial, answer: Answer) -> bool | None:
     return None
 
 
-def do_record_response(participant: Participant, position: int, answer: Answer) -> Response | None:
+#: Sessions that may still answer (excluded participants may finish).
+_ANSWERING = (Participant.Status.CONSENTED, Participant.Status.IN_PROGRESS, Participant.Status.EXCLUDED)
+
+
+def do_record_response(
+    participant: Participant | str, position: int, answer: Answer | Callable[[Trial], Answer]
+) -> Response | None:
     """Save the answer to the participant's trial at ``position`` exactly once.
 
-    A repeated submission (double click, back button, resent form) returns
-    None and changes nothing. A failed attention check is counted; past the
-    study's allowance the participant is flagged ``excluded`` (they may finish,
-    and their design slot goes to the next arrival).
+    Only the current trial (the first without a response) can be answered:
+    the check runs under the participant's row lock, with the trial loaded
+    once. A repeated or early submission (double click, back button, resent
+    form) returns None and changes nothing. A failed attention check is
+    counted; past the study's allowance the participant is flagged
+    ``excluded`` (they may finish, and their design slot goes to the next
+    arrival).
+
+    Args:
+        participant: the participant, or their token.
+        position: the trial answered.
+        answer: the validated answer, or a validator called with the locked
+            current trial that returns it (or raises :class:`InvalidAnswer`).
 
     Raises:
+        Participant.DoesNotExist: no such participant.
         Trial.DoesNotExist: the participant has no trial at ``position``.
+        InvalidAnswer: from the validator.
     """
     now = timezone.now()
-    with transaction.atomic():
-        participant = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
-        trial = participant.trials.select_related("question").get(position=position)
-        if Response.objects.filter(trial=trial).exists():
-            return None
-        items = {item.slot: item for item in trial.items.all()}
-        choice_item = items.get(answer.choice) if answer.choice is not None else None
-        server_rt = None
-        if trial.shown_at is not None:
-            server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
-        passed = _attention_passed(trial, answer)
-        try:
-            with transaction.atomic():
-                response = Response.objects.create(
-                    trial=trial,
-                    value=answer.value,
-                    choice=choice_item,
-                    ranking=answer.ranking,
-                    client_rt_ms=answer.client_rt_ms,
-                    server_rt_ms=server_rt,
-                    passed_attention=passed,
-                    submitted_at=now,
-                )
-        except IntegrityError:
-            return None
-        fields = ["last_seen_at"]
-        participant.last_seen_at = now
-        if passed is False:
-            participant.attention_failures += 1
-            fields.append("attention_failures")
-            if (
-                participant.attention_failures > participant.study.max_attention_failures
-                and participant.status != Participant.Status.EXCLUDED
-            ):
-                participant.status = Participant.Status.EXCLUDED
-                fields.append("status")
-                logger.info("participant %s excluded after failed attention checks", participant.pk)
-        participant.save(update_fields=fields)
+    who = {"token": participant} if isinstance(participant, str) else {"pk": participant.pk}
+    n_items = Subquery(
+        TrialItem.objects.filter(trial=OuterRef("pk")).order_by().values("trial").annotate(n=Count("pk")).values("n"),
+        output_field=IntegerField(),
+    )
+    try:
+        with transaction.atomic():
+            # The UPDATE takes the participant's row lock: concurrent answers of one
+            # participant queue here, and the current trial is read after it.
+            locked = Participant.objects.filter(**who, completed_at=None, status__in=_ANSWERING).update(
+                last_seen_at=now)
+            if not locked:
+                if not Participant.objects.filter(**who).exists():
+                    raise Participant.DoesNotExist
+                return None
+            trial = (
+                Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()}, response__isnull=True)
+                .select_related("question", "participant__study")
+                .annotate(n_items=Coalesce(n_items, 0))
+                .order_by("position")
+                .first()
+            )
+            if trial is None or trial.position != position:
+                if not Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()}, position=position).exists():
+                    raise Trial.DoesNotExist
+                return None  # already answered, or not reached yet
+            if callable(answer):
+                answer = answer(trial)
+            choice_id = None
+            if answer.choice is not None:
+                choice_id = Subquery(TrialItem.objects.filter(trial=trial, slot=answer.choice).values("pk")[:1])
+            server_rt = None
+            if trial.shown_at is not None:
+                server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
+            passed = _attention_passed(trial, answer)
+            response = Response.objects.create(
+                trial=trial,
+                value=answer.value,
+                choice_id=choice_id,
+                ranking=answer.ranking,
+                client_rt_ms=answer.client_rt_ms,
+                server_rt_ms=server_rt,
+                passed_attention=passed,
+                submitted_at=now,
+            )
+            if choice_id is not None:
+                response.__dict__.pop("choice_id")  # the subquery's value: loaded from the row if asked for
+            if passed is False:
+                _count_attention_failure(trial.participant)
+    except IntegrityError:
+        return None  # stored by a request that did not take the lock first
     return response
+
+
+def _count_attention_failure(participant: Participant) -> None:
+    participant.attention_failures += 1
+    fields = {"attention_failures": participant.attention_failures}
+    if (
+        participant.attention_failures > participant.study.max_attention_failures
+        and participant.status != Participant.Status.EXCLUDED
+    ):
+        participant.status = fields["status"] = Participant.Status.EXCLUDED
+        logger.info("participant %s excluded after failed attention checks", participant.pk)
+    Participant.objects.filter(pk=participant.pk).update(**fields)
 
 
 def do_complete(participant: Participant) -> Participant:
     """Finish a session whose trials are all answered: completion code and time."""
     with transaction.atomic():
-        participant = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        # of=("self",): the study row stays unlocked, or every completion would queue on it.
+        participant = Participant.objects.select_for_update(of=("self",)).select_related("study").get(
+            pk=participant.pk)
         if participant.completed_at is not None or next_trial(participant) is not None:
             return participant
         participant.completed_at = timezone.now()
@@ -329,7 +467,10 @@ def do_add_default_background_questions(study: Study) -> list[BackgroundQuestion
 
 
 __all__ = [
+    "TRIAL_ITEM_FIELDS",
     "Answer",
+    "InvalidAnswer",
+    "TrialState",
     "RecruiterInfo",
     "StudyNotOpen",
     "check_study_open",
@@ -345,4 +486,5 @@ __all__ = [
     "find_returning_participant",
     "next_trial",
     "screenout_redirect_url",
+    "trial_state",
 ]

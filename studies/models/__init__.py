@@ -1,5 +1,6 @@
 """Data model of a study (see README "Data model")."""
 
+from .erasure import ErasureRecord
 from .participants import (
     BackgroundQuestion,
     Participant,
@@ -27,6 +28,7 @@ __all__ = [
     "GanTrainingRun",
     "ContentImage",
     "CultureTag",
+    "ErasureRecord",
     "MethodConfig",
     "MetricValue",
     "Participant",

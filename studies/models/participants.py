@@ -116,6 +116,12 @@ class BackgroundQuestion(models.Model):
         ]
 
 
+class ParticipantQuerySet(models.QuerySet):
+    def counted(self) -> ParticipantQuerySet:
+        """Sessions that count as study data: not researchers' previews."""
+        return self.filter(is_preview=False)
+
+
 class Participant(models.Model):
     """One participant's session in one study (pseudonymous)."""
 
@@ -128,8 +134,10 @@ class Participant(models.Model):
         EXCLUDED = "excluded", _("Excluded")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants", verbose_name=_("study"))
+    # RESTRICT, not PROTECT: a group with participants cannot be deleted alone, but deleting
+    # the study (which removes both) works.
     group = models.ForeignKey(
-        ParticipantGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="participants", verbose_name=_("group")
+        ParticipantGroup, on_delete=models.RESTRICT, null=True, blank=True, related_name="participants", verbose_name=_("group")
     )
     token = models.CharField(_("token"), max_length=64, unique=True, default=new_participant_token, editable=False)
     external_id_hash = models.CharField(
@@ -150,11 +158,17 @@ class Participant(models.Model):
         help_text=_("Position in the group's balanced design; freed when the session expires or is excluded."),
     )
     screenout_reason = models.CharField(_("screen-out reason"), max_length=16, blank=True)
+    is_preview = models.BooleanField(
+        _("preview"), default=False, editable=False,
+        help_text=_("Started by one of the study's researchers to try it out: in no export, analysis or quota."),
+    )
     instructions_read_at = models.DateTimeField(_("instructions read"), null=True, blank=True)
     consented_at = models.DateTimeField(_("consented"), null=True, blank=True)
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("participant")
@@ -205,7 +219,7 @@ class Trial(models.Model):
         INSTRUCTED = "instructed", _("Instructed response")
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials", verbose_name=_("participant"))
-    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="trials", verbose_name=_("question"))
+    question = models.ForeignKey(Question, on_delete=models.RESTRICT, related_name="trials", verbose_name=_("question"))
     position = models.PositiveIntegerField(_("position"))
     is_practice = models.BooleanField(_("practice"), default=False)
     attention_kind = models.CharField(_("attention check"), max_length=16, choices=AttentionKind.choices, blank=True, default="")
@@ -232,7 +246,7 @@ class TrialItem(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="items", verbose_name=_("trial"))
     slot = models.PositiveSmallIntegerField(_("slot"))
     candidate = models.ForeignKey(
-        Candidate, on_delete=models.PROTECT, null=True, blank=True, related_name="trial_items", verbose_name=_("candidate")
+        Candidate, on_delete=models.RESTRICT, null=True, blank=True, related_name="trial_items", verbose_name=_("candidate")
     )
     attention_image = models.CharField(_("attention-check image"), max_length=300, blank=True)
 
@@ -252,7 +266,7 @@ class Response(models.Model):
     trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="response", verbose_name=_("trial"))
     value = models.SmallIntegerField(_("rating"), null=True, blank=True, help_text=_("Likert only."))
     choice = models.ForeignKey(
-        TrialItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("chosen item"),
+        TrialItem, on_delete=models.RESTRICT, null=True, blank=True, related_name="+", verbose_name=_("chosen item"),
         help_text=_("2AFC only."),
     )
     ranking = models.JSONField(_("ranking"), null=True, blank=True, help_text=_("Ranking only: slots from best to worst."))

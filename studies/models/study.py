@@ -112,7 +112,9 @@ class Study(models.Model):
         _("texts per language"),
         default=dict,
         blank=True,
-        help_text=_('Participant-facing texts by language: {"en": {"consent": …, "instructions": …, "thanks": …}}.'),
+        help_text=_('Participant-facing texts by language: {"en": {"consent": …, "instructions": …, "thanks": …, '
+                    '"withdrawal": …}}; "withdrawal" (shown before a participant withdraws) says what happens '
+                    'to their data, as the consent text does.'),
     )
     image_size = models.PositiveIntegerField(
         _("image size"), default=512, help_text=_("Longer side of generated images, in pixels.")
@@ -252,9 +254,9 @@ class Candidate(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="candidates", verbose_name=_("study"))
-    content = models.ForeignKey(ContentImage, on_delete=models.PROTECT, related_name="candidates", verbose_name=_("content image"))
-    style = models.ForeignKey(StyleImage, on_delete=models.PROTECT, related_name="candidates", verbose_name=_("style image"))
-    method_config = models.ForeignKey(MethodConfig, on_delete=models.PROTECT, related_name="candidates", verbose_name=_("method"))
+    content = models.ForeignKey(ContentImage, on_delete=models.RESTRICT, related_name="candidates", verbose_name=_("content image"))
+    style = models.ForeignKey(StyleImage, on_delete=models.RESTRICT, related_name="candidates", verbose_name=_("style image"))
+    method_config = models.ForeignKey(MethodConfig, on_delete=models.RESTRICT, related_name="candidates", verbose_name=_("method"))
     seed = models.PositiveIntegerField(_("seed"), default=0)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     image = models.ImageField(_("image"), upload_to=candidate_upload_to, blank=True)

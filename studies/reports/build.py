@@ -26,6 +26,8 @@ import pandas as pd
 from studies.analysis import correlation, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
 
+from .csvsafe import escape_formula_cells
+
 Progress = Callable[[float, str], None]
 
 #: Files every report writes (relative to the output folder).
@@ -334,7 +336,7 @@ def build_report(
     files["codebook"].write_text(json.dumps(
         {"description": "One row per response x shown candidate; see tidy.py.",
          "columns": tidy.codebook(export)}, indent=2, ensure_ascii=False))
-    log.steps.to_csv(files["exclusions"], index=False)
+    escape_formula_cells(log.steps).to_csv(files["exclusions"], index=False)
     frozen = config or {}
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     files["config"].write_text(config_text)
@@ -354,20 +356,26 @@ def build_report(
 
 
 def _write_tables(frame: pd.DataFrame, csv_path: Path, parquet_path: Path) -> None:
-    """Write CSV and Parquet from one Arrow table (Arrow's CSV writer is several
-    times faster than pandas' for a million rows); pandas if Arrow refuses a column."""
+    """Write CSV and Parquet through Arrow (Arrow's CSV writer is several times faster
+    than pandas' for a million rows); pandas if Arrow refuses a column.
+
+    The Parquet file keeps every value as given; the CSV's text cells that a
+    spreadsheet would run as a formula are escaped (:mod:`.csvsafe`).
+    """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    safe = escape_formula_cells(frame)
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        safe_table = pa.Table.from_pandas(safe, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        frame.to_csv(csv_path, index=False)
+        safe.to_csv(csv_path, index=False)
         frame.to_parquet(parquet_path, index=False)
         return
     pq.write_table(table, parquet_path)
-    pa_csv.write_csv(table, csv_path)
+    pa_csv.write_csv(safe_table, csv_path)
 
 
 def _comparisons(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,7 +11,6 @@ import torch
 from ..io import crop_to, pad_to_multiple
 from ..models.autoencoder import (
     FAMILIES,
-    available_levels,
     family_notes,
     family_weight_names,
     get_family,
@@ -26,26 +26,64 @@ FEATURE_FAMILIES: tuple[str, ...] = ("vgg19-wct", "vgg19-cd16x", "vgg19-adain")
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))
 
 
-def parse_levels(text: str | None, family: str, *, default_deepest_only: bool = False) -> list[int]:
-    """Levels to run, deepest first, from ``"3,2,1"`` / ``"relu3_1,relu1_1"`` / ``""`` (all present).
+@dataclass(frozen=True)
+class PaperLevels:
+    """The levels a method's paper runs at, and the default drawn from them on a family.
+
+    A default depends only on the family's offline weight set, never on which
+    files a worker has: a missing or corrupt file is then an error, not a run
+    over fewer levels.
+
+    Attributes:
+        levels: the paper's levels, deepest first.
+        citation: who uses them (``"Li et al. 2017"``).
+
+    Example:
+        >>> wct_paper = PaperLevels((5, 4, 3, 2, 1), "Li et al. 2017")
+        >>> wct_paper.on("vgg19-cd16x"), wct_paper.on("vgg19-wct")
+        ([5, 4, 3, 2, 1], [3, 2, 1])
+    """
+
+    levels: tuple[int, ...]
+    citation: str
+
+    def on(self, family: str) -> list[int]:
+        """Default levels on ``family``, deepest first: the paper's levels it ships offline,
+        else its deepest offline level no deeper than the paper's, else its shallowest."""
+        offline = get_family(family).offline_levels
+        chosen = [lv for lv in self.levels if lv in offline]
+        if chosen:
+            return chosen
+        below = [lv for lv in sorted(offline, reverse=True) if lv <= max(self.levels)]
+        return [below[0] if below else min(offline)]
+
+    def departure(self, family: str) -> str:
+        """How the default on ``family`` departs from the paper (empty when it does not)."""
+        chosen = self.on(family)
+        if chosen == list(self.levels):
+            return ""
+        offline = get_family(family).offline_levels
+        return (
+            f"{self.citation} use {_level_names(self.levels)}; family {family} has offline weights only for "
+            f"{_level_names(sorted(offline, reverse=True))}, so the default runs {_level_names(chosen)}"
+        )
+
+
+def _level_names(levels: Sequence[int]) -> str:
+    return ", ".join(f"relu{lv}_1" for lv in levels)
+
+
+def parse_levels(text: str | None, family: str, *, default: Sequence[int] | None = None) -> list[int]:
+    """Levels to run, deepest first, from ``"3,2,1"`` / ``"relu3_1,relu1_1"``; ``default`` for empty text.
 
     Raises:
-        ValueError: a level the family lacks, or unparsable text.
-        MissingWeightsError: a requested level's files are absent.
+        ValueError: a level the family lacks, unparsable text, or empty text without a default.
     """
     fam = get_family(family)
     if not text:
-        present = available_levels(family)
-        if not present:
-            from ..weights import MissingWeightsError
-
-            enc, dec = fam.levels[max(fam.levels)]
-            raise MissingWeightsError(
-                f"no weights of family {family!r} are present; fetch them with: "
-                f"python -m stylecore weights fetch {enc} {dec}"
-            )
-        levels = sorted(present, reverse=True)
-        return levels[:1] if default_deepest_only else levels
+        if default is None:
+            raise ValueError("parameter 'levels': no levels given")
+        return sorted(default, reverse=True)
     out = []
     for part in str(text).replace(" ", "").split(","):
         token = part.removeprefix("relu").removesuffix("_1")
@@ -170,6 +208,15 @@ def family_params(*, levels_help: str, alpha_default: float = 1.0) -> dict[str, 
     }
 
 
+def departure_for(paper: PaperLevels) -> Callable[[str, dict[str, Any]], str]:
+    """``departure(family, params)``: how the run departs from ``paper`` (only when levels are defaulted)."""
+
+    def departure(family: str, params: dict[str, Any]) -> str:
+        return "" if params.get("levels") else paper.departure(family)
+
+    return departure
+
+
 def weights_for(levels_of: Callable[[str, dict[str, Any]], list[int]]):
     def weights(family: str, params: dict[str, Any]) -> list[str]:
         return family_weight_names(family, levels_of(family, params))
@@ -184,6 +231,7 @@ def notes_for(family: str, params: dict[str, Any]) -> str:
 __all__ = [
     "FAMILIES",
     "FEATURE_FAMILIES",
+    "PaperLevels",
     "check_style_batch",
     "family_params",
     "level_alphas",
@@ -196,13 +244,6 @@ __all__ = [
     "unpad",
     "weights_for",
 ]
-
-
-def default_single_level(family: str) -> list[int]:
-    """relu4_1 (the AdaIN paper's level) when present, else the deepest present level."""
-    present = parse_levels("", family)
-    below = [lv for lv in present if lv <= 4]
-    return [below[0] if below else present[-1]]
 
 
 _GRID_BATCH_PIXELS = 4 * 512 * 512  # images per decoder batch at 512 px; bounds peak memory

@@ -161,6 +161,10 @@ class MethodSpec:
         weights: ``weights(family, params) -> list of weight names`` used, for
             provenance (default: none).
         notes: ``notes(family, params) -> str`` caveats for provenance.
+        levels: ``levels(family, params) -> [level, …]`` the encoder levels a
+            run uses, deepest first (recorded in provenance).
+        departure: ``departure(family, params) -> str`` how a run with these
+            parameters departs from the method's paper (empty when it does not).
         check: cross-parameter validation ``check(params) -> None`` that raises
             ``ValueError``.
         inference_only: run under ``torch.inference_mode()``; optimisation
@@ -176,6 +180,8 @@ class MethodSpec:
     run_grid: GridFn | None = None
     weights: Callable[[str, dict[str, Any]], list[str]] | None = None
     notes: Callable[[str, dict[str, Any]], str] | None = None
+    levels: Callable[[str, dict[str, Any]], list[int]] | None = None
+    departure: Callable[[str, dict[str, Any]], str] | None = None
     check: Callable[[dict[str, Any]], None] | None = None
     inference_only: bool = True
 
@@ -206,6 +212,18 @@ class MethodSpec:
         if self.check is not None:
             self.check(out)
         return out
+
+    def describe_defaults(self) -> str:
+        """One line per family on what the defaults run and how they depart from the paper."""
+        if self.departure is None or self.levels is None:
+            return ""
+        lines = []
+        for family in self.families:
+            defaults = self.validate({})
+            levels = ", ".join(f"relu{lv}_1" for lv in self.levels(family, defaults))
+            departs = self.departure(family, defaults)
+            lines.append(f"{family}: {levels}" + (f" (departs from the paper: {departs})" if departs else " (as published)"))
+        return "\n".join(lines)
 
     def resolve_family(self, family: str | None) -> str:
         """The family to use: ``family`` if supported, else the default.
@@ -309,11 +327,14 @@ def _provenance(
         for name in spec.weights(family, params):
             weights[name] = file_sha256(name)
     notes = spec.notes(family, params) if spec.notes is not None else ""
+    levels = spec.levels(family, params) if spec.levels is not None else None
     return {
         "method": spec.name,
         "params": params,
         "family": family or None,
         "weights": weights,
+        "levels": None if levels is None else [f"relu{lv}_1" for lv in levels],
+        "departs_from_paper": spec.departure(family, params) if spec.departure is not None else "",
         "seed": int(seed),
         "device": str(device),
         "versions": {

@@ -17,9 +17,9 @@ from torch import nn
 from .._checks import check_image, check_range
 from ..models.autoencoder import load_encoder
 from ._common import (
-    FEATURE_FAMILIES,
+    PaperLevels,
     check_style_batch,
-    default_single_level,
+    departure_for,
     family_params,
     grid_run,
     level_alphas,
@@ -35,6 +35,8 @@ from ._common import (
 from ._registry import MethodSpec, Param, register_method
 
 __all__ = ["AdaIN", "adain", "adain_features", "channel_stats"]
+
+PAPER_LEVELS = PaperLevels((4,), "Huang & Belongie 2017")
 
 
 def channel_stats(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,7 +88,7 @@ def adain(
     levels: str | Sequence[int] | None = None,
     level_alphas_: Sequence[float] | None = None,
     style_weights: Sequence[float] | None = None,
-    family: str = "vgg19-wct",
+    family: str = "vgg19-cd16x",
     preserve_colors: bool = False,
 ) -> torch.Tensor:
     """AdaIN style transfer.
@@ -119,7 +121,7 @@ def adain(
     if isinstance(levels, (list, tuple)):
         lv = parse_levels(",".join(map(str, levels)), family)
     else:
-        lv = parse_levels(levels, family) if levels else default_single_level(family)
+        lv = parse_levels(levels, family, default=PAPER_LEVELS.on(family))
     alphas = list(level_alphas_) if level_alphas_ is not None else [alpha] * len(lv)
     stats = {
         level: [channel_stats(load_encoder(family, level, content.device)(s)) for s in styles] for level in lv
@@ -156,7 +158,7 @@ class AdaIN(nn.Module):
 
 
 def _levels_of(family: str, p: dict[str, Any]) -> list[int]:
-    return parse_levels(p["levels"], family) if p["levels"] else default_single_level(family)
+    return parse_levels(p["levels"], family, default=PAPER_LEVELS.on(family))
 
 
 def _run(content: torch.Tensor, style: Any, *, family: str, seed: int, **p: Any) -> torch.Tensor:
@@ -190,12 +192,15 @@ SPEC = register_method(
         run=_run,
         run_grid=_run_grid,
         params={
-            **family_params(levels_help="levels coarse to fine (default: relu4_1, or the deepest present)"),
+            **family_params(levels_help="levels coarse to fine (default: relu4_1 as in Huang & Belongie 2017)"),
             "style_weights": Param("str", "", help="weights for interpolating several styles, e.g. '0.7,0.3'"),
         },
-        families=FEATURE_FAMILIES,
+        # The distilled family is the default: it is the one with relu4_1 offline (the paper's level).
+        families=("vgg19-cd16x", "vgg19-wct", "vgg19-adain"),
         needs_style=True,
         weights=weights_for(_levels_of),
+        levels=_levels_of,
+        departure=departure_for(PAPER_LEVELS),
         notes=notes_for,
     )
 )

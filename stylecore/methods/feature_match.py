@@ -20,7 +20,9 @@ from .._checks import check_image, check_range
 from ..models.autoencoder import load_encoder
 from ._common import (
     FEATURE_FAMILIES,
+    PaperLevels,
     check_style_batch,
+    departure_for,
     family_params,
     grid_run,
     level_alphas,
@@ -35,6 +37,8 @@ from ._common import (
 from ._registry import MethodSpec, Param, register_method
 
 __all__ = ["StyleSwap", "feature_match", "style_patches", "style_swap"]
+
+PAPER_LEVELS = PaperLevels((3,), "Chen & Schmidt 2016")
 
 # Largest intermediate (elements) of one chunk: 2**25 float32 values = 128 MB.
 _MAX_ELEMENTS = 1 << 25
@@ -159,7 +163,7 @@ def feature_match(
     check_style_batch(content, style)
     check_range(alpha, "alpha", 0.0, 1.0)
     lv = parse_levels(",".join(map(str, levels)) if isinstance(levels, list) else levels, family) if levels \
-        else _default_levels(family)  # fmt: skip
+        else PAPER_LEVELS.on(family)  # fmt: skip
     feats = {level: load_encoder(family, level, content.device)(style) for level in lv}
 
     def transform(step: int, level: int, fc: torch.Tensor) -> torch.Tensor:
@@ -181,14 +185,8 @@ class StyleSwap(nn.Module):
         return feature_match(content, style, **self.kwargs)
 
 
-def _default_levels(family: str) -> list[int]:
-    present = parse_levels("", family)
-    below = [lv for lv in present if lv <= 3]
-    return [below[0] if below else present[-1]]
-
-
 def _levels_of(family: str, p: dict[str, Any]) -> list[int]:
-    return parse_levels(p["levels"], family) if p["levels"] else _default_levels(family)
+    return parse_levels(p["levels"], family, default=PAPER_LEVELS.on(family))
 
 
 def _run(content: torch.Tensor, style: torch.Tensor, *, family: str, seed: int, **p: Any) -> torch.Tensor:
@@ -226,13 +224,15 @@ SPEC = register_method(
         run=_run,
         run_grid=_run_grid,
         params={
-            **family_params(levels_help="level(s) (default: relu3_1, or the deepest present below it)"),
+            **family_params(levels_help="level(s) (default: relu3_1 as in Chen & Schmidt 2016)"),
             "patch_size": Param("int", 3, minimum=1, maximum=7, help="patch side in feature pixels"),
             "stride": Param("int", 1, minimum=1, maximum=4, help="step between style/content patches"),
         },
         families=FEATURE_FAMILIES,
         needs_style=True,
         weights=weights_for(_levels_of),
+        levels=_levels_of,
+        departure=departure_for(PAPER_LEVELS),
         notes=notes_for,
     )
 )

@@ -17,8 +17,9 @@ from .._checks import check_image, check_range
 from ..models.autoencoder import load_encoder
 from ._common import (
     FEATURE_FAMILIES,
+    PaperLevels,
     check_style_batch,
-    default_single_level,
+    departure_for,
     family_params,
     grid_run,
     level_alphas,
@@ -34,6 +35,8 @@ from ._common import (
 from ._registry import MethodSpec, Param, register_method
 
 __all__ = ["fuse_features", "fusion"]
+
+PAPER_LEVELS = PaperLevels((4,), "Huang & Belongie 2017 (AdaIN, whose level fusion follows)")
 
 
 def fuse_features(
@@ -95,7 +98,7 @@ def fusion(
     if isinstance(levels, (list, tuple)):
         lv = parse_levels(",".join(map(str, levels)), family)
     else:
-        lv = parse_levels(levels, family) if levels else default_single_level(family)
+        lv = parse_levels(levels, family, default=PAPER_LEVELS.on(family))
     feats = {level: [load_encoder(family, level, content.device)(s) for s in styles] for level in lv}
 
     def transform(step: int, level: int, fc: torch.Tensor) -> torch.Tensor:
@@ -107,7 +110,7 @@ def fusion(
 
 
 def _levels_of(family: str, p: dict[str, Any]) -> list[int]:
-    return parse_levels(p["levels"], family) if p["levels"] else default_single_level(family)
+    return parse_levels(p["levels"], family, default=PAPER_LEVELS.on(family))
 
 
 def _run(content: torch.Tensor, style: Any, *, family: str, seed: int, **p: Any) -> torch.Tensor:
@@ -142,12 +145,14 @@ SPEC = register_method(
         run=_run,
         run_grid=_run_grid,
         params={
-            **family_params(levels_help="level(s) (default: relu4_1, or the deepest present)", alpha_default=0.5),
+            **family_params(levels_help="level(s) (default: relu4_1, the level of AdaIN)", alpha_default=0.5),
             "style_weights": Param("str", "", help="weights for fusing several styles, e.g. '0.5,0.5'"),
         },
         families=FEATURE_FAMILIES,
         needs_style=True,
         weights=weights_for(_levels_of),
+        levels=_levels_of,
+        departure=departure_for(PAPER_LEVELS),
         notes=notes_for,
     )
 )

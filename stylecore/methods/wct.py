@@ -26,7 +26,9 @@ from .._checks import check_image, check_range
 from ..models.autoencoder import load_encoder
 from ._common import (
     FEATURE_FAMILIES,
+    PaperLevels,
     check_style_batch,
+    departure_for,
     family_params,
     level_alphas,
     notes_for,
@@ -53,6 +55,9 @@ __all__ = [
 # Images per decoder batch in a grid, at 512x512: bounds peak memory (a relu1_1
 # activation of one 512-px image is 64 MB in float32) while keeping GEMMs large.
 _GRID_BATCH_PIXELS = 4 * 512 * 512
+
+# Li et al. (2017) stylise coarse to fine over relu5_1 … relu1_1.
+PAPER_LEVELS = PaperLevels((5, 4, 3, 2, 1), "Li et al. 2017")
 
 
 @dataclass
@@ -250,8 +255,9 @@ def wct(
             such styles.
         alpha: strength at every level (0 = content, 1 = full transfer).
         levels: levels to run (e.g. ``[3, 2, 1]`` or ``"relu3_1,relu1_1"``);
-            default every level of ``family`` whose files are present. Run
-            coarse to fine.
+            default the paper's relu5_1 … relu1_1 as far as ``family`` has them
+            offline (:data:`PAPER_LEVELS`). Run coarse to fine; a level whose
+            files are absent or corrupt raises, it is never skipped.
         level_alphas_: per-level strengths, coarse to fine (overrides ``alpha``).
         family: encoder/decoder family.
         preserve_colors: luminance-only transfer (keep the content colours).
@@ -264,7 +270,8 @@ def wct(
 
     Raises:
         ValueError: bad images, parameters, levels or masks.
-        MissingWeightsError: the family's files are absent.
+        MissingWeightsError: a level's files are absent.
+        ChecksumMismatchError: a level's file is corrupt.
     """
     check_image(content, "content")
     check_range(alpha, "alpha", 0.0, 1.0)
@@ -283,7 +290,10 @@ def wct(
         masks = masks.to(content).expand(content.shape[0], -1, -1, -1)
     elif len(styles) != 1:
         raise ValueError("several styles need masks saying where each applies")
-    lv = parse_levels(",".join(map(str, levels)) if isinstance(levels, (list, tuple)) else levels, family)
+    lv = parse_levels(
+        ",".join(map(str, levels)) if isinstance(levels, (list, tuple)) else levels, family,
+        default=PAPER_LEVELS.on(family),
+    )  # fmt: skip
     alphas = list(level_alphas_) if level_alphas_ is not None else [alpha] * len(lv)
     if len(alphas) != len(lv):
         raise ValueError(f"level_alphas needs {len(lv)} values, got {len(alphas)}")
@@ -316,7 +326,7 @@ class WCT(nn.Module):
 
 
 def _levels_of(family: str, params: dict[str, Any]) -> list[int]:
-    return parse_levels(params["levels"], family)
+    return parse_levels(params["levels"], family, default=PAPER_LEVELS.on(family))
 
 
 def _run(content: torch.Tensor, style: Any, *, family: str, seed: int, **p: Any) -> torch.Tensor:
@@ -386,13 +396,16 @@ SPEC = register_method(
         run=_run,
         run_grid=_run_grid,
         params={
-            **family_params(levels_help="levels coarse to fine, e.g. '3,2,1' (default: every level present)"),
+            **family_params(levels_help="levels coarse to fine, e.g. '3,2,1' (default: relu5_1 … relu1_1 as in "
+                            "Li et al. 2017, as far as the family has them offline)"),
             "eps": Param("float", 1e-5, minimum=1e-8, maximum=1.0,
                          help="covariance ridge relative to the mean eigenvalue"),
         },
         families=FEATURE_FAMILIES,
         needs_style=True,
         weights=weights_for(_levels_of),
+        levels=_levels_of,
+        departure=departure_for(PAPER_LEVELS),
         notes=notes_for,
         check=lambda p: level_alphas(p["alpha"], p["level_alphas"], [0] * len(p["level_alphas"].split(",")))
         if p["level_alphas"] else None,

@@ -66,12 +66,16 @@ class Family:
         name: family name.
         levels: ``level -> (encoder weight name, decoder weight name)``.
         widths: channels of each VGG block (block -> channels).
+        offline_levels: levels whose files are in the offline weight set; method
+            defaults are drawn from these so that a default never depends on
+            which files a worker happens to have (a missing one is an error).
         notes: caveat recorded in provenance.
     """
 
     name: str
     levels: dict[int, tuple[str, str]]
     widths: dict[int, int]
+    offline_levels: tuple[int, ...]
     notes: str = ""
 
 
@@ -80,11 +84,13 @@ FAMILIES: dict[str, Family] = {
         "vgg19-wct",
         {k: (f"wct-encoder-relu{k}_1", f"wct-decoder-relu{k}_1") for k in range(1, 6)},
         dict(_VGG_WIDTH),
+        offline_levels=(1, 2, 3),
     ),
     "vgg19-cd16x": Family(
         "vgg19-cd16x",
         {k: (f"cd16x-encoder-relu{k}_1", f"cd16x-decoder-relu{k}_1") for k in range(1, 6)},
         {1: 16, 2: 32, 3: 64, 4: 128, 5: 128},
+        offline_levels=(1, 2, 3, 4, 5),
         notes="vgg19-cd16x: distilled approximation of VGG19 (16x compressed, Wang et al. CVPR 2020), "
         "not VGG19 itself",
     ),
@@ -92,6 +98,7 @@ FAMILIES: dict[str, Family] = {
         "vgg19-adain",
         {4: ("adain-vgg-normalised", "adain-decoder")},
         dict(_VGG_WIDTH),
+        offline_levels=(4,),
     ),
 }
 
@@ -325,8 +332,14 @@ def load_decoder(family: str, level: int, device: str | torch.device = "cpu") ->
 
 
 def available_levels(family: str) -> list[int]:
-    """Levels of ``family`` whose encoder and decoder files are present and verified."""
-    from ..weights import ChecksumMismatchError, MissingWeightsError, resolve
+    """Levels of ``family`` whose encoder and decoder files are present and verified.
+
+    Raises:
+        ChecksumMismatchError: a file that is present is corrupt. A corrupt file
+            is never reported as absent: that would silently change which levels
+            a default run uses.
+    """
+    from ..weights import MissingWeightsError, resolve
 
     fam = get_family(family)
     out = []
@@ -334,7 +347,7 @@ def available_levels(family: str) -> list[int]:
         try:
             for n in names:
                 resolve(n)
-        except (MissingWeightsError, ChecksumMismatchError):
+        except MissingWeightsError:
             continue
         out.append(level)
     return out

@@ -37,6 +37,13 @@ def _tab_to(page, selector: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def _watch_csp(page) -> list[str]:
+    """Console messages of anything the Content-Security-Policy refused (filled as the page runs)."""
+    refused: list[str] = []
+    page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return refused
+
+
 def _current_trial(page) -> Trial:
     action = page.locator("form[data-trial]").get_attribute("action")
     token, position = re.search(r"/p/([^/]+)/trial/(\d+)", action).groups()
@@ -151,6 +158,7 @@ def test_full_run(browser, live_server, artifacts, lang, keyboard, viewport):
     study = make_study(slug=f"b-{lang}", trials=3)
     context = _context(browser, lang, viewport=viewport)
     page = context.new_page()
+    refused = _watch_csp(page)
     texts = TEXTS[lang]
     page.goto(live_server.url + reverse("studies:participant_entry", args=[study.slug])
               + "?PROLIFIC_PID=pid-" + lang + "&STUDY_ID=s1&SESSION_ID=x1")
@@ -186,6 +194,9 @@ def test_full_run(browser, live_server, artifacts, lang, keyboard, viewport):
     if viewport["width"] == 375:
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"page is {overflow}px wider than a 375px phone"
+    # The Content-Security-Policy refused nothing: drag/keyboard ranking, preloading and the
+    # language switch all run from the static script.
+    assert refused == [], refused
     context.close()
 
 
@@ -242,4 +253,35 @@ def test_resume_after_reload_and_back_button(browser, live_server):
     other.wait_for_selector("form[data-trial]")
     assert _current_trial(other).position == answered
     other.context.close()
+    context.close()
+
+
+def test_withdrawal(browser, live_server, artifacts):
+    """The withdraw link on a trial page leads to a confirmation; confirming deletes every answer."""
+    study = make_study(slug="b-withdraw", trials=3)
+    context = _context(browser, "en", viewport={"width": 1024, "height": 800})
+    page = context.new_page()
+    refused = _watch_csp(page)
+    page.goto(live_server.url + reverse("studies:participant_entry", args=[study.slug]) + "?PROLIFIC_PID=pid-w")
+    page.get_by_role("button", name=TEXTS["en"]["agree"]).click()
+    page.wait_for_selector("form[novalidate]")
+    _background(page, keyboard=False)
+    page.get_by_role("button", name=TEXTS["en"]["start"]).click()
+    page.wait_for_selector("form[data-trial]")
+    with page.expect_navigation():
+        _answer_trial(page, _current_trial(page), keyboard=False)
+    page.wait_for_selector("form[data-trial]")
+    participant = Participant.objects.get(study=study)
+    assert Response.objects.filter(trial__participant=participant).count() == 1
+    page.get_by_role("link", name="Withdraw from the study").click()
+    page.wait_for_selector("#confirm-withdraw")
+    page.screenshot(path=str(artifacts / "en-withdraw-confirm.png"), full_page=True)
+    assert Participant.objects.filter(pk=participant.pk).exists(), "the confirmation page deletes nothing"
+    page.get_by_role("button", name="Withdraw and delete my answers").click()
+    page.wait_for_selector("#withdrawn-message")
+    page.screenshot(path=str(artifacts / "en-withdrawn.png"), full_page=True)
+    assert not Participant.objects.filter(pk=participant.pk).exists()
+    assert not Response.objects.filter(trial__participant_id=participant.pk).exists()
+    assert page.locator("#withdraw-link").count() == 0
+    assert refused == [], refused
     context.close()

@@ -6,6 +6,7 @@ import base64
 import collections
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -198,6 +199,7 @@ def test_every_participant_and_admin_form_refuses_a_post_without_csrf_token(two_
         reverse("studies:participant_background", args=[token]): {"cultural_background": "western"},
         reverse("studies:participant_start", args=[token]): {},
         reverse("studies:participant_answer", args=[token, 0]): {"value": "3"},
+        reverse("studies:participant_withdraw", args=[token]): {"confirm": "withdraw"},
     }
     before = (Participant.objects.count(), Response.objects.count())
     for url, data in posts.items():
@@ -214,6 +216,15 @@ def test_every_participant_and_admin_form_refuses_a_post_without_csrf_token(two_
         assert researcher.post(url, {"action": "delete_selected", "_selected_action": [studies["alice"].pk]}
                                ).status_code == 403, url
     assert Study.objects.filter(pk=studies["alice"].pk).exists()
+    alices_participant = Participant.objects.filter(study=studies["alice"]).first()
+    erasures = [("study", "erase_participant_data", studies["alice"].pk),
+                ("study", "erase_by_recruiter_id", studies["alice"].pk),
+                ("participant", "erase_selected", alices_participant.pk)]
+    for model, action, pk in erasures:
+        assert researcher.post(reverse(f"admin:studies_{model}_changelist"), {
+            "action": action, "_selected_action": [pk], "confirmed": "yes", "recruiter_id": f"{PID}alice",
+        }).status_code == 403, action
+    assert Participant.objects.filter(pk=alices_participant.pk).exists()
     assert Client(enforce_csrf_checks=True).post(
         reverse("admin:login"), {"username": "alice", "password": "pw-alice"}).status_code == 403
 
@@ -308,3 +319,130 @@ def test_exports_carry_only_pseudonyms(two_labs, settings):
     # The pseudonym is keyed: another key gives another value, so it cannot be recomputed from the id alone.
     settings.STYLESTUDY_PSEUDONYM_KEY = "another-key"
     assert pseudonymise(study, f"{PID}alice") != participant.external_id_hash
+
+
+# --- withdrawal and erasure ------------------------------------------------------------------------
+
+
+def test_withdrawal_is_reached_only_through_the_participants_own_token(two_labs):
+    users, studies = two_labs
+    participant = Participant.objects.get(study=studies["alice"])
+    for token in ("x" * 43, participant.token[:-1] + ("A" if participant.token[-1] != "A" else "B"), "../admin"):
+        url = f"/p/{token}/withdraw"
+        assert Client().get(url).status_code == 404
+        assert Client().post(url, {"confirm": "withdraw"}).status_code == 404
+    # A researcher's login does not reach a participant's withdrawal either: only the token does.
+    assert _login("bob").post(f"/p/{'y' * 43}/withdraw", {"confirm": "withdraw"}).status_code == 404
+    assert Participant.objects.filter(pk=participant.pk).exists()
+    # The withdrawal pages are never cached and carry no recruiter id.
+    page = Client().get(reverse("studies:participant_withdraw", args=[participant.token]))
+    assert page.status_code == 200 and page["Cache-Control"].startswith("no-store") or "no-cache" in page["Cache-Control"]
+    assert f"{PID}alice".encode() not in page.content
+
+
+def test_researcher_cannot_erase_another_researchers_participants(two_labs):
+    from studies.models import ErasureRecord
+
+    users, studies = two_labs
+    alices = Participant.objects.get(study=studies["alice"])
+    bob = _login("bob")
+    for model, action, pk, extra in (
+        ("participant", "erase_selected", alices.pk, {}),
+        ("study", "erase_participant_data", studies["alice"].pk, {}),
+        ("study", "erase_by_recruiter_id", studies["alice"].pk, {"recruiter_id": f"{PID}alice"}),
+    ):
+        bob.post(reverse(f"admin:studies_{model}_changelist"),
+                 {"action": action, "_selected_action": [pk], "confirmed": "yes", **extra})
+    assert Participant.objects.filter(pk=alices.pk).exists() and not ErasureRecord.objects.exists()
+    assert bob.post(reverse("admin:studies_study_delete", args=[studies["alice"].pk]),
+                    {"post": "yes"}).status_code in (302, 403, 404)
+    assert Study.objects.filter(pk=studies["alice"].pk).exists()
+
+
+# --- Content-Security-Policy and sign-in limits --------------------------------------------------------
+
+_INLINE = [
+    (re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>", re.I), "inline <script>"),
+    (re.compile(rb"\son[a-z]+\s*=", re.I), "event-handler attribute"),
+    (re.compile(rb"\sstyle\s*=", re.I), "style attribute"),
+    (re.compile(rb"<style[\s>]", re.I), "<style> element"),
+]
+
+
+def _inline_code(content: bytes) -> list[str]:
+    # JSON data blocks (<script type="application/json">) are data, not code.
+    content = re.sub(rb'<script[^>]*type="application/json"[^>]*>.*?</script>', b"", content, flags=re.S)
+    return [what for pattern, what in _INLINE if pattern.search(content)]
+
+
+def test_pages_send_a_strict_csp_and_contain_no_inline_code(two_labs, settings):
+    settings.STYLESTUDY_RATE_LIMIT_PER_MINUTE = 0
+    users, studies = two_labs
+    study = make_study(slug="csp")
+    study.owners.add(users["alice"])
+    client = Client()
+    pages = {"consent": client.get(reverse("studies:participant_entry", args=[study.slug]))}
+    participant = consent(client, study)
+    pages["background"] = client.get(reverse("studies:participant_session", args=[participant.token]))
+    submit_background(client, participant)
+    pages["instructions"] = client.get(reverse("studies:participant_session", args=[participant.token]))
+    start(client, participant)
+    for _ in range(len(participant.trials.all())):
+        trial = participant.trials.filter(response__isnull=True).order_by("position").first()
+        pages[f"trial {trial.position} ({trial.question.kind}{trial.attention_kind and ', check'})"] = client.get(
+            reverse("studies:participant_session", args=[participant.token]))
+        client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]),
+                    __import__("tests.participants.helpers", fromlist=["answer_for"]).answer_for(trial))
+    pages["done"] = client.get(reverse("studies:participant_session", args=[participant.token]))
+    pages["withdraw"] = client.get(reverse("studies:participant_withdraw", args=[participant.token]))
+    pages["withdrawn"] = client.post(reverse("studies:participant_withdraw", args=[participant.token]),
+                                     {"confirm": "withdraw"})
+    get_user_model().objects.create_superuser("root", password="pw-root")
+    alice = _login("root")
+    for name, url in [("admin index", reverse("admin:index")), ("login", reverse("admin:login"))] + [
+        (f"admin {m.__name__}", u) for m, _a, u in _admin_urls()
+    ] + [(f"admin {p}", reverse(f"admin:studies_study_{p}", args=[study.pk]))
+         for p in ("change", "upload", "progress", "preview", "delete")]:
+        pages[name] = (Client() if name == "login" else alice).get(url)
+    pages["erase confirmation"] = alice.post(reverse("admin:studies_study_changelist"), {
+        "action": "erase_participant_data", "_selected_action": [study.pk]})
+    for name, page in pages.items():
+        assert page.status_code == 200, (name, page.status_code)
+        policy = dict(part.strip().split(" ", 1) for part in page["Content-Security-Policy"].split(";"))
+        assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'", (name, policy)
+        assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'", name
+        assert policy["base-uri"] == "'none'" and "unsafe" not in page["Content-Security-Policy"], name
+        assert _inline_code(page.content) == [], name
+
+
+def test_stored_report_pages_are_sandboxed(two_labs):
+    users, studies = two_labs
+    report = StudyReport.objects.get(study=studies["alice"])
+    page = _login("alice").get(reverse("studies:media", args=[report.html.name]))
+    assert page.status_code == 200
+    policy = page["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src" not in policy and policy.startswith("default-src 'none'")
+
+
+def test_admin_sign_in_is_throttled(two_labs, settings):
+    settings.STYLESTUDY_LOGIN_FAILURES_ALLOWED = 5
+    url = reverse("admin:login")
+    guesser = Client()
+    for attempt in range(5):
+        page = guesser.post(url, {"username": "alice", "password": f"guess-{attempt}"})
+        assert page.status_code == 200 and "_auth_user_id" not in guesser.session
+    # Locked: even the right password is refused now, with a message saying why.
+    locked = guesser.post(url, {"username": "alice", "password": "pw-alice"})
+    assert locked.status_code == 200 and "_auth_user_id" not in guesser.session
+    assert "Too many failed sign-in attempts" in locked.content.decode()
+    # The user name is locked from any address, and the lock is per user name: Bob signs in.
+    assert "_auth_user_id" not in (other := Client()).session
+    other.post(url, {"username": "ALICE ", "password": "pw-alice"})
+    assert "_auth_user_id" not in other.session
+    bob = Client()
+    assert bob.post(url, {"username": "bob", "password": "pw-bob"}).status_code == 302
+    # After the lockout period the right password works again.
+    from django.core.cache import cache
+
+    cache.clear()
+    assert Client().post(url, {"username": "alice", "password": "pw-alice"}).status_code == 302

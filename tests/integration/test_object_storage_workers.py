@@ -52,7 +52,8 @@ METHODS = [("Reinhard", "reinhard"), ("Histogram", "histogram")]
 METRICS = ["psnr", "ssim"]
 _DONE = re.compile(r"generate_candidates_task\[[^\]]+\] succeeded in [^:]+: .*'done': \[([0-9, ]*)\]")
 _STIMULUS_READ = re.compile(r"stimulus cache: read (\S+) from storage")
-_IMAGE_URL = re.compile(r"/p/[\w-]+/image/\d+/\w+")
+# The participant's own image URLs (token-addressed or signed references).
+_IMAGE_URL = re.compile(r"/p/[\w-]+/image/\d+/\w+|/i/[\w:.-]+/\d+/\w+")
 
 
 def _tiny_png(seed: int, size=(40, 32)) -> bytes:

@@ -1,0 +1,178 @@
+"""What one participant request costs: queries per request kind, and how images are delivered.
+
+The ceilings are the budget of a trial (page ≤ 4, answer ≤ 5 with its
+transaction, image ≤ 3); counting on every trial of a whole session keeps
+them from creeping back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from studies.actions.participants import do_record_response, trial_state
+from studies.delivery import check_signed_ref, sign_ref
+from studies.models import Participant, Response, Trial
+
+from .factories import make_study
+from .helpers import answer_for, consent, session_url, start, submit_background
+
+pytestmark = pytest.mark.django_db
+
+_IMG = re.compile(r'<img src="([^"]+)"')
+_PRELOAD = re.compile(r'<link rel="prefetch" href="([^"]+)"')
+
+
+def _begin(client, study) -> Participant:
+    participant = consent(client, study)
+    submit_background(client, participant)
+    start(client, participant)
+    return participant
+
+
+def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
+    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, answer ≤ 5, image ≤ 3."""
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    client.get(session_url(participant.token))  # the first trial after the instructions
+    answered = 0
+    kinds = set()
+    while True:
+        trial = participant.trials.filter(response__isnull=True).order_by("position").first()
+        if trial is None:
+            break
+        with django_assert_max_num_queries(4):
+            page = client.get(session_url(participant.token))
+        kinds.add(trial.attention_kind or trial.question.kind)
+        html = page.content.decode()
+        images = _IMG.findall(html) + _PRELOAD.findall(html)
+        assert images or trial.attention_kind == Trial.AttentionKind.INSTRUCTED
+        for url in images:
+            with django_assert_max_num_queries(3):
+                image = client.get(url)
+            assert image.status_code == 200, url
+        url = reverse("studies:participant_answer", args=[participant.token, trial.position])
+        data = answer_for(trial)
+        with django_assert_max_num_queries(5):
+            response = client.post(url, data)
+        assert response.status_code == 302
+        answered += 1
+    assert answered == participant.trials.count() == Response.objects.filter(trial__participant=participant).count()
+    assert b"Thanks EN." in client.get(session_url(participant.token)).content
+    assert {"likert", "2afc", "ranking", "scrambled", "instructed"} <= kinds
+
+
+def test_trial_page_links_signed_urls_that_the_next_page_reuses():
+    """The preloaded URLs of the next trial are the ones its page shows (one browser download each)."""
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    first = client.get(session_url(participant.token)).content.decode()
+    preloaded = set(_PRELOAD.findall(first))
+    trial = participant.trials.order_by("position").first()
+    client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]), answer_for(trial))
+    shown = set(_IMG.findall(client.get(session_url(participant.token)).content.decode()))
+    assert preloaded and preloaded == shown
+    assert all("/i/" in url and "candidates" not in url for url in preloaded | shown)
+
+
+def test_signed_image_headers_etag_and_not_modified():
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    url = _IMG.findall(client.get(session_url(participant.token)).content.decode())[0]
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["ETag"].startswith('"')
+    assert "private" in response["Cache-Control"] and "max-age=" in response["Cache-Control"]
+    assert b"".join(response.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
+    again = client.get(url, HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and again["ETag"] == response["ETag"]
+
+
+def test_signed_image_refuses_forged_or_expired_urls():
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    url = _IMG.findall(client.get(session_url(participant.token)).content.decode())[0]
+    _i, ref, expires, signature = url.strip("/").split("/")
+    forged = reverse("studies:signed_image", args=[ref, expires, signature[:-1] + ("0" if signature[-1] != "0" else "1")])
+    assert client.get(forged).status_code == 404
+    other = "c" + str(int(ref[1:]) + 1) if ref.startswith("c") else "c1"
+    assert client.get(reverse("studies:signed_image", args=[other, expires, signature])).status_code == 404
+    later = reverse("studies:signed_image", args=[ref, int(expires) + 3600, signature])
+    assert client.get(later).status_code == 404
+    # A signature that was valid stops working once its time has passed.
+    past_expires, past_signature = sign_ref(ref, now=time.time() - 3 * 24 * 3600)
+    assert client.get(reverse("studies:signed_image", args=[ref, past_expires, past_signature])).status_code == 404
+    assert check_signed_ref(ref, int(expires), signature) > 0
+
+
+def test_images_go_through_x_accel_redirect_when_configured(settings):
+    """Behind nginx the bytes never pass through Python: an empty answer naming the internal location."""
+    settings.STYLESTUDY_ACCEL_REDIRECT_PREFIX = "/_protected_media/"
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    html = client.get(session_url(participant.token)).content.decode()
+    for url in _IMG.findall(html):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response["X-Accel-Redirect"].startswith("/_protected_media/studies/")
+        assert response.content == b""
+        assert response["ETag"] and "max-age=" in response["Cache-Control"]
+    legacy = client.get(reverse("studies:participant_image", args=[participant.token, 0, "0"]))
+    assert legacy["X-Accel-Redirect"].startswith("/_protected_media/studies/")
+
+
+def test_answer_to_a_trial_not_yet_reached_changes_nothing():
+    """The current-trial check runs in the locked action: a later position is refused, nothing stored."""
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    trials = list(participant.trials.order_by("position"))
+    ahead = trials[2]
+    assert do_record_response(participant, ahead.position, answer_for_trial(ahead)) is None
+    assert not Response.objects.filter(trial__participant=participant).exists()
+    current = trials[0]
+    stored = do_record_response(participant, current.position, answer_for_trial(current))
+    assert stored is not None and stored.trial_id == current.pk
+    assert do_record_response(participant, current.position, answer_for_trial(current)) is None
+    assert Response.objects.filter(trial__participant=participant).count() == 1
+    with pytest.raises(Trial.DoesNotExist):
+        do_record_response(participant, 999, answer_for_trial(current))
+
+
+def test_answer_validated_against_the_locked_trial_keeps_the_chosen_item():
+    """A 2AFC choice is stored as the item in that slot (the insert resolves it, no extra read)."""
+    study = make_study(questions=("2afc",))
+    client = Client()
+    participant = _begin(client, study)
+    state = trial_state(participant)
+    trial = state.current
+    response = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]),
+                           {"choice": 1, "client_rt_ms": 500})
+    assert response.status_code == 302
+    stored = Response.objects.get(trial=trial)
+    assert stored.choice.slot == 1 and stored.choice.trial_id == trial.pk
+    bad = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position + 1]),
+                      {"choice": 7})
+    assert bad.status_code == 400
+    assert not Response.objects.filter(trial__position=trial.position + 1, trial__participant=participant).exists()
+
+
+def answer_for_trial(trial: Trial):
+    from studies.actions.participants import Answer
+
+    data = answer_for(trial)
+    if "value" in data:
+        return Answer(value=int(data["value"]))
+    if "choice" in data:
+        return Answer(choice=int(data["choice"]))
+    return Answer(ranking=[int(x) for x in data["ranking"].split(",")])
