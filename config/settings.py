@@ -285,8 +285,8 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content-Security-Policy of every page (participant and admin): scripts and styles only from
-# this site's static files, never inline. Media on another origin (object storage serving
-# presigned URLs) is added with STYLESTUDY_CSP_MEDIA_ORIGINS, e.g. "https://media.example.org".
+# this site's static files, never inline. The bucket's origin is allowed for images when media
+# is on object storage (MEDIA_ORIGINS); STYLESTUDY_CSP_MEDIA_ORIGINS adds others, e.g. a CDN.
 STYLESTUDY_CSP = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],

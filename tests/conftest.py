@@ -71,7 +71,7 @@ def s3_media(s3_endpoint, settings, monkeypatch, tmp_path):
     ``MEDIA_S3_*`` variables are set for this process (and so for the worker
     processes it starts) and ``STORAGES`` is rebuilt from them.
     """
-    from config.env import get_media_storage
+    from config.env import get_media_origins, get_media_storage
     from tests.s3 import new_bucket
 
     media = new_bucket(s3_endpoint)
@@ -79,5 +79,11 @@ def s3_media(s3_endpoint, settings, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     settings.MEDIA_ROOT = tmp_path / "local-media-unused"
     settings.STORAGES = {**settings.STORAGES, "default": get_media_storage()}
+    # As config/settings.py derives them from the same variables at start-up.
+    settings.MEDIA_ORIGINS = get_media_origins()
+    if hasattr(settings, "STYLESTUDY_CSP"):
+        csp = {**settings.STYLESTUDY_CSP}
+        csp["img-src"] = [*csp["img-src"], *settings.MEDIA_ORIGINS]
+        settings.STYLESTUDY_CSP = csp
     media.local_root = settings.MEDIA_ROOT
     return media

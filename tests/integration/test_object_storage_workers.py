@@ -221,6 +221,8 @@ def test_two_workers_without_shared_disk_on_object_storage(transactional_db, s3_
     names = [c.image.name for c in rows] + [report.archive.name, report.html.name]
     for image in [*study.content_images.all(), *study.style_images.all()]:
         names += [image.image.name, image.thumbnail.name]
+    # Scrambled attention-check foils, rendered once by the web side and kept in the bucket too.
+    names += [k.removeprefix("media/") for k in keys if k.startswith(f"media/studies/{study.pk}/attention/")]
     for name in names:
         assert f"media/{name}" in keys, name
         assert s3_media.get(name), name
