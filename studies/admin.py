@@ -137,6 +137,7 @@ class QuestionInline(admin.StackedInline):
     model = Question
     extra = 0
     fields = ["order", "kind", "dimension", "texts", "scale_points", "scale_labels", "n_candidates",
+              "pair_design", "min_exposure",
               "show_style", "show_content"]
 
     def has_change_permission(self, request, obj=None):

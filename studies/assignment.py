@@ -267,6 +267,8 @@ def build_trials(participant: Participant, plans: list[QuestionPlan], *, candida
 
 def _trial_spec(participant, position, question, unit: Unit, rng, *, practice=False):
     trial = Trial(participant=participant, question=question, position=position, is_practice=practice)
+    if question.is_adaptive and not practice:
+        return trial, []  # the pair is chosen when the participant reaches it (adaptive_pairs)
     ids = list(unit.candidate_ids)
     rng.shuffle(ids)
     return trial, [TrialItem(slot=i, candidate_id=cid) for i, cid in enumerate(ids)]

@@ -292,7 +292,7 @@ def study_configuration(study_id: int) -> dict[str, Any]:
     config["questions"] = list(
         Question.objects.filter(study_id=study_id).values(
             "id", "kind", "dimension", "texts", "scale_points", "scale_labels", "n_candidates",
-            "show_style", "show_content", "order",
+            "show_style", "show_content", "order", "pair_design", "min_exposure",
         )
     )
     config["methods"] = list(

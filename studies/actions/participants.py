@@ -27,6 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..access import pseudonymise
+from ..adaptive_pairs import do_assign_pair, is_adaptive_trial
 from ..assignment import (
     build_trials,
     choose_group,
@@ -225,12 +226,17 @@ class TrialState:
 
 
 def trial_state(participant: Participant) -> TrialState:
-    """The participant's current trial, the next one (to preload) and progress, in two queries."""
+    """The participant's current trial, the next one (to preload) and progress, in two queries.
+
+    An adaptive 2AFC trial gets its pair when it becomes current (one more query).
+    """
     answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
     trials = list(participant.trials.select_related("question").annotate(answered=answered).order_by("position"))
     real = [t for t in trials if not t.is_practice]
     index = next((i for i, t in enumerate(trials) if not t.answered), None)
     current = trials[index] if index is not None else None
+    if current is not None and is_adaptive_trial(current):
+        do_assign_pair(current)  # its pair is chosen now that the participant reached it
     following = trials[index + 1] if index is not None and index + 1 < len(trials) else None
     shown = [t for t in (current, following) if t is not None]
     if shown:

@@ -330,6 +330,10 @@ class Question(models.Model):
         CULTURAL_AUTHENTICITY = "cultural_authenticity", _("Cultural authenticity")
         OVERALL = "overall", _("Overall quality")
 
+    class PairDesign(models.TextChoices):
+        BALANCED = "balanced", _("Balanced (every pair equally often)")
+        ADAPTIVE = "adaptive", _("Adaptive (most informative pair next)")
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="questions", verbose_name=_("study"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     dimension = models.CharField(_("dimension"), max_length=32, choices=Dimension.choices)
@@ -339,6 +343,14 @@ class Question(models.Model):
         _("end labels per language"), default=dict, blank=True, help_text=_('{"en": ["Not at all", "Completely"]}')
     )
     n_candidates = models.PositiveSmallIntegerField(_("candidates per ranking trial"), default=4, help_text=_("Ranking only."))
+    pair_design = models.CharField(
+        _("pair design"), max_length=16, choices=PairDesign.choices, default=PairDesign.BALANCED,
+        help_text=_("2AFC only. Adaptive chooses each participant's next pair from the answers of their group so far."),
+    )
+    min_exposure = models.PositiveSmallIntegerField(
+        _("minimum showings per candidate"), default=2,
+        help_text=_("Adaptive 2AFC only: every candidate is shown this often in each group before pairs are chosen by information."),
+    )
     show_style = models.BooleanField(_("show style image"), default=True)
     show_content = models.BooleanField(_("show content image"), default=False)
     order = models.PositiveSmallIntegerField(_("order"), default=0)
@@ -353,3 +365,16 @@ class Question(models.Model):
 
     def text(self, language: str) -> str:
         return self.texts.get(language) or self.texts.get(self.study.default_language) or self.texts.get("en", "")
+
+    @property
+    def is_adaptive(self) -> bool:
+        """Whether pairs are chosen adaptively, one trial at a time (2AFC only)."""
+        return self.kind == self.Kind.TWO_AFC and self.pair_design == self.PairDesign.ADAPTIVE
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pair_design == self.PairDesign.ADAPTIVE and self.kind != self.Kind.TWO_AFC:
+            raise ValidationError(
+                {"pair_design": _("Only two-alternative (2AFC) questions can choose pairs adaptively.")},
+                code="adaptive_not_2afc",
+            )

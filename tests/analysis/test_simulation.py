@@ -101,3 +101,19 @@ def test_exclusions_are_recorded_not_silent():
     assert (log.reasons != "").sum() == 24
     with pytest.raises(KeyError):
         apply_exclusions(frame.drop(columns=["rt_ms"]))
+
+
+def test_report_states_an_adaptive_pair_design(tmp_path):
+    """The Bradley-Terry section says when a question's pairs were chosen adaptively, and why the
+    estimates stay valid."""
+    frame = simulate_study(
+        weights={"western": 0.5, "chinese": 0.5}, own_culture=GROUPS,
+        n_participants=6, likert_trials=4, afc_trials=8, rng=3,
+    )
+    afc = int(frame.loc[frame["question_kind"] == "2afc", "question_id"].iloc[0])
+    config = {"questions": [{"id": afc, "kind": "2afc", "pair_design": "adaptive", "min_exposure": 3}]}
+    build_report(frame, tmp_path, config=config, options=ReportOptions(n_resamples=50, n_permutations=50))
+    html = (tmp_path / "report.html").read_text()
+    assert "Design: adaptive" in html and "at least 3 times" in html and "Rubin 1976" in html
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {r["pair_design"] for r in results["bradley_terry"]} == {"adaptive"}

@@ -1,0 +1,187 @@
+"""Adaptive pair selection: posterior, information criteria, constraints, and a small simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, special
+
+from studies.analysis import design
+from studies.analysis.pairwise import bradley_terry
+
+
+def _answers(truth, pairs, rng):
+    """Bradley-Terry outcomes for each row of ``pairs``: (winners, losers)."""
+    a, b = pairs[:, 0], pairs[:, 1]
+    first_wins = rng.random(len(pairs)) < special.expit(truth[a] - truth[b])
+    return np.where(first_wins, a, b), np.where(first_wins, b, a)
+
+
+class TestFitPosterior:
+    def test_mode_is_the_ridge_bradley_terry_estimate(self):
+        """With prior sd 1/sqrt(ridge), the mode equals pairwise.bradley_terry's estimate (centred)."""
+        rng = np.random.default_rng(0)
+        truth = rng.normal(0, 1, 8)
+        pairs = design.all_pairs(8)[rng.integers(0, 28, 300)]
+        winners, losers = _answers(truth, pairs, rng)
+        post = design.fit_posterior(8, winners, losers, prior_sd=1 / np.sqrt(0.05))
+        ref = bradley_terry(pd.DataFrame({"winner": winners, "loser": losers}), ridge=0.05)
+        mean, cov = post.centred()
+        np.testing.assert_allclose(mean, ref["strength"].to_numpy(), atol=1e-8)
+        # The ridge makes the prior's information non-uniform on the centred scale, so
+        # the two covariances agree to the size of the penalty only.
+        np.testing.assert_allclose(np.sqrt(np.diag(cov)), ref["se"].to_numpy(), rtol=0.05)
+
+    def test_no_answers_gives_the_prior(self):
+        post = design.fit_posterior(3, [], [], prior_sd=1.5)
+        np.testing.assert_array_equal(post.mean, np.zeros(3))
+        np.testing.assert_allclose(post.covariance, np.eye(3) * 2.25)
+
+    @pytest.mark.parametrize(("winners", "losers", "message"), [
+        ([0, 1], [1], "differ in length"),
+        ([0], [3], "0..2"),
+        ([1], [1], "same item"),
+    ])
+    def test_bad_input(self, winners, losers, message):
+        with pytest.raises(ValueError, match=message):
+            design.fit_posterior(3, winners, losers)
+
+    def test_interval_widens_with_level(self):
+        post = design.fit_posterior(3, [0, 0, 1], [1, 2, 2])
+        low90, high90 = post.confidence_interval(0.9)
+        low99, high99 = post.confidence_interval(0.99)
+        assert np.all(low99 < low90) and np.all(high99 > high90)
+        assert "3 comparisons" in post.summary()
+
+
+def _gain_by_quadrature(mean, sd):
+    density = lambda d: np.exp(-((d - mean) ** 2) / (2 * sd * sd)) / (np.sqrt(2 * np.pi) * sd)  # noqa: E731
+    p = integrate.quad(lambda d: special.expit(d) * density(d), -np.inf, np.inf)[0]
+    entropy = lambda d: np.logaddexp(0, d) - d * special.expit(d)  # noqa: E731
+    expected = integrate.quad(lambda d: entropy(d) * density(d), mean - 12 * sd, mean + 12 * sd, limit=200)[0]
+    return -special.xlogy(p, p) - special.xlogy(1 - p, 1 - p) - expected
+
+
+class TestCriteria:
+    @pytest.mark.parametrize(("mean", "sd"), [(0.0, 0.3), (0.0, 1.0), (0.7, 2.5), (3.0, 0.5), (-6.0, 4.0)])
+    def test_information_gain_matches_numerical_integration(self, mean, sd):
+        """Mutual information of one answer, against adaptive quadrature (scipy.integrate.quad)."""
+        cov = np.array([[sd**2, 0.0], [0.0, 1e-12]])
+        post = design.PairPosterior(np.array([mean, 0.0]), cov)
+        gain = design.information_gain(post, np.array([[0, 1]]))[0]
+        assert gain == pytest.approx(_gain_by_quadrature(mean, sd), abs=1e-3)
+
+    def test_variance_reduction_is_the_laplace_update(self):
+        """The criterion equals the drop in the centred covariance's trace after one rank-one update."""
+        rng = np.random.default_rng(3)
+        a = rng.normal(size=(6, 6))
+        post = design.PairPosterior(rng.normal(size=6), a @ a.T / 6 + np.eye(6) * 0.1)
+        pairs = design.all_pairs(6)
+        reduction = design.variance_reduction(post, pairs)
+        centre = np.eye(6) - 1 / 6
+        before = np.trace(centre @ post.covariance @ centre)
+        for (i, j), value in zip(pairs, reduction):
+            d = np.zeros(6)
+            d[i], d[j] = 1, -1
+            v = d @ post.covariance @ d
+            p = special.expit((post.mean[i] - post.mean[j]) / np.sqrt(1 + np.pi * v / 8))
+            w = p * (1 - p)
+            s_d = post.covariance @ d
+            after = post.covariance - w * np.outer(s_d, s_d) / (1 + w * v)
+            assert value == pytest.approx(before - np.trace(centre @ after @ centre), rel=1e-9)
+
+    def test_pending_answers_lower_the_gain(self):
+        post = design.prior_posterior(4)
+        pairs = design.all_pairs(4)
+        pending = np.array([0, 1, 3, 0, 0, 0])
+        for criterion in (design.information_gain, design.variance_reduction):
+            gain = criterion(post, pairs, pending=pending)
+            assert gain[0] > gain[1] > gain[2]
+
+
+class TestChoosePair:
+    def test_exclusions_and_exhaustion(self):
+        post = design.prior_posterior(3)
+        exclude = np.array([True, False, True])  # pairs (0,1), (0,2), (1,2)
+        for seed in range(20):
+            assert sorted(design.choose_pair(post, exclude=exclude, rng=seed)) == [0, 2]
+        assert design.choose_pair(post, exclude=np.ones(3, bool), rng=0) is None
+
+    def test_avoided_pairs_only_when_nothing_else(self):
+        post = design.prior_posterior(3)
+        avoid = np.array([True, True, False])
+        assert sorted(design.choose_pair(post, avoid=avoid, rng=1)) == [1, 2]
+        chosen = design.choose_pair(post, avoid=avoid, exclude=np.array([False, True, True]), rng=1)
+        assert sorted(chosen) == [0, 1]
+
+    def test_least_shown_items_come_first(self):
+        post = design.fit_posterior(5, [0, 1, 2], [1, 2, 0])
+        exposure = np.array([2, 2, 2, 0, 1])
+        for seed in range(20):
+            assert sorted(design.choose_pair(post, exposure=exposure, min_exposure=2, rng=seed)) == [3, 4]
+        # Once every item reached the minimum, the criterion decides.
+        chosen = {tuple(sorted(design.choose_pair(post, exposure=exposure + 2, min_exposure=2, rng=s)))
+                  for s in range(50)}
+        assert len(chosen) > 1
+
+    def test_repeats_wait_for_every_other_pair(self):
+        post = design.prior_posterior(3)
+        counts = np.array([1, 0, 1])
+        for seed in range(10):
+            assert sorted(design.choose_pair(post, counts=counts, max_repeats=1, rng=seed)) == [0, 2]
+        # All compared once: the limit moves up rather than blocking.
+        assert design.choose_pair(post, counts=np.ones(3), max_repeats=1, rng=0) is not None
+
+    def test_sides_are_random_and_reproducible(self):
+        post = design.prior_posterior(2)
+        orders = [design.choose_pair(post, rng=seed) for seed in range(40)]
+        assert {(0, 1), (1, 0)} == set(orders)
+        assert design.choose_pair(post, rng=5) == design.choose_pair(post, rng=5)
+
+    def test_bad_input(self):
+        post = design.prior_posterior(3)
+        with pytest.raises(ValueError, match="0..2"):
+            design.choose_pair(post, allowed=np.array([[0, 3]]))
+        with pytest.raises(ValueError, match="criterion"):
+            design.choose_pair(post, criterion="entropy")
+        with pytest.raises(ValueError, match="slack"):
+            design.choose_pair(post, slack=-1)
+        with pytest.raises(ValueError, match="at least 2"):
+            design.prior_posterior(1)
+
+
+def _run(design_name, truth, budget, rng):
+    n = len(truth)
+    pairs = design.all_pairs(n)
+    winners, losers = [], []
+    counts = np.zeros(len(pairs))
+    exposure = np.zeros(n)
+    posterior = design.prior_posterior(n)
+    order = rng.permutation(len(pairs))
+    for step in range(budget):
+        if design_name == "balanced":
+            k = order[step % len(pairs)]
+        else:
+            if step and step % 10 == 0:
+                posterior = design.fit_posterior(n, np.array(winners), np.array(losers), start=posterior)
+            a, b = design.choose_pair(posterior, counts=counts, max_repeats=None, exposure=exposure,
+                                      min_exposure=1, rng=rng)
+            k = np.flatnonzero((pairs[:, 0] == min(a, b)) & (pairs[:, 1] == max(a, b)))[0]
+        counts[k] += 1
+        exposure[pairs[k]] += 1
+        w, l_ = _answers(truth, pairs[k:k + 1], rng)
+        winners.append(w[0]), losers.append(l_[0])
+    post = design.fit_posterior(n, np.array(winners), np.array(losers), prior_sd=10.0)
+    _, cov = post.centred()
+    return np.mean(np.sqrt(np.diag(cov)))
+
+
+def test_adaptive_design_is_more_precise_than_balanced_for_spread_out_items():
+    """With widely spread strengths, the same budget gives narrower intervals adaptively."""
+    rng = np.random.default_rng(11)
+    ratios = []
+    for _ in range(3):
+        truth = rng.normal(0, 3, 12)
+        ratios.append(_run("adaptive", truth, 240, rng) / _run("balanced", truth, 240, rng))
+    assert np.mean(ratios) < 0.9
