@@ -82,3 +82,71 @@ def get_allowed_hosts(debug: bool) -> list[str]:
             "the host names this site is served under (e.g. ALLOWED_HOSTS=study.example.org)"
         )
     return hosts
+
+
+def get_media_storage() -> dict:
+    """``STORAGES["default"]``: S3-compatible object storage when ``MEDIA_S3_BUCKET`` is set.
+
+    Otherwise local disk under ``MEDIA_ROOT`` (the embedded default). On
+    object storage every file (uploads, candidates, thumbnails, checkpoints,
+    reports) lives in the bucket under ``MEDIA_S3_PREFIX``, and browsers fetch
+    images through presigned URLs valid for ``MEDIA_URL_EXPIRE_SECONDS``.
+    Credentials not given here come from boto3's usual chain (``AWS_*``
+    variables, instance roles).
+    """
+    bucket = env_str("MEDIA_S3_BUCKET").strip()
+    if not bucket:
+        return {"BACKEND": "studies.local_storage.AtomicFileSystemStorage"}
+    endpoint = env_str("MEDIA_S3_ENDPOINT_URL").strip() or None
+    prefix = env_str("MEDIA_S3_PREFIX").strip().strip("/")
+    if ".." in prefix.split("/"):
+        raise ImproperlyConfigured(f"MEDIA_S3_PREFIX must be a plain key prefix, got {prefix!r}")
+    style = env_str("MEDIA_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
+    if style not in ("path", "virtual", "auto"):
+        raise ImproperlyConfigured(f"MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto, got {style!r}")
+    expire = env_int("MEDIA_URL_EXPIRE_SECONDS", 300)
+    if not 1 <= expire <= 7 * 24 * 3600:
+        raise ImproperlyConfigured(f"MEDIA_URL_EXPIRE_SECONDS must be between 1 and 604800, got {expire}")
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": env_str("MEDIA_S3_REGION").strip() or None,
+        "location": prefix,
+        "addressing_style": style,
+        "signature_version": "s3v4",
+        # Private objects, reached only through short-lived signatures.
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": expire,
+        # A stored name is never replaced: two writers get two names.
+        "file_overwrite": False,
+    }
+    access_key, secret_key = env_str("MEDIA_S3_ACCESS_KEY_ID"), env_str("MEDIA_S3_SECRET_ACCESS_KEY")
+    if bool(access_key) != bool(secret_key):
+        raise ImproperlyConfigured("set both MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY, or neither")
+    if access_key:
+        options.update(access_key=access_key, secret_key=secret_key)
+    return {"BACKEND": "studies.storage.MediaS3Storage", "OPTIONS": options}
+
+
+def get_media_origins() -> list[str]:
+    """Origins browsers fetch presigned media from (for the ``img-src`` of a Content-Security-Policy).
+
+    Empty on local disk, where images come from the site itself.
+    """
+    from urllib.parse import urlsplit
+
+    storage = get_media_storage()
+    if "OPTIONS" not in storage:
+        return []
+    options = storage["OPTIONS"]
+    bucket, endpoint, style = options["bucket_name"], options["endpoint_url"], options["addressing_style"]
+    if endpoint:
+        parts = urlsplit(endpoint)
+        host = f"{bucket}.{parts.netloc}" if style == "virtual" else parts.netloc
+        return [f"{parts.scheme}://{host}"]
+    region = options["region_name"]
+    origins = [f"https://{bucket}.s3.amazonaws.com", "https://s3.amazonaws.com"]
+    if region:
+        origins += [f"https://{bucket}.s3.{region}.amazonaws.com", f"https://s3.{region}.amazonaws.com"]
+    return origins

@@ -21,6 +21,8 @@ from .env import (
     env_path,
     env_str,
     get_allowed_hosts,
+    get_media_origins,
+    get_media_storage,
     get_secret_key,
 )
 
@@ -159,9 +161,10 @@ STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
+# Local disk unless MEDIA_S3_BUCKET names an S3-compatible bucket (config/env.py).
 STORAGES = {
     # Local media is written all-or-nothing (no truncated file when the disk fills up).
-    "default": {"BACKEND": "studies.local_storage.AtomicFileSystemStorage"},
+    "default": get_media_storage(),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -170,6 +173,9 @@ STORAGES = {
         )
     },
 }
+# Where browsers are redirected for images when media is on object storage
+# (a Content-Security-Policy's img-src must allow them).
+MEDIA_ORIGINS = get_media_origins()
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 500)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -181,7 +187,7 @@ STYLESTUDY_SAMPLES_DIR = env_path("STYLESTUDY_SAMPLES_DIR", _SHARED / "samples")
 # Embedded default: kombu's file-system transport needs no server. Its
 # unacknowledged messages live in worker memory, so crash recovery on it relies
 # on the periodic sweep of stale candidates; Redis/RabbitMQ redeliver as well.
-_BROKER_DIR = DATA_DIR / "broker"
+_BROKER_DIR = env_path("STYLESTUDY_BROKER_DIR", DATA_DIR / "broker")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "control"):
@@ -238,6 +244,9 @@ STYLESTUDY_DEVICE = env_str("STYLESTUDY_DEVICE", "")
 # (kill -9 mid-run). Always 0 in production.
 STYLESTUDY_FAULT_DELAY_SECONDS = float(env_str("STYLESTUDY_FAULT_DELAY_SECONDS", "0") or 0)
 STYLESTUDY_METRICS = env_list("STYLESTUDY_METRICS")
+# Style and content images a worker process keeps in memory (by content hash),
+# so a stimulus shared by many candidates is read from storage once.
+STYLESTUDY_STIMULUS_CACHE_MB = env_int("STYLESTUDY_STIMULUS_CACHE_MB", 256)
 STYLESTUDY_MAX_UPLOAD_PIXELS = env_int("STYLESTUDY_MAX_UPLOAD_PIXELS", 40_000_000)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-stale-jobs": {
@@ -273,13 +282,14 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content-Security-Policy of every page (participant and admin): scripts and styles only from
-# this site's static files, never inline. Media on another origin (object storage serving
-# presigned URLs) is added with STYLESTUDY_CSP_MEDIA_ORIGINS, e.g. "https://media.example.org".
+# this site's static files, never inline. The bucket's origin is allowed for images when media
+# is on object storage (MEDIA_ORIGINS); STYLESTUDY_CSP_MEDIA_ORIGINS adds others, e.g. a CDN.
 STYLESTUDY_CSP = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
     "style-src": ["'self'"],
-    "img-src": ["'self'", "data:", *env_list("STYLESTUDY_CSP_MEDIA_ORIGINS")],
+    # Presigned image URLs point at the bucket when media is on object storage.
+    "img-src": ["'self'", "data:", *MEDIA_ORIGINS, *env_list("STYLESTUDY_CSP_MEDIA_ORIGINS")],
     "font-src": ["'self'"],
     "connect-src": ["'self'"],
     "object-src": ["'none'"],

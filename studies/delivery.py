@@ -6,6 +6,9 @@ through Python when the deployment allows it:
 * local disk behind nginx (``STYLESTUDY_ACCEL_REDIRECT_PREFIX`` set): an empty
   response with ``X-Accel-Redirect``; nginx sends the file from an
   ``internal`` location (README, *Production*, shows the snippet);
+* S3-compatible object storage (``MEDIA_S3_BUCKET``): a redirect to a
+  presigned URL valid for ``MEDIA_URL_EXPIRE_SECONDS``, so the browser fetches
+  the bytes from the bucket (README, *Several hosts*);
 * otherwise: Django streams the file (:class:`~django.http.FileResponse`).
 
 Both carry ``Cache-Control`` and an ``ETag`` (file names are content-addressed
@@ -28,6 +31,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseNotModified,
+    HttpResponseRedirect,
 )
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -46,6 +50,27 @@ def accel_redirect_prefix() -> str:
     return getattr(settings, "STYLESTUDY_ACCEL_REDIRECT_PREFIX", "") or ""
 
 
+def presigns(storage) -> bool:
+    """Whether ``storage`` hands out signed, expiring URLs (S3-compatible object storage)."""
+    return callable(getattr(storage, "presigned_url", None))
+
+
+def _presigned_redirect(name: str, storage, cache_control: str) -> HttpResponse:
+    """A redirect to the object, reusable for half the signature's lifetime.
+
+    While the browser reuses the redirect it reuses the same signed URL, so its
+    cached copy of the image keeps working.
+    """
+    expire = int(storage.querystring_expire)
+    url = storage.presigned_url(
+        name, expire=expire,
+        parameters={"ResponseContentType": content_type_of(name), "ResponseCacheControl": cache_control},
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = f"private, max-age={max(expire // 2, 0)}"
+    return response
+
+
 def _not_modified(request: HttpRequest, etag: str) -> bool:
     asked = request.headers.get("If-None-Match", "")
     return bool(asked) and (asked.strip() == "*" or etag in [t.strip() for t in asked.split(",")])
@@ -61,6 +86,8 @@ def deliver(request: HttpRequest, name: str, *, cache_control: str, storage=None
         storage: the storage holding the file (default storage if None).
     """
     storage = storage or default_storage
+    if presigns(storage):
+        return _presigned_redirect(name, storage, cache_control)
     etag = file_etag(name)
     if _not_modified(request, etag):
         response: HttpResponse = HttpResponseNotModified()
@@ -115,4 +142,5 @@ def check_signed_ref(ref: str, expires: int, signature: str, *, now: float | Non
     return int(expires - now)
 
 
-__all__ = ["accel_redirect_prefix", "check_signed_ref", "content_type_of", "deliver", "file_etag", "sign_ref"]
+__all__ = ["accel_redirect_prefix", "check_signed_ref", "content_type_of", "deliver", "file_etag", "presigns",
+           "sign_ref"]

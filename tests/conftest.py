@@ -48,3 +48,42 @@ def reference_dir() -> Path:
     path = SHARED / "reference"
     require(path.is_dir(), f"no reference data in {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> str:
+    """moto's S3 server on a free loopback port for the whole session (see tests/s3.py)."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        require(False, f"moto[server] is not installed: {exc}")
+    from tests.s3 import moto_server
+
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_media(s3_endpoint, settings, monkeypatch, tmp_path):
+    """Media on a fresh bucket of the loopback S3 endpoint, configured as in production.
+
+    ``MEDIA_ROOT`` points at an empty folder that must stay empty; the
+    ``MEDIA_S3_*`` variables are set for this process (and so for the worker
+    processes it starts) and ``STORAGES`` is rebuilt from them.
+    """
+    from config.env import get_media_origins, get_media_storage
+    from tests.s3 import new_bucket
+
+    media = new_bucket(s3_endpoint)
+    for name, value in media.env.items():
+        monkeypatch.setenv(name, value)
+    settings.MEDIA_ROOT = tmp_path / "local-media-unused"
+    settings.STORAGES = {**settings.STORAGES, "default": get_media_storage()}
+    # As config/settings.py derives them from the same variables at start-up.
+    settings.MEDIA_ORIGINS = get_media_origins()
+    if hasattr(settings, "STYLESTUDY_CSP"):
+        csp = {**settings.STYLESTUDY_CSP}
+        csp["img-src"] = [*csp["img-src"], *settings.MEDIA_ORIGINS]
+        settings.STYLESTUDY_CSP = csp
+    media.local_root = settings.MEDIA_ROOT
+    return media

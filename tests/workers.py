@@ -65,12 +65,14 @@ def purge_queues() -> None:
 
 @contextmanager
 def celery_worker(
-    *, queues: str = "gpu,cpu", concurrency: int = 1, log_path: Path | None = None, beat: bool = False, **env: str
+    *, queues: str = "gpu,cpu", concurrency: int = 1, log_path: Path | None = None, beat: bool = False,
+    cwd: Path | None = None, **env: str
 ) -> Iterator[subprocess.Popen]:
     """Run ``celery worker`` in its own process group; kill it on exit.
 
     With ``beat`` the worker also runs the periodic scheduler (the stale
     sweep), its schedule file beside ``log_path`` or in the data folder.
+    ``cwd`` is its working directory (default: the repository).
     """
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     cmd = [
@@ -83,7 +85,7 @@ def celery_worker(
         folder = log_path.parent if log_path else Path(settings.DATA_DIR)
         cmd += ["--beat", "-s", str(folder / f"celerybeat-{os.getpid()}-{time.monotonic_ns()}")]
     proc = subprocess.Popen(
-        cmd, cwd=REPO, env=worker_env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        cmd, cwd=cwd or REPO, env=worker_env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         yield proc

@@ -33,11 +33,11 @@ from ..lifecycle.candidates import (
 from ..lifecycle.training import method_provenance
 from ..models import Candidate, MethodConfig, Study
 from ..models.study import candidate_upload_to
+from ..storage import read_stimulus
 from .runtime import (
     code_version,
     free_accelerator_memory,
     is_out_of_memory,
-    read_file,
     worker_device,
 )
 
@@ -95,7 +95,7 @@ class _Generation:
 
         key = (kind, row.pk, max_side)
         if key not in self._images:
-            self._images[key] = load_image(read_file(row.image), max_side=max_side)
+            self._images[key] = load_image(read_stimulus(row), max_side=max_side)
         return self._images[key]
 
     def _record_failure(self, rows: Sequence[Candidate], message: str) -> None:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from ..lifecycle import jobs
 from ..lifecycle.jobs import PENDING
 from ..models import Candidate, JobStatus, MetricValue, SetMetricValue, StyleImage
+from ..storage import read_stimulus
 from .runtime import is_out_of_memory, read_file, worker_device
 
 
@@ -64,7 +65,9 @@ class _Images:
 
         key = (kind, row.pk, max_side)
         if key not in self._cache:
-            self._cache[key] = load_image(read_file(row.image), max_side=max_side)
+            # Stimuli (content, style) go through the per-process cache; candidates are read once.
+            data = read_file(row.image) if kind == "candidate" else read_stimulus(row)
+            self._cache[key] = load_image(data, max_side=max_side)
         return self._cache[key]
 
 
