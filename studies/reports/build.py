@@ -255,9 +255,14 @@ def build_report(
     results["mixed_models"] = []
     for qid, part in likert.groupby("question_id"):
         label = f"question {qid}"
+        if part["score"].nunique() < 2:
+            # Every rating equal: no variance to partition, no effect to estimate.
+            problems.append(f"mixed model for {label} not fitted: every analysed rating is the same "
+                            f"({part['score'].iloc[0]:g})")
+            continue
         try:
             model = mixed.study_mixed_model(part, confidence_level=options.confidence_level)
-        except (ValueError, np.linalg.LinAlgError) as exc:
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
             problems.append(f"mixed model for {label} failed: {exc}")
             continue
         ordinal = getattr(model, "ordinal", {})

@@ -36,7 +36,8 @@ def run_report_job(report_id: int, *, options=None, host: str | None = None) -> 
         out = Path(tmp) / "report"
         try:
             result = build_study_report(report.study_id, out, progress=progress, options=options)
-        except (ValueError, KeyError, RuntimeError) as exc:
+        except (ValueError, KeyError, RuntimeError, ArithmeticError) as exc:
+            # An analysis that cannot run on these data fails the same way on any worker.
             lifecycle.fail_report(report, f"{type(exc).__name__}: {exc}")
             return StudyReport.objects.values_list("status", flat=True).get(pk=report_id)
         archive = Path(tmp) / f"study-{report.study_id}-report-{report_id}.zip"

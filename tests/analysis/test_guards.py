@@ -91,6 +91,14 @@ def test_straight_lining_participants_are_reported(study):
             "them") in warnings
 
 
+def test_identical_ratings_fit_no_mixed_model(study, tmp_path):
+    """Every rating the same: a specific warning instead of a solver error or an exception."""
+    result = build_report(study.assign(score=4.0), tmp_path, options=ReportOptions(n_resamples=50))
+    assert "mixed model for question 1 not fitted: every analysed rating is the same (4)" in result.warnings
+    assert not any("failed" in w for w in result.warnings if w.startswith("mixed model"))
+    assert json.loads((tmp_path / "results.json").read_text())["mixed_models"] == []
+
+
 def test_tied_ranks_are_reported_and_left_out_of_plackett_luce():
     rows = []
     for response in range(12):
