@@ -92,7 +92,7 @@ def test_gan_trained_in_the_admin_is_rated_by_participants_with_provenance(trans
         wait_for(lambda: counts(study)["done"] + counts(study)["failed"] == 4, 300, what="4 candidates", log=log)
         assert counts(study)["done"] == 4, list(study.candidates.values_list("error", flat=True))
 
-    study = do_go_live(study)
+    study = do_go_live(study, confirm_warnings=True)  # unscored candidates, no completion code: both intended here
     participant_client = Client()
     participant = consent(participant_client, study)
     assert submit_background(participant_client, participant).status_code == 302
