@@ -165,10 +165,11 @@ def test_two_workers_without_shared_disk_on_object_storage(transactional_db, s3_
             psnr.values_list("unavailable_reason", flat=True))
 
         # Participants, on the web side; every image through a presigned URL.
-        resp = web.post(reverse("admin:studies_study_changelist"),
-                        {"action": "go_live", "_selected_action": [study.pk]}, follow=True)
+        # Through the go-live checklist, confirming its warnings as a researcher would.
+        resp = web.post(reverse("admin:studies_study_checklist", args=[study.pk]),
+                        {"confirm_warnings": "on"}, follow=True)
         study.refresh_from_db()
-        assert study.status == Study.Status.LIVE
+        assert study.status == Study.Status.LIVE, [str(m) for m in resp.context["messages"]]
         shown = 0
         for _ in range(3):
             browser = Client()
