@@ -90,6 +90,22 @@ def test_stylecore_imports_without_django():
     assert proc.stdout.strip().endswith("ok")
 
 
+def test_analysis_and_report_build_import_without_django():
+    """The statistics and the report builder run on a tidy frame alone (benchmarks, ``--tidy``)."""
+    code = (
+        "import sys; sys.modules['django'] = None\n"
+        "import pkgutil, importlib, studies.analysis\n"
+        "for m in pkgutil.walk_packages(studies.analysis.__path__, 'studies.analysis.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "from studies.reports import build_report, ReportOptions\n"
+        "import studies.reports.document, studies.reports.wording, studies.reports.plots, studies.reports.pdf\n"
+        "print('ok')"
+    )
+    proc = _run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
+
+
 def test_healthz_reports_database(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200

@@ -1,11 +1,14 @@
-"""Study reports: HTML and PDF with figures, tidy CSV/Parquet exports, codebook, config."""
+"""Study reports: HTML and PDF with figures, tidy CSV/Parquet exports, codebook, config.
+
+Imports nothing from Django; a study in the database goes through
+:mod:`studies.reports.database`.
+"""
 
 from .build import (
     REPORT_FILES,
     ReportOptions,
     ReportResult,
     build_report,
-    build_study_report,
 )
 
 __all__ = [
@@ -13,5 +16,4 @@ __all__ = [
     "ReportOptions",
     "ReportResult",
     "build_report",
-    "build_study_report",
 ]

@@ -1,15 +1,15 @@
 """Build a study report: analyses, figures, HTML, PDF and tidy exports.
 
 ``build_report`` works on a tidy frame and imports nothing from Django, so it
-can run on synthetic data (tests, benchmarks). ``build_study_report`` loads a
-study from the database through :mod:`studies.export` and calls it; the
-management command and the Celery task both use that one function.
+can run on synthetic data (tests, benchmarks, ``study_report --tidy``).
+:func:`studies.reports.database.build_study_report` loads a study from the
+database and calls it; the management command and the report worker both use
+that one function.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,8 +22,6 @@ import pandas as pd
 
 from studies.analysis import correlation, guards, mixed, pairwise, reliability, tidy
 from studies.analysis._common import as_rng
-from studies.export import study_configuration, study_frame
-from studies.models import Candidate, Study
 from studies.reports.schema import RESULTS_SCHEMA
 
 from .csvsafe import escape_formula_cells
@@ -432,61 +430,3 @@ def _write_documents(
     except PdfError as exc:
         problems.append(str(exc))
         files.pop("pdf")
-
-
-def build_study_report(
-    study_id: int, out_dir: str | Path, progress: Progress | None = None,
-    *, options: ReportOptions | None = None,
-) -> ReportResult:
-    """Load a study from the database and write its report into ``out_dir``.
-
-    The admin action's Celery task and ``manage.py study_report`` both call this.
-
-    Args:
-        study_id: Primary key of the study.
-        out_dir: Output folder.
-        progress: ``progress(fraction, message)`` callback.
-        options: Analysis settings; ``rules.max_attention_failures`` defaults to
-            the study's own setting.
-
-    Raises:
-        studies.models.Study.DoesNotExist: No such study.
-    """
-    progress = progress or _noop
-    study = Study.objects.get(pk=study_id)
-    if options is None:
-        options = ReportOptions(rules=tidy.ExclusionRules(
-            max_attention_failures=study.max_attention_failures))
-    progress(0.0, "loading responses")
-    frame = study_frame(study_id)
-    config = study_configuration(study_id)
-    return build_report(frame, out_dir, config=config, options=options, progress=progress,
-                        title=f"{study.title}: study report", thumbnails=_storage_thumbnails)
-
-
-#: Longer side of the candidate thumbnails embedded in the report (pixels).
-THUMBNAIL_SIZE = 240
-
-
-def _storage_thumbnails(candidate_ids: Sequence[Any]) -> dict[Any, bytes]:
-    """JPEG thumbnails of candidates' images, read through the storage API.
-
-    A file missing from storage or not decodable is left out (the grid says
-    so); the report never fails for a thumbnail.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    out: dict[Any, bytes] = {}
-    names = Candidate.objects.filter(pk__in=list(candidate_ids)).exclude(image="") \
-        .values_list("pk", "image")
-    for pk, name in names:
-        try:
-            with Candidate.image.field.storage.open(name, "rb") as f, Image.open(f) as img:
-                img = img.convert("RGB")
-                img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                buffer = io.BytesIO()
-                img.save(buffer, format="JPEG", quality=85)
-        except (OSError, UnidentifiedImageError, ValueError):
-            continue
-        out[pk] = buffer.getvalue()
-    return out

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..lifecycle import jobs
 from ..lifecycle import reports as lifecycle
 from ..models import StudyReport
-from ..reports.build import build_study_report
+from ..reports.database import build_study_report
 
 # Progress is written at most this often: a report has hundreds of steps.
 PROGRESS_SECONDS = 2.0

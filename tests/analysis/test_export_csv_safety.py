@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from studies.models import BackgroundQuestion, MetricValue, Participant
-from studies.reports import ReportOptions, build_study_report
+from studies.reports import ReportOptions
 from studies.reports.csvsafe import escape_formula_cells
+from studies.reports.database import build_study_report
 
 from .test_report_db import _make_study
 

@@ -27,7 +27,8 @@ from studies.models import (
     Trial,
     TrialItem,
 )
-from studies.reports import REPORT_FILES, ReportOptions, build_study_report
+from studies.reports import REPORT_FILES, ReportOptions
+from studies.reports.database import build_study_report
 
 RAW_RECRUITER_SESSION = "RAW-SESSION-5f2c"
 RAW_RECRUITER_STUDY = "RAW-STUDY-77ab"

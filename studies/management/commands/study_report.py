@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studies.analysis.tidy import ExclusionRules, read_tidy
 from studies.models import Study
-from studies.reports import ReportOptions, build_report, build_study_report
+from studies.reports import ReportOptions, build_report
+from studies.reports.database import build_study_report
 
 
 class Command(BaseCommand):
