@@ -213,7 +213,7 @@ def build_report(
             kinds = tuple(k for k in kinds if k != "kendall")
             problems.append(f"Kendall's tau is not computed above {KENDALL_MAX_CANDIDATES} "
                             f"candidates per question ({largest} here; its crossed bootstrap "
-                            "costs O(candidates^2) per replicate); Pearson and Spearman are")
+                            "costs O(candidates^2) per replicate); Pearson and Spearman are given")
         agree, comp = correlation.crossed_agreement(
             inferable, metrics, correlations=kinds, compare=options.correlation,
             n_resamples=options.n_resamples, confidence_level=options.confidence_level, rng=rng,
