@@ -75,35 +75,32 @@ def test_bad_boolean_setting_is_a_clear_error():
     assert "DEBUG must be one of" in proc.stderr
 
 
-def test_stylecore_imports_without_django():
-    """stylecore is usable with no Django installed or configured."""
-    code = (
-        "import sys; sys.modules['django'] = None\n"
-        "import stylecore, stylecore.io, stylecore.weights, stylecore.cli\n"
-        "import pkgutil, importlib\n"
-        "for m in pkgutil.walk_packages(stylecore.__path__, 'stylecore.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "print('ok')"
-    )
+def _assert_imports_without_django(package: str, *extra: str) -> None:
+    """Every module of ``package`` (and the ``extra`` modules) imports with Django absent."""
+    code = "\n".join([
+        "import sys; sys.modules['django'] = None",
+        f"import pkgutil, importlib, {package}",
+        f"for m in pkgutil.walk_packages({package}.__path__, '{package}.'):",
+        "    importlib.import_module(m.name)",
+        *(f"import {name}" for name in extra),
+        "print('ok')",
+    ])
     proc = _run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
+
+
+def test_stylecore_imports_without_django():
+    """stylecore is usable with no Django installed or configured."""
+    _assert_imports_without_django("stylecore", "stylecore.cli")
 
 
 def test_analysis_and_report_build_import_without_django():
     """The statistics and the report builder run on a tidy frame alone (benchmarks, ``--tidy``)."""
-    code = (
-        "import sys; sys.modules['django'] = None\n"
-        "import pkgutil, importlib, studies.analysis\n"
-        "for m in pkgutil.walk_packages(studies.analysis.__path__, 'studies.analysis.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "from studies.reports import build_report, ReportOptions\n"
-        "import studies.reports.document, studies.reports.wording, studies.reports.plots, studies.reports.pdf\n"
-        "print('ok')"
+    _assert_imports_without_django(
+        "studies.analysis", "studies.reports.build", "studies.reports.document", "studies.reports.wording",
+        "studies.reports.plots", "studies.reports.pdf",
     )
-    proc = _run_python(code)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("ok")
 
 
 def test_healthz_reports_database(client, db):
