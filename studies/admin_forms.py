@@ -103,7 +103,7 @@ class MethodConfigForm(forms.ModelForm):
         if "family" in self.fields:
             every = sorted({f for fs in families.values() for f in fs})
             present = [f for f in every if family_is_present(f)]
-            absent = [f for f in every if f not in present]
+            absent = {f: family_weights(f)[1] for f in every if f not in present}
             current = self.instance.family or ""
             choices = [("", _("the method's default"))] + [(f, f) for f in present]
             if current and current not in present:
@@ -111,9 +111,9 @@ class MethodConfigForm(forms.ModelForm):
             self.fields["family"].widget.choices = choices
             self.fields["family"].widget.attrs["data-families"] = json.dumps(families)
             help_parts = [_("Only families whose weight files are on this server are offered.")]
-            for f in absent:
+            for f, missing in absent.items():
                 help_parts.append(_("%(family)s is absent: python -m stylecore weights fetch %(names)s") % {
-                    "family": f, "names": " ".join(family_weights(f)[1][:4]) + (" …" if len(family_weights(f)[1]) > 4 else "")})
+                    "family": f, "names": " ".join(missing[:4]) + (" …" if len(missing) > 4 else "")})
             self.fields["family"].help_text = " ".join(str(p) for p in help_parts)
 
     def method_fieldsets(self) -> list[tuple[str, dict]]:
