@@ -2,7 +2,8 @@
 
 ``study_frame`` builds the tidy response frame described in
 ``studies.analysis.tidy.COLUMNS`` with a fixed number of queries (no per-row
-queries); ``study_configuration`` gathers the frozen study configuration and
+queries); ``study_set_metrics`` the table of set metrics (FID, KID, ArtFID) per
+method and style culture; ``study_configuration`` gathers the frozen study configuration and
 every candidate's provenance. Raw recruiter ids are not stored, and only their
 keyed hash is exported. Researchers' preview sessions are never exported.
 """
@@ -15,7 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studies.analysis.tidy import BACKGROUND_PREFIX, COLUMNS, METRIC_PREFIX
+from studies.analysis.tidy import (
+    BACKGROUND_PREFIX,
+    COLUMNS,
+    METRIC_PREFIX,
+    SET_METRIC_COLUMNS,
+)
 from studies.models import (
     BackgroundQuestion,
     Candidate,
@@ -27,6 +33,7 @@ from studies.models import (
     ParticipantGroup,
     Question,
     Response,
+    SetMetricValue,
     Study,
     StyleImage,
     TrialItem,
@@ -245,6 +252,37 @@ def _metric_columns(study_id: int) -> pd.DataFrame:
     wide = wide.reset_index()
     wide["candidate_id"] = wide["candidate_id"].astype("Int64")
     return wide
+
+
+def study_set_metrics(study_id: int) -> pd.DataFrame:
+    """The set metrics of one study: one row per method x style culture x metric.
+
+    Only the latest version of each metric is kept (as for per-candidate
+    metrics); a value that could not be computed is a row with an empty
+    ``value`` and its ``unavailable_reason``.
+
+    Returns:
+        DataFrame with the columns of ``studies.analysis.tidy.SET_METRIC_COLUMNS``,
+        sorted by method, style culture and metric. Empty (with columns) when
+        no set metric was computed.
+
+    Raises:
+        Study.DoesNotExist: No such study.
+    """
+    Study.objects.only("id").get(pk=study_id)
+    values = _frame(
+        SetMetricValue.objects.filter(study_id=study_id),
+        {"method_config__label": "method", "method_config__method": "method_name",
+         "culture__slug": "style_culture", "name": "metric", "version": "version", "value": "value",
+         "n_images": "n_candidates", "unavailable_reason": "unavailable_reason",
+         "computed_at": "computed_at"},
+    )
+    values = values.sort_values("computed_at").drop_duplicates(
+        ["method", "style_culture", "metric"], keep="last")
+    values = values.astype({"value": "float64", "n_candidates": "Int64"})
+    values["computed_at"] = pd.to_datetime(values["computed_at"], utc=True)
+    return values.sort_values(["method", "style_culture", "metric"])[
+        list(SET_METRIC_COLUMNS)].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------

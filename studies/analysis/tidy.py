@@ -4,7 +4,9 @@ One row per response x shown candidate: a Likert response has one row, a 2AFC
 response two (``chosen`` marks the picked one), a ranking one row per ranked
 candidate (``rank`` 1 = best). ``score`` puts all kinds on a higher-is-better
 scale: the Likert value, 1/0 for chosen/not chosen, and ``(n - rank)/(n - 1)``
-for rankings. Metric values are columns ``metric__<name>``.
+for rankings. Metric values are columns ``metric__<name>``; metrics of a whole
+set of candidates (FID, KID, ArtFID) are a table of their own
+(:data:`SET_METRIC_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,33 @@ PREFIXED: dict[str, tuple[str, str]] = {
     METRIC_PREFIX: ("number", "Automatic metric value of the candidate (latest version); empty when unavailable."),
     BACKGROUND_PREFIX: ("string", "Background questionnaire answer (multiple choices joined by ';')."),
 }
+
+
+#: Column -> (type, description) of the set-metric table (``set_metrics.csv`` and
+#: ``.parquet``): metrics of a whole set of candidates (FID, KID, ArtFID), one row
+#: per method x style culture x metric. They describe no single candidate, so they
+#: are not columns of the tidy frame; ``method`` and ``style_culture`` join the two.
+SET_METRIC_COLUMNS: dict[str, tuple[str, str]] = {
+    "method": ("string", "Method configuration label (the tidy frame's method)."),
+    "method_name": ("string", "stylecore method name, e.g. wct, adain."),
+    "style_culture": (
+        "string",
+        "Culture tag slug (the tidy frame's style_culture): the set is every finished candidate "
+        "of the method whose style has this culture, compared with this culture's style images.",
+    ),
+    "metric": ("string", "Set metric name, e.g. fid, kid, artfid (lower is closer to the style images)."),
+    "version": ("string", "Version of the metric's implementation and weights."),
+    "value": ("number", "The metric over the whole set (latest version); empty when unavailable."),
+    "n_candidates": ("integer", "Candidates in the set when the value was computed."),
+    "unavailable_reason": ("string", "Why the value is empty; empty when there is a value."),
+    "computed_at": ("datetime", "When the value was computed (UTC)."),
+}
+
+
+def set_metric_codebook() -> list[dict[str, str]]:
+    """A codebook entry for every column of the set-metric table, in column order."""
+    return [{"name": name, "type": kind, "description": text}
+            for name, (kind, text) in SET_METRIC_COLUMNS.items()]
 
 
 def describe_column(name: str) -> dict[str, str]:

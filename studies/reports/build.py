@@ -46,6 +46,8 @@ REPORT_FILES = {
     "results": "results.json",
     "config": "study_config.json",
     "exclusions": "exclusions.csv",
+    "set_metrics_csv": "set_metrics.csv",
+    "set_metrics_parquet": "set_metrics.parquet",
 }
 
 
@@ -144,6 +146,7 @@ def build_report(
     out_dir: str | Path,
     *,
     config: dict[str, Any] | None = None,
+    set_metrics: pd.DataFrame | None = None,
     options: ReportOptions | None = None,
     progress: Progress | None = None,
     title: str = "Study report",
@@ -155,6 +158,8 @@ def build_report(
         frame: Tidy frame (``studies.analysis.tidy.COLUMNS``), before exclusions.
         out_dir: Folder to write into (created if needed).
         config: Frozen study configuration and provenance, written as JSON.
+        set_metrics: Set metrics (``studies.analysis.tidy.SET_METRIC_COLUMNS``),
+            written as their own table and shown in the report; none by default.
         options: Analysis settings; defaults to :class:`ReportOptions()`.
         progress: Called as ``progress(fraction, message)`` between stages.
         title: Report title.
@@ -163,8 +168,17 @@ def build_report(
 
     Returns:
         A :class:`ReportResult`.
+
+    Raises:
+        ValueError: ``set_metrics`` lacks columns of the set-metric table.
     """
     start = time.perf_counter()
+    if set_metrics is None:
+        set_metrics = pd.DataFrame(columns=list(tidy.SET_METRIC_COLUMNS))
+    lacking = [c for c in tidy.SET_METRIC_COLUMNS if c not in set_metrics.columns]
+    if lacking:
+        raise ValueError(f"set_metrics lacks column(s) {', '.join(lacking)}")
+    set_metrics = set_metrics[list(tidy.SET_METRIC_COLUMNS)].reset_index(drop=True)
     options = options or ReportOptions()
     progress = progress or _noop
     rng = as_rng(options.seed)
@@ -200,6 +214,7 @@ def build_report(
         "exclusions": _records(log.steps) if len(log.steps) else [],
         "excluded_participants": {str(k): v for k, v in log.excluded_participants.items()},
         "metrics": metrics,
+        "set_metrics": _records(set_metrics) if len(set_metrics) else [],
         "descriptive": _records(checks.descriptive) if len(checks.descriptive) else [],
         "effects": [],
     }
@@ -352,6 +367,7 @@ def build_report(
     empty = [m for m in tidy.metric_columns(export) if export[m].isna().all()]
     export = export.drop(columns=empty)
     _write_tables(export, files["csv"], files["parquet"])
+    _write_tables(set_metrics, files["set_metrics_csv"], files["set_metrics_parquet"])
     description = "One row per response x shown candidate; see tidy.py."
     if empty:
         description += (" Metrics without a value for any candidate are left out: "
@@ -359,6 +375,10 @@ def build_report(
     files["codebook"].write_text(json.dumps(
         {"description": description,
          "columns": tidy.codebook(export),
+         "set_metrics": {"description": "set_metrics.csv/.parquet: one row per method x style "
+                                        "culture x set metric; method and style_culture join "
+                                        "the responses' columns of the same names.",
+                         "columns": tidy.set_metric_codebook()},
          "input": {"required": list(tidy.REQUIRED_INPUT), "required_by_kind":
                    {k: list(v) for k, v in tidy.REQUIRED_BY_KIND.items()},
                    "defaults": tidy.INPUT_DEFAULTS},

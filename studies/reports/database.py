@@ -1,4 +1,4 @@
-"""A study's report from the database: its tidy frame, frozen configuration and thumbnails.
+"""A study's report from the database: its tidy frame, set metrics, frozen configuration and thumbnails.
 
 Everything else is :func:`studies.reports.build.build_report`, which needs no
 Django and runs on any tidy frame (tests, benchmarks, ``study_report --tidy``).
@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from studies.analysis import tidy
-from studies.export import study_configuration, study_frame
+from studies.export import study_configuration, study_frame, study_set_metrics
 from studies.models import Candidate, Study
 
 from .build import Progress, ReportOptions, ReportResult, _noop, build_report
@@ -46,7 +46,8 @@ def build_study_report(
     progress(0.0, "loading responses")
     frame = study_frame(study_id)
     config = study_configuration(study_id)
-    return build_report(frame, out_dir, config=config, options=options, progress=progress,
+    return build_report(frame, out_dir, config=config, set_metrics=study_set_metrics(study_id),
+                        options=options, progress=progress,
                         title=f"{study.title}: study report", thumbnails=_storage_thumbnails)
 
 

@@ -105,7 +105,7 @@ def render_html(
     title = title or results.get("title") or "Study report"
     sections: list[Callable[[Document], str]] = [
         _title_block, _banner, _summary, _methods, _participants, *_question_sections(ctx),
-        _reliability, _appendix,
+        _reliability, _set_metrics, _appendix,
     ]
     body = "".join(section(doc) for section in sections)
     return (
@@ -555,6 +555,37 @@ def _reliability(doc: Document) -> str:
             "the range covers 95 % of random rater splits.")
     return "<section><h2>Reliability</h2>" + doc.table(Table(
         "Reliability of human ratings per question and group", header, body, note, 2)) + "</section>"
+
+
+def _set_metrics(doc: Document) -> str:
+    """FID, KID, ArtFID: one value per method and style culture, so beside the agreement, not in it."""
+    rows = doc.ctx.results.get("set_metrics") or []
+    if not rows:
+        return ""
+    names = sorted({r["metric"] for r in rows})
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        cells.setdefault((r["method"], r["style_culture"]), {})[r["metric"]] = r
+    body = []
+    for (method, culture), by_name in sorted(cells.items()):
+        values = []
+        for name in names:
+            x = number((by_name.get(name) or {}).get("value"))
+            values.append(DASH if x is None else fmt(x, 3 if abs(x) < 1 else 2))
+        sizes = {r.get("n_candidates") for r in by_name.values()}
+        body.append([method, culture.replace("-", " "), *values,
+                     fmt_int(sizes.pop()) if len(sizes) == 1 else DASH])
+    missing = sorted({r.get("unavailable_reason") or "" for r in rows if number(r.get("value")) is None} - {""})
+    note = ("Each value compares all finished candidates of a method whose style has the culture "
+            "with that culture's style images; lower is closer. One value per set, so these "
+            "metrics are not in the agreement with human ratings. Values and versions are in "
+            "set_metrics.csv.")
+    if missing:
+        note += " Unavailable: " + "; ".join(missing) + "."
+    return "<section><h2>Set metrics</h2>" + doc.table(Table(
+        "Set metrics per method and style culture",
+        ["Method", "Style culture", *[metric_name(n) for n in names], "Candidates"],
+        body, note, 2)) + "</section>"
 
 
 def _appendix(doc: Document) -> str:

@@ -17,6 +17,8 @@ RESULTS_SCHEMA: dict[str, str] = {
     "exclusions": "Per exclusion rule: rows, responses and participants removed, rows left.",
     "excluded_participants": "Participant id -> reason.",
     "metrics": "Metric columns found.",
+    "set_metrics": "Set metrics (FID, KID, ArtFID) per method, style culture and metric, as in "
+                   "set_metrics.csv.",
     "descriptive": "Per question and group: n_participants, n_candidates, n_ratings, "
                    "mean_score, sd_score, inference (false: below the minimums, descriptive "
                    "statistics only).",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pandas as pd
@@ -9,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from studies.analysis.guards import DesignMinimums
-from studies.analysis.tidy import COLUMNS
-from studies.export import study_configuration, study_frame
+from studies.analysis.tidy import COLUMNS, SET_METRIC_COLUMNS
+from studies.export import study_configuration, study_frame, study_set_metrics
 from studies.models import (
     BackgroundQuestion,
     Candidate,
@@ -22,12 +23,13 @@ from studies.models import (
     ParticipantGroup,
     Question,
     Response,
+    SetMetricValue,
     Study,
     StyleImage,
     Trial,
     TrialItem,
 )
-from studies.reports import REPORT_FILES, ReportOptions
+from studies.reports import REPORT_FILES, ReportOptions, build_report
 from studies.reports.database import build_study_report
 
 RAW_RECRUITER_SESSION = "RAW-SESSION-5f2c"
@@ -107,6 +109,53 @@ def _make_study() -> Study:
     return study
 
 
+def _add_set_metrics(study: Study) -> None:
+    """FID of both methods for Chinese ink (two versions of WCT's), one unavailable KID."""
+    ink = CultureTag.objects.get(slug="chinese-ink")
+    wct, adain = (MethodConfig.objects.get(study=study, label=label) for label in ("WCT", "AdaIN"))
+    old = SetMetricValue.objects.create(study=study, method_config=wct, culture=ink, name="fid",
+                                        version="1", value=999.0, n_images=2)
+    SetMetricValue.objects.filter(pk=old.pk).update(computed_at=old.computed_at - dt.timedelta(days=1))
+    SetMetricValue.objects.create(study=study, method_config=wct, culture=ink, name="fid",
+                                  version="2", value=123.25, n_images=3)
+    SetMetricValue.objects.create(study=study, method_config=adain, culture=ink, name="fid",
+                                  version="2", value=87.5, n_images=3)
+    SetMetricValue.objects.create(study=study, method_config=adain, culture=ink, name="kid",
+                                  version="1", value=None, n_images=3,
+                                  unavailable_reason="weights not installed")
+
+
+@pytest.mark.django_db
+class TestSetMetrics:
+    def test_one_row_per_method_culture_and_metric_latest_version(self):
+        study = _make_study()
+        _add_set_metrics(study)
+        other = Study.objects.create(title="Other", slug="other")
+        foreign = MethodConfig.objects.create(study=other, label="WCT", method="wct")
+        SetMetricValue.objects.create(study=other, method_config=foreign, name="fid", version="2",
+                                      culture=CultureTag.objects.get(slug="western-oil"), value=1.0)
+        table = study_set_metrics(study.pk)
+        assert list(table.columns) == list(SET_METRIC_COLUMNS)
+        assert table[["method", "style_culture", "metric", "version"]].values.tolist() == [
+            ["AdaIN", "chinese-ink", "fid", "2"], ["AdaIN", "chinese-ink", "kid", "1"],
+            ["WCT", "chinese-ink", "fid", "2"]]
+        assert table["value"].tolist()[0] == 87.5 and table["value"].tolist()[2] == 123.25
+        assert pd.isna(table["value"].iloc[1]) and table["unavailable_reason"].iloc[1] == "weights not installed"
+        assert table["n_candidates"].tolist() == [3, 3, 3] and table["method_name"].iloc[0] == "adain"
+
+    def test_empty_table_keeps_its_columns_and_unknown_study_is_refused(self):
+        study = _make_study()
+        table = study_set_metrics(study.pk)
+        assert table.empty and list(table.columns) == list(SET_METRIC_COLUMNS)
+        with pytest.raises(Study.DoesNotExist):
+            study_set_metrics(10**9)
+
+    def test_report_refuses_a_set_metric_table_without_its_columns(self, tmp_path):
+        frame = study_frame(_make_study().pk)
+        with pytest.raises(ValueError, match="set_metrics lacks column.*style_culture"):
+            build_report(frame, tmp_path, set_metrics=pd.DataFrame({"method": ["WCT"], "metric": ["fid"]}))
+
+
 @pytest.mark.django_db
 class TestStudyFrame:
     def test_columns_rows_and_derived_values(self, django_assert_max_num_queries):
@@ -143,6 +192,7 @@ class TestStudyFrame:
 class TestStudyReport:
     def test_writes_every_file_and_records_exclusions(self, tmp_path):
         study = _make_study()
+        _add_set_metrics(study)
         calls = []
         result = build_study_report(
             study.pk, tmp_path, lambda f, m: calls.append((f, m)),
@@ -164,6 +214,14 @@ class TestStudyReport:
         assert (exported["exclusion"] != "").sum() == result.n_rows - result.n_rows_analysed
         codebook = json.loads((tmp_path / "codebook.json").read_text())
         assert [c["name"] for c in codebook["columns"]] == list(exported.columns)
+        # Set metrics: their own table and codebook entry, never columns of the responses.
+        assert not [c for c in exported.columns if "fid" in c or "kid" in c]
+        set_table = pd.read_parquet(tmp_path / "set_metrics.parquet")
+        assert list(set_table.columns) == [c["name"] for c in codebook["set_metrics"]["columns"]]
+        assert set_table.drop(columns="computed_at").equals(
+            study_set_metrics(study.pk).drop(columns="computed_at"))
+        assert pd.read_csv(tmp_path / "set_metrics.csv")["value"].tolist()[::2] == [87.5, 123.25]
+        assert [r["metric"] for r in results["set_metrics"]] == ["fid", "kid", "fid"]
         config = json.loads((tmp_path / "study_config.json").read_text())
         assert len(config["candidates"]) == 12
         assert config["candidates"][0]["provenance"]["weights_sha256"] == "abc"
@@ -175,6 +233,8 @@ class TestStudyReport:
         html = (tmp_path / "report.html").read_text()
         # Figures are inline SVG (vector in the HTML and the printed PDF).
         assert "<figure><div class=\"fig\"><svg" in html and "<table>" in html
+        assert "Set metrics per method and style culture" in html
+        assert "<td class=\"n\">123.25</td>" in html and "weights not installed" in html
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
     def test_study_without_responses(self, tmp_path):

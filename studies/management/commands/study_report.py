@@ -21,8 +21,8 @@ from studies.reports.database import build_study_report
 class Command(BaseCommand):
     help = (
         "Analyse a study (or a tidy CSV/Parquet file with --tidy) and write report.html, "
-        "report.pdf, responses.csv/.parquet, codebook.json, results.json, study_config.json "
-        "and exclusions.csv into --out."
+        "report.pdf, responses.csv/.parquet, set_metrics.csv/.parquet, codebook.json, "
+        "results.json, study_config.json and exclusions.csv into --out."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
