@@ -9,7 +9,6 @@ worker's run is re-queued by the sweep and resumes from the stored checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -21,31 +20,22 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from stylecore.gan import TrainConfig
 from stylecore.methods import get_method
 
 from ..models import GanTrainingRun, JobStatus, MethodConfig
 from . import jobs
 
 TRAIN_TASK = "studies.tasks.train_gan_task"
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
-# Fields the run row and the worker decide; a researcher's config may not override them.
-_RESERVED = {"model", "device", "progress_bar"}
-
-
-def validate_training_config(config: dict) -> dict:
-    """Reject unknown or reserved keys of a run's ``config`` with a clear message (once, when saved)."""
-    unknown = sorted(set(config) - _CONFIG_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown training settings {unknown}; known: {sorted(_CONFIG_FIELDS - _RESERVED)}")
-    reserved = sorted(set(config) & _RESERVED)
-    if reserved:
-        raise ValueError(f"settings {reserved} are chosen by the run and the worker, not the config")
-    return config
 
 
 def do_start_training_run(run: GanTrainingRun) -> GanTrainingRun:
-    """Queue a saved run for training on the gpu queue (after commit)."""
+    """Queue a saved run for training on the gpu queue (after commit).
+
+    Raises:
+        ValidationError: The run's training settings cannot run
+            (:meth:`GanTrainingRun.validate_settings`); nothing is queued.
+    """
+    run.validate_settings()
     with transaction.atomic():
         GanTrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(queued_at=timezone.now())
         jobs.enqueue(TRAIN_TASK, run.pk)

@@ -7,13 +7,12 @@ from datetime import timedelta
 
 import pytest
 import torch
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from studies.lifecycle.training import (
-    sweep_stale_training_runs,
-    validate_training_config,
-)
-from studies.models import GanTrainingRun
+from studies.lifecycle import jobs
+from studies.lifecycle.training import do_start_training_run, sweep_stale_training_runs
+from studies.models import CultureTag, GanTrainingRun
 from studies.workers.train import run_training
 
 from .conftest import build_study
@@ -116,8 +115,61 @@ def test_crashed_run_resumes_from_stored_checkpoint_with_identical_losses(resear
     assert crashed.losses == pytest.approx(reference.losses, rel=0, abs=0)
 
 
-def test_unknown_or_reserved_settings_are_refused():
-    with pytest.raises(ValueError, match="unknown training settings"):
-        validate_training_config({"itres": 10})
-    with pytest.raises(ValueError, match="chosen by the run"):
-        validate_training_config({"device": "cuda"})
+@pytest.mark.django_db
+def test_the_model_refuses_bad_settings_naming_the_field(researcher, culture):
+    """Rules live in the model: code, the admin form and the API get the same ValidationError."""
+    study = build_study(researcher, culture, methods=())
+    CultureTag.objects.create(slug="western-oil", name="Western oil")
+
+    def errors(**fields) -> dict[str, list[str]]:
+        run = GanTrainingRun(study=study, label="x", **{"cultures": ["chinese-ink"], "config": dict(TINY), **fields})
+        with pytest.raises(ValidationError) as info:
+            run.full_clean()
+        return info.value.message_dict
+
+    assert errors(config={"itres": 10})["config"][0].startswith("Unknown training settings: itres. Known: ")
+    assert errors(config={"device": "cuda"})["config"] == [
+        "The settings device are chosen by the run and the worker, not the config."]
+    assert errors(config={"size": "256", "amp": 1, "load_size": None})["config"] == [
+        "The setting size must be int, not '256'.", "The setting amp must be bool, not 1."]
+    assert errors(config={"size": 30})["config"] == [
+        "The trainer refuses these settings: size must be a multiple of 4 and >= 16, got 30."]
+    assert errors(config=[1])["config"] == ["The config must be a JSON object."]
+    assert errors(cultures=["nope", "chinese-ink"])["cultures"] == ["Unknown culture tags: nope."]
+    assert errors(cultures=[])["cultures"][-1] == "List at least one culture tag slug."
+    assert errors(cultures="chinese-ink")["cultures"] == ["List at least one culture tag slug."]
+    assert errors(cultures=["chinese-ink", "western-oil"])["cultures"][0].startswith(
+        "CycleGAN learns one target culture")
+    assert set(errors(cultures=[], config={"itres": 1})) == {"cultures", "config"}, "every bad field named"
+    # Good settings pass; the conditional generator takes several cultures.
+    GanTrainingRun(study=study, label="ok", cultures=["chinese-ink"], config={**TINY, "load_size": None}).full_clean()
+    GanTrainingRun(study=study, label="both", model=GanTrainingRun.Model.CONDITIONAL,
+                   cultures=["chinese-ink", "western-oil"], config={"lr": 1, "size": 64}).full_clean()
+
+
+@pytest.mark.django_db
+def test_starting_a_run_created_in_code_with_bad_settings_queues_nothing(researcher, culture, monkeypatch):
+    queued = []
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *args: queued.append((name, *args)))
+    run = _run(build_study(researcher, culture, methods=()), size=30)
+    with pytest.raises(ValidationError, match="multiple of 4"):
+        do_start_training_run(run)
+    assert queued == []
+    run.config = dict(TINY)
+    run.save()
+    do_start_training_run(run)
+    assert queued == [("studies.tasks.train_gan_task", run.pk)]
+
+
+@pytest.mark.django_db
+def test_a_stored_run_keeps_settings_a_later_trainer_no_longer_knows(researcher, culture):
+    """Stored settings are never rewritten; only a change to them is checked."""
+    run = _run(build_study(researcher, culture, methods=()), retired_setting=3)
+    run.label = "renamed"
+    run.full_clean()
+    run.save()
+    run.refresh_from_db()
+    assert run.config == {**TINY, "retired_setting": 3} and run.label == "renamed"
+    run.config = {**TINY, "retired_setting": 4}
+    with pytest.raises(ValidationError, match="Unknown training settings: retired_setting"):
+        run.full_clean()
