@@ -2,10 +2,11 @@
 
 ``study_frame`` builds the tidy response frame described in
 ``studies.analysis.tidy.COLUMNS`` with a fixed number of queries (no per-row
-queries); ``study_set_metrics`` the table of set metrics (FID, KID, ArtFID) per
-method and style culture; ``study_configuration`` gathers the frozen study configuration and
-every candidate's provenance. Raw recruiter ids are not stored, and only their
-keyed hash is exported. Researchers' preview sessions are never exported.
+queries); ``study_set_metrics`` the table of set metrics (FID, KID, ArtFID)
+per method and style culture; ``study_configuration`` gathers the frozen study
+configuration and every candidate's provenance. Raw recruiter ids are not
+stored, and only their keyed hash is exported. Researchers' preview sessions
+are never exported.
 """
 
 from __future__ import annotations

@@ -365,3 +365,21 @@ def read_tidy(path: str) -> pd.DataFrame:
     frame["group_culture"] = frame["group_culture"].fillna("")
     frame["attention_kind"] = frame["attention_kind"].fillna("")
     return frame
+
+
+def read_set_metrics(path: str) -> pd.DataFrame:
+    """Read a set-metric table as exported (``set_metrics.csv`` or ``.parquet``).
+
+    Raises:
+        ValueError: The file lacks columns of :data:`SET_METRIC_COLUMNS`.
+    """
+    text = str(path)
+    strings = [c for c, (kind, _) in SET_METRIC_COLUMNS.items() if kind == "string"]
+    frame = (pd.read_parquet(text) if text.endswith((".parquet", ".pq"))
+             else pd.read_csv(text, dtype=dict.fromkeys(strings, str)))
+    missing = [c for c in SET_METRIC_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{text}: missing set-metric column(s) {', '.join(missing)}")
+    frame[strings] = frame[strings].fillna("")
+    frame["computed_at"] = pd.to_datetime(frame["computed_at"], utc=True)
+    return frame[list(SET_METRIC_COLUMNS)]

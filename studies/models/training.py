@@ -17,7 +17,8 @@ from .study import CultureTag, Study
 #: Settings the run row and the worker decide; a run's config may not set them.
 RESERVED_SETTINGS = frozenset({"model", "device", "progress_bar"})
 #: Setting -> its annotation in stylecore's TrainConfig, e.g. "int | None".
-_SETTING_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+_SETTING_TYPES = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+                  for f in dataclasses.fields(TrainConfig)}
 #: JSON values each annotation accepts (bool is not a number here).
 _JSON_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 

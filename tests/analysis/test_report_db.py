@@ -247,9 +247,19 @@ class TestStudyReport:
 
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
+        _add_set_metrics(study)
         call_command("study_report", study.slug, "--out", str(tmp_path), "--resamples", "50")
         assert "report.html" in capsys.readouterr().out
         assert (tmp_path / "report.html").is_file()
+        # The export bundle re-analysed elsewhere keeps its set metrics.
+        again = tmp_path / "again"
+        call_command("study_report", "--tidy", str(tmp_path / "responses.parquet"), "--out", str(again),
+                     "--set-metrics", str(tmp_path / "set_metrics.csv"), "--resamples", "50")
+        first, second = (json.loads((d / "results.json").read_text())["set_metrics"] for d in (tmp_path, again))
+        assert len(first) == 3 and second == first
+        with pytest.raises(CommandError, match="missing set-metric column"):
+            call_command("study_report", "--tidy", str(tmp_path / "responses.parquet"), "--out",
+                         str(again), "--set-metrics", str(tmp_path / "exclusions.csv"))
         with pytest.raises(CommandError, match="no study"):
             call_command("study_report", "missing-slug", "--out", str(tmp_path))
 

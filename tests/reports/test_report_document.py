@@ -204,6 +204,7 @@ def _make_db_study(images: dict[tuple[int, int, str], bytes]):
         ParticipantGroup,
         Question,
         Response,
+        SetMetricValue,
         Study,
         StyleImage,
         Trial,
@@ -237,6 +238,10 @@ def _make_db_study(images: dict[tuple[int, int, str], bytes]):
                 MetricValue.objects.create(candidate=cand, name="lpips-alex", version="1",
                                            value=None, unavailable_reason="weights missing")
                 candidates.append(cand)
+    for method, fid in zip(methods, (41.5, 57.25)):
+        for culture in (ink, oil):
+            SetMetricValue.objects.create(study=study, method_config=method, culture=culture,
+                                          name="fid", version="1", value=fid, n_images=6)
     quality = {c.pk: c.metric_values.get(name="ssim").value for c in candidates}
     likert = Question.objects.create(study=study, kind=Question.Kind.LIKERT, dimension="overall",
                                      texts={"en": "How much do you like this image?"},
@@ -287,6 +292,7 @@ def test_database_study_same_document_by_every_path(tmp_path, settings, samples_
     codebook = json.loads((by_command / "codebook.json").read_text())
     assert codebook["description"].endswith("left out: lpips-alex.")
     assert "Reinhard (color; mode = reinhard, strength = 0.8)" in html  # methods paragraph
+    assert "Set metrics per method and style culture" in html and ">57.25<" in html
 
     report = StudyReport.objects.create(study=study)
     run_report_job(report.pk, options=ReportOptions(n_resamples=200,
@@ -300,6 +306,7 @@ def test_database_study_same_document_by_every_path(tmp_path, settings, samples_
     from_tidy = tmp_path / "tidy"
     call_command("study_report", "--tidy", str(by_command / "responses.parquet"),
                  "--config", str(by_command / "study_config.json"), "--out", str(from_tidy),
+                 "--set-metrics", str(by_command / "set_metrics.parquet"),
                  "--title", "Ink and oil pilot: study report", "--resamples", "200")
     tidy_html = (from_tidy / "report.html").read_text(encoding="utf-8")
     assert _section(tidy_html, "summary") == _section(html, "summary")

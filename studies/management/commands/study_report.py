@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studies.analysis.tidy import ExclusionRules, read_tidy
+from studies.analysis.tidy import ExclusionRules, read_set_metrics, read_tidy
 from studies.models import Study
 from studies.reports import ReportOptions, build_report
 from studies.reports.database import build_study_report
@@ -34,6 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--config", type=Path, default=None,
                             help="With --tidy: the export's study_config.json, for group names, "
                                  "question texts, methods and the configuration appendix.")
+        parser.add_argument("--set-metrics", type=Path, default=None,
+                            help="With --tidy: the export's set_metrics.csv or .parquet, for the "
+                                 "set-metrics table.")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the resampling generator.")
         parser.add_argument("--resamples", type=int, default=1000,
                             help="Crossed-bootstrap replicates per interval.")
@@ -84,7 +87,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no such file: {tidy_path}")
             try:
                 frame = read_tidy(str(tidy_path))
-            except ValueError as exc:
+                set_metrics = (read_set_metrics(str(options["set_metrics"]))
+                               if options["set_metrics"] is not None else None)
+            except (OSError, ValueError) as exc:
                 raise CommandError(str(exc)) from exc
             config = {"source": str(tidy_path)}
             if options["config"] is not None:
@@ -94,7 +99,7 @@ class Command(BaseCommand):
                     raise CommandError(f"cannot read --config {options['config']}: {exc}") from exc
             result = build_report(
                 frame, options["out"], options=report_options, progress=progress,
-                config=config,
+                config=config, set_metrics=set_metrics,
                 title=options["title"] or f"{tidy_path.name} — study report",
             )
         self.stdout.write(result.summary())
