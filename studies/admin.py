@@ -429,7 +429,10 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
                 level = messages.WARNING if report.rejected else messages.SUCCESS
                 self.message_user(request, report.summary(), level)
                 return HttpResponseRedirect(request.path)
-        context = {**self._context(request, study, _("Upload images to %(study)s") % {"study": study}), "form": form}
+        styles = study.style_images.values("culture__name").annotate(n=Count("id")).order_by("culture__name")
+        context = {**self._context(request, study, _("Upload images to %(study)s") % {"study": study}), "form": form,
+                   "n_contents": study.content_images.count(),
+                   "styles_by_culture": [(row["culture__name"], row["n"]) for row in styles]}
         return render(request, "admin/studies/study/upload.html", context)
 
     def progress_view(self, request, study_id: int):

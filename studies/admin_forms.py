@@ -205,15 +205,15 @@ class BulkUploadForm(forms.Form):
 
     KIND_CHOICES = [("content", _("Content photographs")), ("style", _("Style artworks"))]
 
-    kind = forms.ChoiceField(label=_("kind"), choices=KIND_CHOICES)
+    kind = forms.ChoiceField(label=_("Kind"), choices=KIND_CHOICES)
     culture = forms.ModelChoiceField(
-        label=_("culture"), queryset=CultureTag.objects.all(), required=False,
+        label=_("Culture"), queryset=CultureTag.objects.all(), required=False,
         help_text=_("Required for style images: every image of this upload gets this tag."),
     )
-    files = MultipleFileField(label=_("files"), help_text=_("JPEG, PNG, WebP or TIFF files, or zip archives of them."))
-    artist = forms.CharField(label=_("artist"), required=False, max_length=200)
-    source = forms.CharField(label=_("source"), required=False, max_length=500)
-    license = forms.CharField(label=_("licence"), required=False, max_length=200)
+    files = MultipleFileField(label=_("Files"), help_text=_("JPEG, PNG, WebP or TIFF files, or zip archives of them."))
+    artist = forms.CharField(label=_("Artist"), required=False, max_length=200)
+    source = forms.CharField(label=_("Source"), required=False, max_length=500)
+    license = forms.CharField(label=_("Licence"), required=False, max_length=200)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -498,7 +498,8 @@ class ParticipantGroupForm(forms.ModelForm):
 
     eligibility_answers = forms.MultipleChoiceField(
         label=_("Eligible answers"), required=False, widget=forms.CheckboxSelectMultiple,
-        help_text=_("Tick the background answers that place a participant in this group (none: everyone)."),
+        help_text=_("Tick the background answers that place a participant in this group: any ticked answer of a "
+                    "question qualifies, and every question with a tick must be met (none ticked: everyone)."),
     )
 
     class Meta:
