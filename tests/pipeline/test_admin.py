@@ -135,6 +135,17 @@ class TestUploadPage:
         assert "1 imported" in text and "bad.gif" in text and "broken.jpg" in text
         assert ContentImage.objects.filter(study=study, original_filename="new.png").exists()
 
+    def test_page_says_what_the_study_holds_and_links_back(self, client, researcher, study, culture):
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_study_upload", args=[study.pk])
+        n_contents, n_styles = study.content_images.count(), study.style_images.count()
+        page = c.get(url).content.decode()
+        assert f"The study has {n_contents} content photographs; style artworks: {culture.name} {n_styles}." in page
+        c.post(url, {"kind": "content", "files": [SimpleUploadedFile("one-more.png", png_bytes((9, 9, 9)))]})
+        page = c.get(url).content.decode()
+        assert f"The study has {n_contents + 1} content photographs" in page
+        assert reverse("admin:studies_study_change", args=[study.pk]) in page
+
     def test_style_upload_requires_culture(self, client, researcher, study):
         c = _client(client, researcher, "pw-alice")
         resp = c.post(reverse("admin:studies_study_upload", args=[study.pk]),
@@ -143,6 +154,13 @@ class TestUploadPage:
 
 
 class TestActionsAndPages:
+    def test_admin_index_starts_a_newcomer_off(self, client, researcher):
+        page = _client(client, researcher, "pw-alice").get(reverse("admin:index")).content.decode()
+        assert 'id="getting-started"' in page
+        assert f'href="{reverse("admin:studies_study_add")}"' in page
+        for step in ("upload images", "Generate candidates", "go-live checklist", "Build statistical report"):
+            assert step in page, step
+
     def test_generate_action_queues_on_commit(self, client, researcher, study, django_capture_on_commit_callbacks):
         c = _client(client, researcher, "pw-alice")
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
