@@ -444,6 +444,7 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
             "progress": progress,
             "checklist": checklist,
             "still_running": _work_in_progress(study, progress),
+            "n_scored": MetricValue.objects.filter(candidate__study=study).values("candidate_id").distinct().count(),
             "eta_text": _duration(progress["eta"].total_seconds()) if progress["eta"] else "",
         }
         return TemplateResponse(request, "admin/studies/study/progress.html", context)

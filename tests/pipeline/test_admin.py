@@ -190,6 +190,8 @@ class TestActionsAndPages:
         assert progress["by_status"]["done"] == 3 and progress["by_status"]["failed"] == 1
         assert progress["by_method"]["tint-0"]["done"] == 3
         assert "boom: out of memory" in resp.content.decode()
+        # Generated but not scored yet (score=False above): the page says so rather than only "still running".
+        assert "Scoring: 0 of 3 finished candidates have metric values." in resp.content.decode()
         resp = c.get(reverse("admin:studies_study_preview", args=[mine.pk]))
         assert len(resp.context["rows"]) == 4
         assert resp.content.decode().count('class="candidate"') == 3
