@@ -8,6 +8,7 @@ doing anything.
 from __future__ import annotations
 
 import json
+import zipfile
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .actions import (
@@ -864,14 +865,39 @@ class StudyReportAdmin(OwnedAdmin):
     list_display = ["study", "status", "progress", "message", "requested_by", "created_at", "finished_at"]
     list_filter = ["status", "study"]
     list_select_related = ["study"]
-    readonly_fields = ["study", "requested_by", "status", "progress", "message", "archive", "html", "summary",
-                       "error", "created_at", "finished_at"]
+    fields = readonly_fields = ["study", "requested_by", "status", "progress", "message", "html", "archive",
+                                "archive_contents", "summary_text", "error", "created_at", "finished_at"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("in the archive"))
+    def archive_contents(self, obj):
+        """The files of the zip (the PDF and the data exports are only there), so nobody has to guess."""
+        if not obj.archive:
+            return "—"
+        try:
+            with obj.archive.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+                names = archive.namelist()
+        except (OSError, zipfile.BadZipFile) as exc:
+            return _("cannot be read: %(error)s") % {"error": exc}
+        return ", ".join(names)
+
+    @admin.display(description=_("summary"))
+    def summary_text(self, obj):
+        summary = obj.summary or {}
+        if not summary:
+            return "—"
+        head = _("%(analysed)s of %(rows)s response rows analysed, %(participants)s participants, %(seconds)s s") % {
+            "analysed": summary.get("rows_analysed", "?"), "rows": summary.get("rows", "?"),
+            "participants": summary.get("participants", "?"), "seconds": summary.get("seconds", "?")}
+        warnings = summary.get("warnings") or []
+        if not warnings:
+            return head
+        return format_html("{}<ul>{}</ul>", head, format_html_join("", "<li>{}</li>", ((w,) for w in warnings)))
 
 
 # --- Participant side (read-only except the study's configuration) ---------------

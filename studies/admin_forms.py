@@ -265,6 +265,16 @@ STUDY_TEXTS = [
 ]
 
 
+#: Where each text appears, for researchers writing it (the page adds its own heading and buttons).
+STUDY_TEXT_HELP = {
+    "consent": _("Shown under the heading “Information and consent”, above the buttons “I agree to take part” and "
+                 "“I do not agree”."),
+    "instructions": _("Shown before the practice question, above a standard explanation of the answer formats and "
+                      "of attention checks."),
+    "thanks": _("Shown under the heading “Thank you!”, above the completion code."),
+}
+
+
 def site_languages() -> list[tuple[str, str]]:
     from django.conf import settings
 
@@ -292,6 +302,7 @@ def _study_text_fields():
         for code, name in site_languages():
             yield study_text_field(key, code), forms.CharField(
                 label=f"{label} · {name}", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+                help_text=STUDY_TEXT_HELP.get(key, ""),
             )
 
 
@@ -318,6 +329,12 @@ class _StudyFormBase(forms.ModelForm):
         fields = ["title", "slug", "description", "owners", "languages", "default_language", "image_size", "seeds",
                   "trials_per_participant", "session_timeout_minutes", "max_attention_failures", "closes_at",
                   "completion_url", "screenout_url", "completion_code"]
+        help_texts = {
+            "max_attention_failures": _("Participants failing more attention checks than this are marked excluded "
+                                        "and left out of the analysis; they may still finish and are shown the "
+                                        "completion code (each session has STYLESTUDY_ATTENTION_CHECKS checks, "
+                                        "2 by default)."),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

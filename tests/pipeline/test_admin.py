@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -14,7 +18,7 @@ from studies.actions import (
     do_import_images,
     do_queue_generation,
 )
-from studies.models import Candidate, ContentImage, MethodConfig, Study
+from studies.models import Candidate, ContentImage, MethodConfig, Study, StudyReport
 from studies.models.study import StudyFrozenError
 from studies.workers.generate import run_generation
 
@@ -195,6 +199,23 @@ class TestActionsAndPages:
         resp = c.get(reverse("admin:studies_study_preview", args=[mine.pk]))
         assert len(resp.context["rows"]) == 4
         assert resp.content.decode().count('class="candidate"') == 3
+
+
+    def test_report_page_lists_the_archive_and_the_warnings(self, client, researcher, study):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name in ("report.pdf", "responses.csv", "codebook.json"):
+                archive.writestr(name, b"x")
+        report = StudyReport.objects.create(
+            study=study, status="done", summary={"rows": 42, "rows_analysed": 8, "participants": 2, "seconds": 3.4,
+                                                 "warnings": ["too few <participants>", "metric constant"]})
+        report.archive.save("study-report.zip", ContentFile(buffer.getvalue()))
+        c = _client(client, researcher, "pw-alice")
+        page = c.get(reverse("admin:studies_studyreport_change", args=[report.pk])).content.decode()
+        assert "report.pdf, responses.csv, codebook.json" in page
+        assert "8 of 42 response rows analysed, 2 participants, 3.4 s" in page
+        assert "<li>too few &lt;participants&gt;</li><li>metric constant</li>" in page
+        assert '"warnings"' not in page  # not the raw JSON
 
 
 class TestFreezing:
