@@ -433,7 +433,8 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
         styles = study.style_images.values("culture__name").annotate(n=Count("id")).order_by("culture__name")
         context = {**self._context(request, study, _("Upload images to %(study)s") % {"study": study}), "form": form,
                    "n_contents": study.content_images.count(),
-                   "styles_by_culture": [(row["culture__name"], row["n"]) for row in styles]}
+                   "styles_by_culture": [(row["culture__name"], row["n"]) for row in styles],
+                   "has_cultures": CultureTag.objects.exists()}
         return render(request, "admin/studies/study/upload.html", context)
 
     def progress_view(self, request, study_id: int):

@@ -14,11 +14,19 @@ from django.urls import reverse
 
 from studies.actions import (
     compute_config_hash,
+    do_create_study,
     do_go_live,
     do_import_images,
     do_queue_generation,
 )
-from studies.models import Candidate, ContentImage, MethodConfig, Study, StudyReport
+from studies.models import (
+    Candidate,
+    ContentImage,
+    CultureTag,
+    MethodConfig,
+    Study,
+    StudyReport,
+)
 from studies.models.study import StudyFrozenError
 from studies.workers.generate import run_generation
 
@@ -149,6 +157,18 @@ class TestUploadPage:
         page = c.get(url).content.decode()
         assert f"The study has {n_contents + 1} content photographs" in page
         assert reverse("admin:studies_study_change", args=[study.pk]) in page
+
+    def test_page_says_how_to_get_culture_tags_when_there_are_none(self, client, researcher):
+        draft = do_create_study(title="Blank", slug="blank", owner=researcher, languages=["en"])
+        url = reverse("admin:studies_study_upload", args=[draft.pk])
+        page = _client(client, researcher, "pw-alice").get(url).content.decode()
+        assert 'id="no-cultures"' in page and "entered by a superuser" in page
+        get_user_model().objects.create_superuser("root", password="pw-root")
+        client.logout()
+        page = _client(client, get_user_model().objects.get(username="root"), "pw-root").get(url).content.decode()
+        assert f'href="{reverse("admin:studies_culturetag_add")}"' in page
+        CultureTag.objects.create(slug="ukiyo-e", name="Japanese ukiyo-e")
+        assert 'id="no-cultures"' not in client.get(url).content.decode()
 
     def test_style_upload_requires_culture(self, client, researcher, study):
         c = _client(client, researcher, "pw-alice")
