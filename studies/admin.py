@@ -88,6 +88,7 @@ from .models.study import frozen_studies_using_culture
 from .permissions import access_study_for_user, filter_owned, make_researcher
 from .queries import preview_page, study_progress
 from .security import ThrottledAdminAuthenticationForm
+from .workers.catalogue import method_specs
 
 # Sign-in attempts are throttled per user name and per address (studies.security).
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -204,7 +205,7 @@ class _LiveInline:
 
 class MethodConfigInline(admin.TabularInline):
     model = MethodConfig
-    fields = ["label", "method", "family", "params"]
+    fields = ["label", "method", "weights_family", "parameters"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -212,6 +213,22 @@ class MethodConfigInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False  # through "Add a method" (the method form shows the chosen method's parameters)
+
+    @admin.display(description=_("weights family"))
+    def weights_family(self, obj):
+        if obj.family:
+            return obj.family
+        spec = method_specs().get(obj.method)
+        try:
+            resolved = spec.resolve_family(None) if spec is not None else None
+        except ValueError:
+            resolved = None
+        return _("default (%(family)s)") % {"family": resolved} if resolved else _("the method's default")
+
+    @admin.display(description=_("parameters"))
+    def parameters(self, obj):
+        # Empty optional values mean "the method's default": left out rather than shown as blanks.
+        return ", ".join(f"{k} = {v}" for k, v in (obj.params or {}).items() if v not in ("", None)) or "—"
 
 
 class QuestionInline(_LiveInline, admin.StackedInline):

@@ -221,6 +221,14 @@ class TestActionsAndPages:
         assert resp.content.decode().count('class="candidate"') == 3
 
 
+    def test_study_page_names_each_methods_family_and_set_parameters(self, client, researcher, study):
+        MethodConfig.objects.create(study=study, label="on fake", method="tint", family="fake-family",
+                                    params={"strength": 0.3, "levels": ""})
+        c = _client(client, researcher, "pw-alice")
+        page = c.get(reverse("admin:studies_study_change", args=[study.pk])).content.decode()
+        assert "the method&#x27;s default" in page and "fake-family" in page
+        assert "strength = 0.3" in page and "levels" not in page
+
     def test_report_page_lists_the_archive_and_the_warnings(self, client, researcher, study):
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
