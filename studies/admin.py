@@ -8,6 +8,7 @@ doing anything.
 from __future__ import annotations
 
 import json
+import zipfile
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .actions import (
@@ -87,6 +88,7 @@ from .models.study import frozen_studies_using_culture
 from .permissions import access_study_for_user, filter_owned, make_researcher
 from .queries import preview_page, study_progress
 from .security import ThrottledAdminAuthenticationForm
+from .workers.catalogue import method_specs
 
 # Sign-in attempts are throttled per user name and per address (studies.security).
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -203,7 +205,7 @@ class _LiveInline:
 
 class MethodConfigInline(admin.TabularInline):
     model = MethodConfig
-    fields = ["label", "method", "family", "params"]
+    fields = ["label", "method", "weights_family", "parameters"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -211,6 +213,22 @@ class MethodConfigInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False  # through "Add a method" (the method form shows the chosen method's parameters)
+
+    @admin.display(description=_("weights family"))
+    def weights_family(self, obj):
+        if obj.family:
+            return obj.family
+        spec = method_specs().get(obj.method)
+        try:
+            resolved = spec.resolve_family(None) if spec is not None else None
+        except ValueError:
+            resolved = None
+        return _("default (%(family)s)") % {"family": resolved} if resolved else _("the method's default")
+
+    @admin.display(description=_("parameters"))
+    def parameters(self, obj):
+        # Empty optional values mean "the method's default": left out rather than shown as blanks.
+        return ", ".join(f"{k} = {v}" for k, v in (obj.params or {}).items() if v not in ("", None)) or "—"
 
 
 class QuestionInline(_LiveInline, admin.StackedInline):
@@ -429,7 +447,11 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
                 level = messages.WARNING if report.rejected else messages.SUCCESS
                 self.message_user(request, report.summary(), level)
                 return HttpResponseRedirect(request.path)
-        context = {**self._context(request, study, _("Upload images to %(study)s") % {"study": study}), "form": form}
+        styles = study.style_images.values("culture__name").annotate(n=Count("id")).order_by("culture__name")
+        context = {**self._context(request, study, _("Upload images to %(study)s") % {"study": study}), "form": form,
+                   "n_contents": study.content_images.count(),
+                   "styles_by_culture": [(row["culture__name"], row["n"]) for row in styles],
+                   "has_cultures": CultureTag.objects.exists()}
         return render(request, "admin/studies/study/upload.html", context)
 
     def progress_view(self, request, study_id: int):
@@ -441,6 +463,7 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
             "progress": progress,
             "checklist": checklist,
             "still_running": _work_in_progress(study, progress),
+            "n_scored": MetricValue.objects.filter(candidate__study=study).values("candidate_id").distinct().count(),
             "eta_text": _duration(progress["eta"].total_seconds()) if progress["eta"] else "",
         }
         return TemplateResponse(request, "admin/studies/study/progress.html", context)
@@ -860,14 +883,39 @@ class StudyReportAdmin(OwnedAdmin):
     list_display = ["study", "status", "progress", "message", "requested_by", "created_at", "finished_at"]
     list_filter = ["status", "study"]
     list_select_related = ["study"]
-    readonly_fields = ["study", "requested_by", "status", "progress", "message", "archive", "html", "summary",
-                       "error", "created_at", "finished_at"]
+    fields = readonly_fields = ["study", "requested_by", "status", "progress", "message", "html", "archive",
+                                "archive_contents", "summary_text", "error", "created_at", "finished_at"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("in the archive"))
+    def archive_contents(self, obj):
+        """The files of the zip (the PDF and the data exports are only there), so nobody has to guess."""
+        if not obj.archive:
+            return "—"
+        try:
+            with obj.archive.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+                names = archive.namelist()
+        except (OSError, zipfile.BadZipFile) as exc:
+            return _("cannot be read: %(error)s") % {"error": exc}
+        return ", ".join(names)
+
+    @admin.display(description=_("summary"))
+    def summary_text(self, obj):
+        summary = obj.summary or {}
+        if not summary:
+            return "—"
+        head = _("%(analysed)s of %(rows)s response rows analysed, %(participants)s participants, %(seconds)s s") % {
+            "analysed": summary.get("rows_analysed", "?"), "rows": summary.get("rows", "?"),
+            "participants": summary.get("participants", "?"), "seconds": summary.get("seconds", "?")}
+        warnings = summary.get("warnings") or []
+        if not warnings:
+            return head
+        return format_html("{}<ul>{}</ul>", head, format_html_join("", "<li>{}</li>", ((w,) for w in warnings)))
 
 
 # --- Participant side (read-only except the study's configuration) ---------------

@@ -204,15 +204,15 @@ class BulkUploadForm(forms.Form):
 
     KIND_CHOICES = [("content", _("Content photographs")), ("style", _("Style artworks"))]
 
-    kind = forms.ChoiceField(label=_("kind"), choices=KIND_CHOICES)
+    kind = forms.ChoiceField(label=_("Kind"), choices=KIND_CHOICES)
     culture = forms.ModelChoiceField(
-        label=_("culture"), queryset=CultureTag.objects.all(), required=False,
+        label=_("Culture"), queryset=CultureTag.objects.all(), required=False,
         help_text=_("Required for style images: every image of this upload gets this tag."),
     )
-    files = MultipleFileField(label=_("files"), help_text=_("JPEG, PNG, WebP or TIFF files, or zip archives of them."))
-    artist = forms.CharField(label=_("artist"), required=False, max_length=200)
-    source = forms.CharField(label=_("source"), required=False, max_length=500)
-    license = forms.CharField(label=_("licence"), required=False, max_length=200)
+    files = MultipleFileField(label=_("Files"), help_text=_("JPEG, PNG, WebP or TIFF files, or zip archives of them."))
+    artist = forms.CharField(label=_("Artist"), required=False, max_length=200)
+    source = forms.CharField(label=_("Source"), required=False, max_length=500)
+    license = forms.CharField(label=_("Licence"), required=False, max_length=200)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -250,6 +250,16 @@ STUDY_TEXTS = [
 ]
 
 
+#: Where each text appears, for researchers writing it (the page adds its own heading and buttons).
+STUDY_TEXT_HELP = {
+    "consent": _("Shown under the heading “Information and consent”, above the buttons “I agree to take part” and "
+                 "“I do not agree”."),
+    "instructions": _("Shown before the practice question, above a standard explanation of the answer formats and "
+                      "of attention checks."),
+    "thanks": _("Shown under the heading “Thank you!”, above the completion code."),
+}
+
+
 def site_languages() -> list[tuple[str, str]]:
     from django.conf import settings
 
@@ -277,6 +287,7 @@ def _study_text_fields():
         for code, name in site_languages():
             yield study_text_field(key, code), forms.CharField(
                 label=f"{label} · {name}", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+                help_text=STUDY_TEXT_HELP.get(key, ""),
             )
 
 
@@ -303,6 +314,14 @@ class _StudyFormBase(forms.ModelForm):
         fields = ["title", "slug", "description", "owners", "languages", "default_language", "image_size", "seeds",
                   "trials_per_participant", "session_timeout_minutes", "max_attention_failures", "closes_at",
                   "completion_url", "screenout_url", "completion_code"]
+        help_texts = {
+            "image_size": _("Longer side of generated images, in pixels. Participants see candidates and artworks "
+                            "at most this large (never enlarged), so small sizes that generate fast also look small."),
+            "max_attention_failures": _("Participants failing more attention checks than this are marked excluded "
+                                        "and left out of the analysis; they may still finish and are shown the "
+                                        "completion code (each session has STYLESTUDY_ATTENTION_CHECKS checks, "
+                                        "2 by default)."),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -483,7 +502,8 @@ class ParticipantGroupForm(forms.ModelForm):
 
     eligibility_answers = forms.MultipleChoiceField(
         label=_("Eligible answers"), required=False, widget=forms.CheckboxSelectMultiple,
-        help_text=_("Tick the background answers that place a participant in this group (none: everyone)."),
+        help_text=_("Tick the background answers that place a participant in this group: any ticked answer of a "
+                    "question qualifies, and every question with a tick must be met (none ticked: everyone)."),
     )
 
     class Meta:

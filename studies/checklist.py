@@ -54,6 +54,8 @@ class QuestionSummary:
     units: int
     candidates: int
     ratings_per_candidate: dict[str, float]
+    min_exposure: int = 0  # adaptive 2AFC: showings per candidate and group before pairs follow information
+    note: str = ""
 
 
 @dataclass
@@ -219,6 +221,13 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
                       f"trials per participant is {study.trials_per_participant} but each participant gets "
                       f"{summary.rated} rated screen(s): a question shows each content photo at most once and "
                       "has only so many candidates")
+    for q in summary.questions:
+        short = sorted(g for g, n in q.ratings_per_candidate.items() if n < q.min_exposure)
+        if short:
+            yield Finding(WARNING, "adaptive_never_starts",
+                          f"{q.label}: at full quota each candidate is shown fewer than the {q.min_exposure} times "
+                          f"per group adaptive pairs need before choosing by information ({', '.join(short)}); "
+                          "raise the quotas or lower the minimum showings, or the pairs stay in the exposure phase")
     if not study.completion_url and not study.completion_code:
         yield Finding(WARNING, "no_completion", "there is no completion code or URL: a recruiter cannot confirm "
                                                 "who finished")
@@ -247,6 +256,10 @@ def design_summary(study: Study, groups: list[ParticipantGroup]) -> DesignSummar
         summary.questions.append(QuestionSummary(
             label=str(q), kind=q.get_kind_display(), trials=plan.per_participant, units=len(plan.sequence),
             candidates=len(shown), ratings_per_candidate=ratings,
+            min_exposure=q.min_exposure if q.is_adaptive else 0,
+            note=(f"adaptive pairs: each candidate is shown {q.min_exposure} times in each group first, then each "
+                  "participant's next pair is the most informative one given the group's answers so far (the counts "
+                  "here are those of the balanced plan)") if q.is_adaptive else "",
         ))
     summary.seconds = seconds
     return summary

@@ -221,6 +221,13 @@ def test_newcomer_builds_runs_and_reports_a_study(browser, live_server, artifact
         page.select_option(f"#id_participant_groups-{i}-culture", label=culture)
         page.fill(f"#id_participant_groups-{i}-quota", "10")
         page.check(f"input[name='participant_groups-{i}-eligibility_answers'][value='cultural_background={slug}']")
+    # Each background question of the eligibility editor in bold, its answers on one line.
+    heading_weight, answer_rows = page.evaluate(
+        "() => { const q = document.querySelector('#id_participant_groups-0-eligibility_answers > div');"
+        " const answers = [...q.querySelectorAll(':scope > div > label')];"
+        " return [getComputedStyle(q.querySelector(':scope > label')).fontWeight,"
+        " new Set(answers.map(a => Math.round(a.getBoundingClientRect().top))).size]; }")
+    assert int(heading_weight) >= 600 and answer_rows == 1, (heading_weight, answer_rows)
     _shot(page, artifacts, "05-study-design")
     _submit(page)
     assert study.questions.count() == 1 and study.participant_groups.count() == 2

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from studies.actions import (
     compute_config_hash,
+    do_create_study,
     do_go_live,
     do_import_images,
     do_queue_generation,
 )
-from studies.models import Candidate, ContentImage, MethodConfig, Study
+from studies.models import (
+    Candidate,
+    ContentImage,
+    CultureTag,
+    MethodConfig,
+    Study,
+    StudyReport,
+)
 from studies.models.study import StudyFrozenError
 from studies.workers.generate import run_generation
 
@@ -135,6 +147,29 @@ class TestUploadPage:
         assert "1 imported" in text and "bad.gif" in text and "broken.jpg" in text
         assert ContentImage.objects.filter(study=study, original_filename="new.png").exists()
 
+    def test_page_says_what_the_study_holds_and_links_back(self, client, researcher, study, culture):
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_study_upload", args=[study.pk])
+        n_contents, n_styles = study.content_images.count(), study.style_images.count()
+        page = c.get(url).content.decode()
+        assert f"The study has {n_contents} content photographs; style artworks: {culture.name} {n_styles}." in page
+        c.post(url, {"kind": "content", "files": [SimpleUploadedFile("one-more.png", png_bytes((9, 9, 9)))]})
+        page = c.get(url).content.decode()
+        assert f"The study has {n_contents + 1} content photographs" in page
+        assert reverse("admin:studies_study_change", args=[study.pk]) in page
+
+    def test_page_says_how_to_get_culture_tags_when_there_are_none(self, client, researcher):
+        draft = do_create_study(title="Blank", slug="blank", owner=researcher, languages=["en"])
+        url = reverse("admin:studies_study_upload", args=[draft.pk])
+        page = _client(client, researcher, "pw-alice").get(url).content.decode()
+        assert 'id="no-cultures"' in page and "entered by a superuser" in page
+        get_user_model().objects.create_superuser("root", password="pw-root")
+        client.logout()
+        page = _client(client, get_user_model().objects.get(username="root"), "pw-root").get(url).content.decode()
+        assert f'href="{reverse("admin:studies_culturetag_add")}"' in page
+        CultureTag.objects.create(slug="ukiyo-e", name="Japanese ukiyo-e")
+        assert 'id="no-cultures"' not in client.get(url).content.decode()
+
     def test_style_upload_requires_culture(self, client, researcher, study):
         c = _client(client, researcher, "pw-alice")
         resp = c.post(reverse("admin:studies_study_upload", args=[study.pk]),
@@ -143,6 +178,13 @@ class TestUploadPage:
 
 
 class TestActionsAndPages:
+    def test_admin_index_starts_a_newcomer_off(self, client, researcher):
+        page = _client(client, researcher, "pw-alice").get(reverse("admin:index")).content.decode()
+        assert 'id="getting-started"' in page
+        assert f'href="{reverse("admin:studies_study_add")}"' in page
+        for step in ("upload images", "Generate candidates", "go-live checklist", "Build statistical report"):
+            assert step in page, step
+
     def test_generate_action_queues_on_commit(self, client, researcher, study, django_capture_on_commit_callbacks):
         c = _client(client, researcher, "pw-alice")
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -172,9 +214,36 @@ class TestActionsAndPages:
         assert progress["by_status"]["done"] == 3 and progress["by_status"]["failed"] == 1
         assert progress["by_method"]["tint-0"]["done"] == 3
         assert "boom: out of memory" in resp.content.decode()
+        # Generated but not scored yet (score=False above): the page says so rather than only "still running".
+        assert "Scoring: 0 of 3 finished candidates have metric values." in resp.content.decode()
         resp = c.get(reverse("admin:studies_study_preview", args=[mine.pk]))
         assert len(resp.context["rows"]) == 4
         assert resp.content.decode().count('class="candidate"') == 3
+
+
+    def test_study_page_names_each_methods_family_and_set_parameters(self, client, researcher, study):
+        MethodConfig.objects.create(study=study, label="on fake", method="tint", family="fake-family",
+                                    params={"strength": 0.3, "levels": ""})
+        c = _client(client, researcher, "pw-alice")
+        page = c.get(reverse("admin:studies_study_change", args=[study.pk])).content.decode()
+        assert "the method&#x27;s default" in page and "fake-family" in page
+        assert "strength = 0.3" in page and "levels" not in page
+
+    def test_report_page_lists_the_archive_and_the_warnings(self, client, researcher, study):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name in ("report.pdf", "responses.csv", "codebook.json"):
+                archive.writestr(name, b"x")
+        report = StudyReport.objects.create(
+            study=study, status="done", summary={"rows": 42, "rows_analysed": 8, "participants": 2, "seconds": 3.4,
+                                                 "warnings": ["too few <participants>", "metric constant"]})
+        report.archive.save("study-report.zip", ContentFile(buffer.getvalue()))
+        c = _client(client, researcher, "pw-alice")
+        page = c.get(reverse("admin:studies_studyreport_change", args=[report.pk])).content.decode()
+        assert "report.pdf, responses.csv, codebook.json" in page
+        assert "8 of 42 response rows analysed, 2 participants, 3.4 s" in page
+        assert "<li>too few &lt;participants&gt;</li><li>metric constant</li>" in page
+        assert '"warnings"' not in page  # not the raw JSON
 
 
 class TestFreezing:

@@ -166,6 +166,23 @@ class TestChecklist:
         assert Study.objects.get(pk=ready.pk).status != Study.Status.LIVE
         assert do_go_live(ready, confirm_warnings=True).status == Study.Status.LIVE
 
+    def test_adaptive_pairs_that_cannot_leave_the_exposure_phase_warn(self, ready):
+        question = Question.objects.create(study=ready, kind="2afc", dimension="overall", order=5,
+                                           pair_design="adaptive", min_exposure=50,
+                                           texts={"en": "Which?", "zh-hans": "哪个？"})
+        summary = check_go_live(ready).summary.questions[-1]
+        assert summary.min_exposure == 50 and "adaptive pairs: each candidate is shown 50 times" in summary.note
+        shown = summary.ratings_per_candidate["Everyone"]
+        assert 0 < shown < 50
+        warnings = dict(_codes(ready, "warnings"))
+        assert warnings["adaptive_never_starts"].startswith(f"{question}: at full quota each candidate is shown "
+                                                            "fewer than the 50 times per group")
+        Question.objects.filter(pk=question.pk).update(min_exposure=max(int(shown), 1))
+        assert "adaptive_never_starts" not in dict(_codes(ready, "warnings"))
+        Question.objects.filter(pk=question.pk).update(pair_design="balanced", min_exposure=50)
+        assert check_go_live(ready).summary.questions[-1].note == ""
+        assert "adaptive_never_starts" not in dict(_codes(ready, "warnings"))
+
     def test_checklist_page_blocks_then_goes_live(self, client, researcher, ready):
         c = _client(client, researcher, "pw-alice")
         ready.texts = {"en": TEXTS, "zh-hans": {**TEXTS_ZH, "consent": ""}}
