@@ -243,6 +243,7 @@ class GanTrainingRunForm(forms.ModelForm):
 
 #: Participant-facing texts of a study, in the order researchers write them.
 STUDY_TEXTS = [
+    ("title", _("Title shown to participants (optional; the study's title otherwise)")),
     ("consent", _("Consent")),
     ("instructions", _("Instructions")),
     ("thanks", _("Thank-you page")),
@@ -252,6 +253,7 @@ STUDY_TEXTS = [
 
 #: Where each text appears, for researchers writing it (the page adds its own heading and buttons).
 STUDY_TEXT_HELP = {
+    "title": _("The page header and browser tab in this language; leave empty to show the study's title."),
     "consent": _("Shown under the heading “Information and consent”, above the buttons “I agree to take part” and "
                  "“I do not agree”."),
     "instructions": _("Shown before the practice question, above a standard explanation of the answer formats and "

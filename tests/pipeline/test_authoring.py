@@ -263,6 +263,23 @@ class TestLiveEdits:
         appendix = study_configuration(live.pk)["changes_while_live"]
         assert {(r["target"], r["field"]) for r in appendix} == set(records)
 
+    def test_title_per_language_reaches_participants_and_is_recorded(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_study_change", args=[live.pk])
+        data = _form_data(c.get(url))
+        assert data["text_title__zh_hans"] == ""
+        data["text_title__zh_hans"] = "风格研究"
+        resp = c.post(url, data)
+        assert resp.status_code == 302, resp.context and resp.context["adminform"].form.errors
+        live.refresh_from_db()
+        assert live.texts["zh-hans"]["title"] == "风格研究" and "title" not in live.texts.get("en", {})
+        record = LiveEdit.objects.get(study=live, field="texts.zh-hans.title")
+        assert (record.before, record.after) == (None, "风格研究")
+        entry = reverse("studies:participant_entry", args=[live.slug])
+        zh = client.get(entry, {"lang": "zh-hans"}).content.decode()
+        en = client.get(entry, {"lang": "en"}).content.decode()
+        assert "<title>风格研究" in zh and f'<span class="study-title">{live.title}</span>' in en
+
     def test_design_rows_refuse_change_in_save(self, live):
         question = live.questions.get()
         question.scale_points = 3
