@@ -56,7 +56,7 @@ def _delete_files(row) -> None:
                 logger.warning("could not remove %s after a failed upload", field_file.name)
 
 
-def check_editable(study: Study, what: str = "its stimuli and methods") -> None:
+def check_editable(study: Study, what: str | None = None) -> None:
     """Raise :class:`StudyFrozenError` if ``study`` is live or closed (read from the database)."""
     study.refresh_from_db(fields=["status", "config_hash"])
     if study.is_frozen:

@@ -18,7 +18,7 @@ class ParticipantGroup(_FrozenWithStudy):
     """
 
     frozen_fields = ("slug", "culture_id", "eligibility")
-    frozen_what = "its groups' eligibility and cultures"
+    frozen_what = _("its groups' eligibility and cultures")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participant_groups", verbose_name=_("study"))
     slug = models.SlugField(_("slug"), max_length=64)
@@ -85,7 +85,7 @@ class BackgroundQuestion(_FrozenWithStudy):
     """
 
     frozen_fields = ("key", "kind", "choices", "required", "order")
-    frozen_what = "its background questions"
+    frozen_what = _("its background questions")
 
     class Kind(models.TextChoices):
         CHOICE = "choice", _("Single choice")

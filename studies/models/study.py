@@ -31,7 +31,8 @@ def candidate_upload_to(instance: Candidate, filename: str) -> str:
 class StudyFrozenError(ValidationError):
     """An edit that would change the stimuli or methods of a live or closed study."""
 
-    def __init__(self, study: Study, what: str = "its stimuli and methods") -> None:
+    def __init__(self, study: Study, what: str | None = None) -> None:
+        what = what or _("its stimuli and methods")
         super().__init__(
             _("Study “%(study)s” is %(status)s: %(what)s are frozen (configuration hash %(hash)s).")
             % {"study": study.title, "status": study.get_status_display().lower(), "what": what,
@@ -52,7 +53,7 @@ class _FrozenWithStudy(models.Model):
     """
 
     frozen_fields: tuple[str, ...] | None = None
-    frozen_what = "its stimuli and methods"
+    frozen_what = _("its stimuli and methods")
 
     class Meta:
         abstract = True
@@ -443,7 +444,7 @@ class Question(_FrozenWithStudy):
 
     frozen_fields = ("kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
                      "show_style", "show_content", "order")
-    frozen_what = "its questions"
+    frozen_what = _("its questions")
 
     class Kind(models.TextChoices):
         LIKERT = "likert", _("Likert rating")
