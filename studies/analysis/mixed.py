@@ -18,6 +18,7 @@ standard error comes from their covariance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -473,7 +474,7 @@ def _fit_crossed_detail(
 
 def _finish_contrasts(
     result: MixedModelResult, stats_: object, contrasts: list[Contrast],
-    means: list[MarginalMean] = (),
+    means: Sequence[MarginalMean] = (),
 ) -> None:
     """Estimates, SEs, Satterthwaite df and Holm within families; stored on ``result``.
 
