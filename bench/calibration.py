@@ -2,6 +2,7 @@
 
 Usage:
     python bench/calibration.py [--studies N] [--resamples B] [--jobs J] [--scenarios a,b]
+        [--only effects]
 
 Each scenario is a crossed design (participants x candidates, candidates built
 from method x content x style) simulated by ``studies.analysis.simulate``
@@ -9,7 +10,10 @@ with group-specific tastes, candidate, content, style and candidate x group
 effects; its truths (``study_truth``) are computed over the population of
 candidates. For every interval the report prints the script reports its
 coverage of the truth, for every test its rejection rate at alpha = .05 (the
-type-I error where the truth is null, power where it is not).
+type-I error where the truth is null, power where it is not). The mixed
+model's estimated marginal means are checked against the same expectations
+over the population (``true_marginal_means``); ``--only effects`` runs the
+mixed model alone on the same simulated studies.
 
 Scenarios:
     planted: the metric tracks one group's taste (w = 0.8) and not the other's
@@ -69,7 +73,8 @@ def truths(name: str) -> dict:
     if not any(spec["method_effects"]) and not spec["in_group_effect"]:
         cells = cells * 0.0 + float(cells.mean())  # exact symmetry: every cell equal
     contrasts = _true_contrasts(cells, spec)
-    return {"agreement": agreement, "contrasts": contrasts, "spec": spec}
+    return {"agreement": agreement, "contrasts": contrasts, "spec": spec,
+            "marginal_means": true_marginal_means(cells, spec)}
 
 
 def _true_contrasts(cells: pd.Series, spec: dict) -> dict[str, float]:
@@ -93,6 +98,52 @@ def _true_contrasts(cells: pd.Series, spec: dict) -> dict[str, float]:
         values.append(mine - theirs)
     out["in_group"] = float(np.mean(values))
     return out
+
+
+def true_marginal_means(cells: pd.Series, spec: dict) -> dict[tuple, float]:
+    """The estimated marginal means of ``study_mixed_model`` on the true cell means:
+    ``(factor, level, group) -> value`` (group None: averaged over groups)."""
+    groups = sorted(spec["weights"])
+    out: dict[tuple, float] = {}
+    for m, value in cells.groupby(level="method").mean().items():
+        out[("method", m, None)] = float(value)
+    for g, value in cells.groupby(level="group").mean().items():
+        out[("group", g, g)] = float(value)
+    for (m, g), value in cells.groupby(level=["method", "group"]).mean().items():
+        out[("method", m, g)] = float(value)
+    halves = {}
+    for g, own in spec["own_culture"].items():
+        others = [h for h in groups if h != g]
+        halves[g] = (np.mean([cells[(m, own, g)] for m in METHODS]),
+                     np.mean([cells[(m, own, h)] for m in METHODS for h in others]))
+        out[("in_group", "own group", g)], out[("in_group", "other groups", g)] = halves[g]
+    out[("in_group", "own group", None)] = float(np.mean([a for a, _ in halves.values()]))
+    out[("in_group", "other groups", None)] = float(np.mean([b for _, b in halves.values()]))
+    return out
+
+
+def marginal_mean_records(name: str, seed: int, truth: dict, model) -> list[dict]:
+    """Coverage of each estimated marginal mean's interval, by kind of mean."""
+    records = []
+    for mean in model.marginal_means:
+        true = truth["marginal_means"].get((mean.factor, mean.level, mean.group))
+        if true is None:
+            continue
+        kind = {"method": "method x group" if mean.group else "method", "group": "group",
+                "in_group": "in-group halves" + ("" if mean.group else " (pooled)")}[mean.factor]
+        low, high = mean.confidence_interval()
+        records.append({"scenario": name, "seed": seed, "kind": "interval",
+                        "name": f"marginal mean {kind}", "covered": bool(low <= true <= high),
+                        "width": high - low})
+    return records
+
+
+def run_effects(name: str, seed: int, truth: dict, n_resamples: int) -> list[dict]:
+    """The mixed-model part of :func:`run_study` alone (``--only effects``): same data."""
+    frame = simulate_study(**truth["spec"], **DESIGN, rng=seed)
+    model = study_mixed_model(frame, ordinal_check=False)
+    return contrast_records(name, seed, truth, model) + marginal_mean_records(
+        name, seed, truth, model)
 
 
 def run_study(name: str, seed: int, truth: dict, n_resamples: int) -> list[dict]:
@@ -129,6 +180,13 @@ def run_study(name: str, seed: int, truth: dict, n_resamples: int) -> list[dict]
     except ValueError as exc:  # pragma: no cover - recorded, not hidden
         records.append({"scenario": name, "seed": seed, "kind": "error", "name": str(exc)})
         return records
+    return (records + contrast_records(name, seed, truth, model)
+            + marginal_mean_records(name, seed, truth, model))
+
+
+def contrast_records(name: str, seed: int, truth: dict, model) -> list[dict]:
+    """Coverage and rejections of the named contrasts of one fitted study."""
+    records: list[dict] = []
     for contrast in model.contrasts.values():
         true = truth["contrasts"].get(contrast.name)
         if true is None:
@@ -153,8 +211,9 @@ def run_study(name: str, seed: int, truth: dict, n_resamples: int) -> list[dict]
 
 
 def _worker(args: tuple) -> list[dict]:
-    name, seed, truth, n_resamples = args
-    return run_study(name, seed, truth, n_resamples)
+    name, seed, truth, n_resamples, *only = args
+    run = run_effects if only == ["effects"] else run_study
+    return run(name, seed, truth, n_resamples)
 
 
 def summarise(records: pd.DataFrame) -> pd.DataFrame:
@@ -183,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--csv", type=Path, default=None,
                         help="Write every record here (rewritten every 10 studies).")
+    parser.add_argument("--only", choices=["effects"], default=None,
+                        help="Only the mixed model's contrasts and marginal means (no bootstrap).")
     parser.add_argument("--summarise", type=Path, default=None,
                         help="Only print the summary of a records CSV from an earlier run.")
     args = parser.parse_args(argv)
@@ -202,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.studies):  # interleaved, so a partial run covers every scenario
         for name in names:
             jobs.append((name, 1000 * (i + 1) + names.index(name), truth_of[name],
-                         args.resamples))
+                         args.resamples, *([args.only] if args.only else [])))
     records: list[dict] = []
     with ProcessPoolExecutor(args.jobs) as pool:
         for done, batch in enumerate(pool.map(_worker, jobs, chunksize=1), start=1):

@@ -39,6 +39,70 @@ class DesignMinimums:
     straight_lining_min_ratings: int = 5
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """One minimum of :class:`DesignMinimums` that a question x group falls short of.
+
+    Attributes:
+        what: ``participants``, ``candidates`` or ``ratings_per_candidate``.
+        value: What the data have.
+        minimum: What the minimum is.
+    """
+
+    what: str
+    value: int | float
+    minimum: int | float
+
+    def reason(self) -> str:
+        """Why inference stops, as the analysis's warning says it."""
+        if self.what == "participants":
+            return f"{self.value} participant(s), fewer than the minimum of {self.minimum}"
+        if self.what == "candidates":
+            return f"{self.value} candidate(s) rated, fewer than the minimum of {self.minimum}"
+        return (f"{self.value:.1f} ratings per candidate, fewer than the minimum "
+                f"of {self.minimum:g}")
+
+    def needed(self) -> str:
+        """What is missing, in the report's words."""
+        if self.what == "participants":
+            return (f"{self.minimum - self.value} more participant(s) "
+                    f"({self.value} of {self.minimum})")
+        if self.what == "candidates":
+            return (f"{self.minimum - self.value} more rated candidate(s) "
+                    f"({self.value} of {self.minimum})")
+        return (f"more ratings per candidate (mean {self.value:.1f}, "
+                f"minimum {self.minimum:g})")
+
+
+def design_counts(scored: pd.DataFrame, minimums: DesignMinimums) -> pd.DataFrame:
+    """Counts per question x group of scored rows and the minimums they fall short of.
+
+    Args:
+        scored: Rows with a candidate and a score (one row per rating).
+        minimums: The thresholds.
+
+    Returns:
+        One row per ``question_id, group`` (sorted): ``n_participants,
+        n_candidates, n_ratings, ratings_per_candidate`` and ``shortfalls``
+        (a list of :class:`Shortfall`, empty when inference may run).
+    """
+    counts = scored.groupby(["question_id", "group"], sort=True, observed=True).agg(
+        n_participants=("participant_id", "nunique"), n_candidates=("candidate_id", "nunique"),
+        n_ratings=("candidate_id", "size")).reset_index()
+    counts["ratings_per_candidate"] = counts["n_ratings"] / counts["n_candidates"]
+    limits = (("participants", "n_participants", minimums.min_participants),
+              ("candidates", "n_candidates", minimums.min_candidates),
+              ("ratings_per_candidate", "ratings_per_candidate",
+               minimums.min_ratings_per_candidate))
+    counts["shortfalls"] = [
+        [Shortfall(what, row[column].item() if hasattr(row[column], "item") else row[column],
+                   minimum)
+         for what, column, minimum in limits if row[column] < minimum]
+        for row in counts.to_dict("records")
+    ]
+    return counts
+
+
 @dataclass
 class GuardResult:
     """What the checks found.
@@ -89,27 +153,21 @@ def check_study(
             "and are not analysed")
     scored = frame[usable]
     rows, eligible = [], set()
-    for (q, g), part in scored.groupby(["question_id", "group"], sort=True, observed=True):
-        n_p = part["participant_id"].nunique()
-        n_c = part["candidate_id"].nunique()
-        per_candidate = len(part) / n_c if n_c else 0.0
-        reasons = []
-        if n_p < limits.min_participants:
-            reasons.append(f"{n_p} participant(s), fewer than the minimum of "
-                           f"{limits.min_participants}")
-        if n_c < limits.min_candidates:
-            reasons.append(f"{n_c} candidate(s) rated, fewer than the minimum of "
-                           f"{limits.min_candidates}")
-        if per_candidate < limits.min_ratings_per_candidate:
-            reasons.append(f"{per_candidate:.1f} ratings per candidate, fewer than the minimum "
-                           f"of {limits.min_ratings_per_candidate:g}")
-        for reason in reasons:
-            warnings.append(f"question {q}, group {g}: {reason}; descriptive statistics only")
-        if not reasons:
+    counts = design_counts(scored, limits)
+    moments = scored.groupby(["question_id", "group"], sort=True, observed=True)["score"].agg(
+        ["mean", "std"])
+    for row in counts.itertuples(index=False):
+        q, g = row.question_id, row.group
+        for shortfall in row.shortfalls:
+            warnings.append(f"question {q}, group {g}: {shortfall.reason()}; "
+                            "descriptive statistics only")
+        if not row.shortfalls:
             eligible.add((q, g))
-        rows.append({"question": q, "group": g, "n_participants": n_p, "n_candidates": n_c,
-                     "n_ratings": len(part), "mean_score": float(part["score"].mean()),
-                     "sd_score": float(part["score"].std()), "inference": not reasons})
+        rows.append({"question": q, "group": g, "n_participants": int(row.n_participants),
+                     "n_candidates": int(row.n_candidates), "n_ratings": int(row.n_ratings),
+                     "mean_score": float(moments.loc[(q, g), "mean"]),
+                     "sd_score": float(moments.loc[(q, g), "std"]),
+                     "inference": not row.shortfalls})
     skipped = set()
     for q, part in scored.groupby("question_id", sort=True, observed=True):
         per_candidate = part.groupby("candidate_id", observed=True)[metrics].first()

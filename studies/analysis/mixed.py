@@ -18,6 +18,7 @@ standard error comes from their covariance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,37 @@ class Contrast:
 
 
 @dataclass
+class MarginalMean:
+    """An estimated marginal mean: the model's mean score of one level of a factor,
+    with equal weights over the levels of the other fixed factors (emmeans' default).
+
+    Attributes:
+        factor: ``method``, ``group`` or ``in_group``.
+        level: The level (a method, a group, ``own group`` / ``other groups``).
+        group: The participant group it is computed within (``method`` and
+            ``in_group`` per group), ``None`` when averaged over groups.
+        estimate: Value on the response scale.
+        se: Its standard error.
+        df: Satterthwaite degrees of freedom of the interval.
+        vector: Weights on the fixed effects.
+    """
+
+    factor: str
+    level: str
+    group: str | None
+    estimate: float = float("nan")
+    se: float = float("nan")
+    confidence_level: float = 0.95
+    df: float = float("inf")
+    vector: np.ndarray | None = field(default=None, repr=False)
+
+    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
+        level = check_confidence_level(confidence_level or self.confidence_level)
+        half = stats.t.ppf(0.5 + level / 2.0, self.df) * self.se
+        return ConfidenceInterval(self.estimate - half, self.estimate + half)
+
+
+@dataclass
 class MixedModelResult:
     """Fixed effects, variance components and contrasts of a REML mixed model.
 
@@ -84,6 +116,7 @@ class MixedModelResult:
         converged: Optimiser convergence flag.
         fit_note: How the data were reduced before fitting, if at all.
         contrasts: Named contrasts, e.g. ``in_group``.
+        marginal_means: Estimated marginal means (:func:`study_mixed_model`).
         random_covariance: Full random-effects covariance (for random slopes).
     """
 
@@ -95,6 +128,7 @@ class MixedModelResult:
     converged: bool
     fit_note: str = ""
     contrasts: dict[str, Contrast] = field(default_factory=dict)
+    marginal_means: list[MarginalMean] = field(default_factory=list)
     random_covariance: pd.DataFrame | None = None
     confidence_level: float = 0.95
 
@@ -315,7 +349,12 @@ def study_mixed_model(
     * ``method:a-b x group:g-h``: how much larger that difference is in group
       g than in group h.
 
-    Holm adjustment is within each of these three families.
+    Holm adjustment is within each of these three families. ``marginal_means``
+    holds the means themselves, with t intervals on Satterthwaite df: per
+    method, per group, per method within each group, and for each group with
+    an own culture its ratings of that culture's styles (``own group``) beside
+    the other groups' ratings of the same styles (``other groups``), also
+    averaged over such groups (their difference is ``in_group``).
 
     When the random factors other than the largest have more than
     ``max_dense_levels`` levels together (about a million responses), the same
@@ -398,7 +437,8 @@ def study_mixed_model(
     result.n_obs = len(data)
     result.n_groups = int(data[participant].nunique())
     contrasts = _named_contrasts(result, data, method, culture, group, group_culture)
-    _finish_contrasts(result, stats_, contrasts)
+    means = _marginal_means(result, data, method, culture, group, group_culture)
+    _finish_contrasts(result, stats_, contrasts, means)
     if ordinal_check:
         ranks = fit_data[score].rank() if not note else _ranked_cell_means(
             data, score, fit_data, candidate, group)
@@ -432,21 +472,30 @@ def _fit_crossed_detail(
     return result, result._stats  # type: ignore[attr-defined]
 
 
-def _finish_contrasts(result: MixedModelResult, stats_: object, contrasts: list[Contrast]) -> None:
-    """Estimates, SEs, Satterthwaite df and Holm within families; stored on ``result``."""
-    if not contrasts:
+def _finish_contrasts(
+    result: MixedModelResult, stats_: object, contrasts: list[Contrast],
+    means: Sequence[MarginalMean] = (),
+) -> None:
+    """Estimates, SEs, Satterthwaite df and Holm within families; stored on ``result``.
+
+    The marginal means get their estimates, SEs and df from the same
+    Satterthwaite call (one Hessian of the REML deviance for all of them).
+    """
+    if not contrasts and not means:
         return
     beta = result.fixed["estimate"].to_numpy()
     cov = result._cov  # type: ignore[attr-defined]
-    matrix = np.vstack([c.vector for c in contrasts])
+    estimates = [*contrasts, *means]
+    matrix = np.vstack([c.vector for c in estimates])
     variances = result._variances_sorted  # type: ignore[attr-defined]
     sigma2 = result.variance_components["residual"]
     dfs = satterthwaite_df(stats_, variances, sigma2, matrix)
-    for c, df in zip(contrasts, dfs):
+    for c, df in zip(estimates, dfs):
         c.estimate = float(c.vector @ beta)
         c.se = float(np.sqrt(max(c.vector @ cov @ c.vector, 0.0)))
         c.df = float(df)
         c.confidence_level = result.confidence_level
+    result.marginal_means = list(means)
     for family in {c.family for c in contrasts}:
         members = [c for c in contrasts if c.family == family]
         adjusted = holm(np.array([c.pvalue for c in members]))
@@ -504,35 +553,75 @@ def _in_group_contrast(
     result: MixedModelResult, data: pd.DataFrame, method: str, culture: str, group: str,
     group_culture: str,
 ) -> Contrast | None:
-    if group_culture not in data.columns:
+    halves = _in_group_halves(result, data, method, culture, group, group_culture)
+    if not halves:
         return None
+    vector = np.mean([own - others for own, others in halves.values()], axis=0)
+    estimate = float(vector @ result.fixed["estimate"].to_numpy())
+    se = float(np.sqrt(vector @ result._cov @ vector))  # type: ignore[attr-defined]
+    return Contrast("in_group", estimate, se, result.confidence_level, vector=vector)
+
+
+def _in_group_halves(
+    result: MixedModelResult, data: pd.DataFrame, method: str, culture: str, group: str,
+    group_culture: str,
+) -> dict[object, tuple[np.ndarray, np.ndarray]]:
+    """Per group g with an own culture c(g): the fixed-effect weights of g's marginal mean
+    for c(g)'s styles and of the other groups' mean for the same styles (equal weights
+    over methods and over the other groups). Groups whose cells are not all observed,
+    or whose culture has no styles, are left out."""
+    if group_culture not in data.columns:
+        return {}
     own = data.drop_duplicates(group).set_index(group)[group_culture].dropna().to_dict()
     methods = sorted(data[method].unique())
     cultures = set(data[culture].unique())
     groups = sorted(data[group].unique())
     present = set(map(tuple, data[[method, culture, group]].drop_duplicates().to_numpy()))
-    cells, weights = [], []
-    used_groups = 0
-    for g, c in own.items():
+    halves = {}
+    for g, c in sorted(own.items(), key=lambda item: str(item[0])):
         others = [h for h in groups if h != g]
         if c not in cultures or not others:
             continue
-        needed = [(m, c, h) for m in methods for h in [g, *others]]
-        if not all(cell in present for cell in needed):
+        if not all((m, c, h) in present for m in methods for h in [g, *others]):
             continue
-        used_groups += 1
-        for m in methods:
-            cells.append((m, c, g))
-            weights.append(1.0 / len(methods))
-            for h in others:
-                cells.append((m, c, h))
-                weights.append(-1.0 / (len(methods) * len(others)))
-    if not used_groups:
-        return None
-    grid = pd.DataFrame(cells, columns=[method, culture, group])
-    grid["score"] = 0.0
-    design = _design_rows(result._design_info, grid)  # type: ignore[attr-defined]
-    vector = (np.asarray(weights)[:, None] * design).sum(axis=0) / used_groups
-    estimate = float(vector @ result.fixed["estimate"].to_numpy())
-    se = float(np.sqrt(vector @ result._cov @ vector))  # type: ignore[attr-defined]
-    return Contrast("in_group", estimate, se, result.confidence_level, vector=vector)
+        grid = pd.DataFrame([(m, c, h) for h in [g, *others] for m in methods],
+                            columns=[method, culture, group]).assign(score=0.0)
+        rows = _design_rows(result._design_info, grid)  # type: ignore[attr-defined]
+        halves[g] = (rows[: len(methods)].mean(axis=0), rows[len(methods):].mean(axis=0))
+    return halves
+
+
+def _marginal_means(
+    result: MixedModelResult, data: pd.DataFrame, method: str, culture: str, group: str,
+    group_culture: str,
+) -> list[MarginalMean]:
+    """Weight vectors of the estimated marginal means (see :func:`study_mixed_model`)."""
+    methods = sorted(data[method].unique())
+    cultures = sorted(data[culture].unique())
+    groups = sorted(data[group].unique())
+    grid = pd.DataFrame(
+        [(m, c, g) for m in methods for c in cultures for g in groups],
+        columns=[method, culture, group],
+    ).assign(_y=0.0)
+    rows = _design_rows(result._design_info, grid)  # type: ignore[attr-defined]
+
+    def average(**fixed: object) -> np.ndarray:
+        keep = np.ones(len(grid), bool)
+        for column, value in fixed.items():
+            keep &= (grid[column] == value).to_numpy()
+        return rows[keep].mean(axis=0)
+
+    out = [MarginalMean("method", str(m), None, vector=average(**{method: m})) for m in methods]
+    out += [MarginalMean("group", str(g), str(g), vector=average(**{group: g})) for g in groups]
+    out += [MarginalMean("method", str(m), str(g), vector=average(**{method: m, group: g}))
+            for g in groups for m in methods]
+    halves = _in_group_halves(result, data, method, culture, group, group_culture)
+    for g, (own, others) in halves.items():
+        out += [MarginalMean("in_group", "own group", str(g), vector=own),
+                MarginalMean("in_group", "other groups", str(g), vector=others)]
+    if halves:
+        out += [MarginalMean("in_group", "own group", None,
+                             vector=np.mean([own for own, _ in halves.values()], axis=0)),
+                MarginalMean("in_group", "other groups", None,
+                             vector=np.mean([o for _, o in halves.values()], axis=0))]
+    return out

@@ -36,6 +36,11 @@ Thumbnails = Callable[[Sequence[Any]], Mapping[Any, bytes]]
 #: candidates per question the report gives Pearson and Spearman only.
 KENDALL_MAX_CANDIDATES = 300
 
+#: How the mixed model treats the Likert scale (``mixed_models[].scale``).
+ORDINAL_CHECK = ("interval (primary: scale points treated as equally spaced); ordinal "
+                 "robustness check: the same model on mid-ranks of the scores, whose direction "
+                 "and p are given beside each contrast")
+
 #: Files every report writes (relative to the output folder).
 REPORT_FILES = {
     "html": "report.html",
@@ -217,6 +222,7 @@ def build_report(
         "set_metrics": _records(set_metrics) if len(set_metrics) else [],
         "descriptive": _records(checks.descriptive) if len(checks.descriptive) else [],
         "effects": [],
+        "marginal_means": [],
     }
 
     # --- Agreement and between-group differences --------------------------
@@ -282,8 +288,7 @@ def build_report(
         entry = {
             "question": qid, "formula": model.formula, "n_obs": model.n_obs,
             "converged": model.converged, "fit_note": model.fit_note,
-            "scale": "interval (primary); ordinal robustness check: the same model on "
-                     "mid-ranks of the scores",
+            "scale": ORDINAL_CHECK,
             "random_effects": list(model.variance_components),
             "fixed_effects": _records(model.fixed),
             "variance_components": model.variance_components,
@@ -307,6 +312,13 @@ def build_report(
                 "ordinal_p": float(ranked.pvalue) if ranked else None,
                 "ordinal_same_direction": (bool(np.sign(ranked.estimate) == np.sign(c.estimate))
                                            if ranked else None),
+            })
+        for mean in model.marginal_means:
+            low, high = mean.confidence_interval()
+            results["marginal_means"].append({
+                "question": qid, "factor": mean.factor, "level": mean.level,
+                "group": mean.group, "estimate": float(mean.estimate), "se": float(mean.se),
+                "df": float(mean.df), "ci_low": float(low), "ci_high": float(high),
             })
         results["mixed_models"].append(entry)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from studies.analysis import correlation, tidy
-from studies.analysis.guards import DesignMinimums
+from studies.analysis.guards import DesignMinimums, design_counts
 
 #: The keys :func:`describe` adds to ``results.json`` (joined to the analysis's
 #: schema in ``codebook.json``).
@@ -209,33 +209,19 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
 
 def _sufficiency(scored: pd.DataFrame, rules: DesignMinimums) -> list[dict[str, Any]]:
     """Counts per question x group, and what is missing to reach the analysis's minimums
-    (the same rule as :func:`studies.analysis.guards.check_study`, in the reader's words)."""
-    rows = []
+    (:func:`studies.analysis.guards.design_counts`, in the reader's words)."""
     if not len(scored):
-        return rows
-    for (qid, group), part in scored.groupby(["question_id", "group"], observed=True, sort=True):
-        # A row is one response x shown candidate: rows per candidate are its ratings.
-        per_candidate = part.groupby("candidate_id").size()
-        n_participants = int(part["participant_id"].nunique())
-        n_candidates = int(per_candidate.size)
-        ratings = float(per_candidate.mean()) if n_candidates else 0.0
-        missing = []
-        if n_participants < rules.min_participants:
-            missing.append(f"{rules.min_participants - n_participants} more participant(s) "
-                           f"({n_participants} of {rules.min_participants})")
-        if n_candidates < rules.min_candidates:
-            missing.append(f"{rules.min_candidates - n_candidates} more rated candidate(s) "
-                           f"({n_candidates} of {rules.min_candidates})")
-        if ratings < rules.min_ratings_per_candidate:
-            missing.append(f"more ratings per candidate (mean {ratings:.1f}, "
-                           f"minimum {rules.min_ratings_per_candidate:g})")
-        rows.append({
-            "question": _plain(qid), "group": str(group), "n_participants": n_participants,
-            "n_candidates": n_candidates, "ratings_per_candidate": ratings,
-            "n_responses": int(part["response_id"].nunique()),
-            "sufficient": not missing, "missing": missing,
-        })
-    return rows
+        return []
+    counts = design_counts(scored, rules)
+    responses = scored.groupby(["question_id", "group"], observed=True, sort=True)[
+        "response_id"].nunique()
+    return [{
+        "question": _plain(row.question_id), "group": str(row.group),
+        "n_participants": int(row.n_participants), "n_candidates": int(row.n_candidates),
+        "ratings_per_candidate": float(row.ratings_per_candidate),
+        "n_responses": int(responses.loc[(row.question_id, row.group)]),
+        "sufficient": not row.shortfalls, "missing": [s.needed() for s in row.shortfalls],
+    } for row in counts.itertuples(index=False)]
 
 
 def _cell_means(

@@ -33,6 +33,7 @@ from .wording import (
     methods_paragraphs,
     metric_name,
     number,
+    p_clause,
     summary_sentences,
     term_label,
 )
@@ -361,35 +362,120 @@ def _effects(doc: Document, qid: Any) -> str:
         return ""
     guarded = ctx.effects_guarded(qid)
     levels = contrast_levels(ctx)
+    ordinal = any(r.get("ordinal_same_direction") is not None for r in rows)
     body = [[term_label(str(r["term"]), levels), fmt(r["estimate"]),
              DASH if guarded else fmt_ci(r.get("ci_low"), r.get("ci_high")),
-             DASH if guarded else fmt_p(r.get("p"))] for r in rows]
+             DASH if guarded else fmt_p(r.get("p"))]
+            + ([_ordinal_cell(r, guarded)] if ordinal else []) for r in rows]
     model = next((m for m in ctx.results.get("mixed_models", []) if m.get("question") == qid), {})
     note = ("Contrasts of estimated marginal means from the mixed model"
             + (f" ({model['formula']}; {fmt_int(model.get('n_obs'))} observations)"
                if model.get("formula") else "") + ", in scale points.")
+    if model.get("scale"):
+        note += f" Scale: {model['scale']}."
     if model.get("fit_note"):
         note += f" Fit: {model['fit_note']}"
     if guarded:
         note += f" {DASH}: not estimated, data below the minimum."
     return "<h3>Contrasts</h3>" + doc.table(Table(
         f"Estimated contrasts, {ctx.question_title(qid)}",
-        ["Contrast", "Estimate", f"{level_text(ctx.level)} CI", "p"], body, note))
+        ["Contrast", "Estimate", f"{level_text(ctx.level)} CI", "p"]
+        + (["Ordinal check (ranks)"] if ordinal else []), body, note))
+
+
+def _ordinal_cell(row: dict[str, Any], guarded: bool) -> str:
+    """The rank model's direction relative to the primary estimate, with its p."""
+    same = row.get("ordinal_same_direction")
+    if same is None:
+        return DASH
+    direction = "same direction" if same else "opposite direction"
+    return direction if guarded else f"{direction}, {p_clause(row.get('ordinal_p'))}"
 
 
 def _means(doc: Document, qid: Any) -> str:
+    """Estimated marginal means of the mixed model (inferential) with a figure; the
+    observed means follow as a descriptive table, or stand alone without a model."""
     ctx = doc.ctx
-    model_rows = [r for r in ctx.results.get("marginal_means", []) if r.get("question") == qid]
-    rows = model_rows or [r for r in ctx.results.get("cell_means", []) if r.get("question") == qid]
-    rows = [r for r in rows if number(r.get("estimate")) is not None]
-    if not rows:
+    model_rows = [r for r in ctx.results.get("marginal_means", []) if r.get("question") == qid
+                  and number(r.get("estimate")) is not None]
+    observed = [r for r in ctx.results.get("cell_means", []) if r.get("question") == qid
+                and number(r.get("estimate")) is not None]
+    if not model_rows and not observed:
         return ""
+    q = ctx.questions.get(qid) or {}
+    scale = "mean rating" if q.get("kind") == "likert" else "mean score"
+    if not model_rows:
+        return _observed_means(doc, qid, observed, scale, figure=True)
+    guarded = ctx.effects_guarded(qid)
+    rows = [r if not guarded and (r.get("group") is None or not ctx.guarded(qid, r["group"]))
+            else {**r, "ci_low": None, "ci_high": None} for r in model_rows]
+    groups = [g for g in _group_order(ctx) if any(r.get("group") == g for r in rows)]
+    by = {(r["factor"], r["level"], r.get("group")): r for r in rows}
+    columns = [*groups, None]
+
+    def cells(factor: str, level: str) -> list[str]:
+        out = []
+        for g in columns:
+            r = by.get((factor, level, g), {})
+            ci, est = fmt_ci(r.get("ci_low"), r.get("ci_high")), fmt(r.get("estimate"))
+            out.append(est if ci == DASH else f"{est} {ci}")
+        return out
+
+    body = []
+    methods = sorted({r["level"] for r in rows if r["factor"] == "method"}, key=str)
+    for v in methods:
+        body.append(["Method" if v == methods[0] else "", v, *cells("method", v)])
+    if any(r["factor"] == "group" for r in rows):
+        body.append(["All methods", "", *[cells("group", g)[i] for i, g in enumerate(groups)],
+                     DASH])
+    for level, label in (("own group", "rated by the group"),
+                         ("other groups", "rated by the other groups")):
+        if any(r["factor"] == "in_group" and r["level"] == level for r in rows):
+            body.append(["Own culture's styles" if level == "own group" else "", label,
+                         *cells("in_group", level)])
+    has_ci = any(number(r.get("ci_low")) is not None for r in rows)
+    note = (f"Estimated marginal means of the mixed model (equal weights over the other "
+            f"factors' levels) with {level_text(ctx.level)} confidence intervals on "
+            "Satterthwaite degrees of freedom; scale treated as interval. All methods: the "
+            "group's mean over methods and style cultures. Own culture's styles: the group's "
+            "ratings of styles of its own culture beside the other groups' ratings of the same "
+            "styles; the difference of the all-groups column is the in-group contrast. "
+            "Inferential: candidates, contents, styles and participants are sampled factors.")
+    if not has_ci:
+        note = ("Estimated marginal means of the mixed model; no intervals: the data are below "
+                "the minimum for inference.")
+    table = doc.table(Table(f"Estimated marginal means by method, group and own culture's "
+                            f"styles, {ctx.question_title(qid)}",
+                            ["Factor", "Level"] + [f"{ctx.group_name(g)} M"
+                                                   + ("" if ctx.guarded(qid, g) else " [CI]")
+                                                   for g in groups]
+                            + ["All groups M" + ("" if guarded else " [CI]")],
+                            body, note, 2))
+    plotted = [r for r in rows
+               if r.get("group") is not None and r["factor"] in ("method", "in_group")]
+    fig = plots.means_plot(plotted, groups=groups,
+                           group_names={g: ctx.group_name(g) for g in groups},
+                           ylabel=scale, level=ctx.level if has_ci else None)
+    bars = (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
+            else "hollow markers: no interval, the data are below the minimum for inference")
+    figure = doc.figure(plots.to_svg(fig),
+                        f"Estimated marginal means by method (left) and, for styles of each "
+                        f"group's own culture, as rated by that group and by the other groups "
+                        f"(right), {ctx.question_title(qid)}; {bars}.")
+    parts = [f"<h3>Estimated marginal means</h3>{table}{figure}"]
+    if observed:
+        parts.append(_observed_means(doc, qid, observed, scale, figure=False))
+    return "".join(parts)
+
+
+def _observed_means(doc: Document, qid: Any, rows: list[dict[str, Any]], scale: str, *,
+                    figure: bool) -> str:
+    """Observed mean scores per group (descriptive: participant bootstrap only)."""
+    ctx = doc.ctx
     rows = [r if not ctx.guarded(qid, r["group"]) else {**r, "ci_low": None, "ci_high": None}
             for r in rows]
     groups = [g for g in _group_order(ctx) if any(r["group"] == g for r in rows)]
-    kind = "Estimated marginal means" if model_rows else "Observed means"
-    q = ctx.questions.get(qid) or {}
-    scale = "mean rating" if q.get("kind") == "likert" else "mean score"
+    kind = "Observed means"
     body = []
     for factor, label in (("method", "Method"), ("in_group", "Style's culture")):
         part = [r for r in rows if r["factor"] == factor]
@@ -404,27 +490,28 @@ def _means(doc: Document, qid: Any) -> str:
                 cells.append(est if ci == DASH else f"{est} {ci}")
             body.append(cells)
     has_ci = any(number(r.get("ci_low")) is not None for r in rows)
-    note = (f"{kind} with {level_text(ctx.level)} confidence intervals "
-            + ("from the mixed model." if model_rows else
-               "(bootstrap over participants; descriptive: candidates are not a sampled factor "
-               "here, see the contrasts for inference)."))
+    note = (f"{kind} with {level_text(ctx.level)} confidence intervals (bootstrap over "
+            "participants; descriptive: candidates are not a sampled factor here, see the "
+            "estimated marginal means and contrasts for inference).")
     if not has_ci:
         note = f"{kind}; no intervals: the data are below the minimum for inference."
     table = doc.table(Table(f"{kind} by method and by the style's culture, "
-                            f"{ctx.question_title(qid)}",
+                            f"{ctx.question_title(qid)} (descriptive)",
                             ["Factor", "Level"] + [f"{ctx.group_name(g)} M"
                                                    + ("" if ctx.guarded(qid, g) else " [CI]")
                                                    for g in groups],
                             body, note, 2))
+    if not figure:
+        return f"<h3>{kind} (descriptive)</h3>{table}"
     fig = plots.means_plot(rows, groups=groups, group_names={g: ctx.group_name(g) for g in groups},
                            ylabel=scale, level=ctx.level if has_ci else None)
     bars = (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
             else "hollow markers: no interval, the data are below the minimum for inference")
-    figure = doc.figure(plots.to_svg(fig),
-                        f"{kind} by method (left) and by whether the style is from the "
-                        f"participants' own culture (right), per group, {ctx.question_title(qid)}; "
-                        f"{bars}.")
-    return f"<h3>{kind}</h3>{table}{figure}"
+    fig_html = doc.figure(plots.to_svg(fig),
+                          f"{kind} by method (left) and by whether the style is from the "
+                          f"participants' own culture (right), per group, "
+                          f"{ctx.question_title(qid)}; {bars}.")
+    return f"<h3>{kind}</h3>{table}{fig_html}"
 
 
 def _pairwise(doc: Document, qid: Any) -> str:

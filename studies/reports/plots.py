@@ -125,12 +125,19 @@ def difference_plot(rows: list[dict], *, group_names: dict[str, str],
     return fig
 
 
+#: Levels of the in-group panel, in order: the observed means' (a group's ratings of
+#: its own culture's styles and of other cultures') and the model's (the same styles
+#: rated by the group and by the other groups).
+IN_GROUP_LEVELS = ("own culture", "other cultures", "own group", "other groups")
+
+
 def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, str],
                ylabel: str, level: float | None) -> Figure:
     """Mean score by method (left) and own vs other culture (right), groups dodged.
 
     Args:
-        rows: ``group, factor ("method" | "in_group"), level, estimate, ci_low, ci_high``.
+        rows: ``group, factor ("method" | "in_group"), level, estimate, ci_low, ci_high``
+            (``in_group`` levels from :data:`IN_GROUP_LEVELS`).
     """
     factors = [f for f in ("method", "in_group") if any(r["factor"] == f for r in rows)]
     styles = group_styles(groups)
@@ -141,8 +148,8 @@ def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, st
         for ax, factor in zip(axes[0], factors):
             part = [r for r in rows if r["factor"] == factor]
             levels = sorted({r["level"] for r in part}, key=str)
-            if factor == "in_group":
-                levels = [v for v in ("own culture", "other cultures") if v in levels]
+            if factor == "in_group":  # observed (own/other culture) or model (own/other group)
+                levels = [v for v in IN_GROUP_LEVELS if v in levels]
             present = [g for g in groups if any(r["group"] == g for r in part)]
             for offset, group in zip(_dodge(len(present), 0.4), present):
                 cells = {r["level"]: r for r in part if r["group"] == group}
@@ -156,7 +163,8 @@ def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, st
                           rotation=25 if len(levels) > 4 else 0,
                           ha="right" if len(levels) > 4 else "center")
             ax.set_xlim(-0.6, len(levels) - 0.4)
-            ax.set_xlabel("method" if factor == "method" else "style's culture")
+            ax.set_xlabel("method" if factor == "method" else "style's culture"
+                          if "own culture" in levels else "own culture's styles, rated by")
             ax.grid(axis="y", color="0.92", lw=0.6)
         axes[0, 0].set_ylabel(ylabel if level is None else f"{ylabel} ({level * 100:g} % CI)")
         axes[0, -1].legend(title="participants", frameon=False, loc="best")

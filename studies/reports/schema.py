@@ -51,6 +51,16 @@ RESULTS_SCHEMA: dict[str, str] = {
                "(Satterthwaite), ci_low, ci_high, p (t on df), p_adjusted (Holm within the "
                "family and question), ordinal_p and ordinal_same_direction (the same contrast "
                "in the model on mid-ranks).",
+    "marginal_means": "Estimated marginal means of the mixed model (equal weights over the "
+                      "other factors' levels, as emmeans), one row each: question, factor "
+                      "(method; group; in_group), level (a method; a group; own group / other "
+                      "groups), group (the participant group the mean is computed within, null: "
+                      "averaged over groups; method rows per group are the method x group "
+                      "means; in_group rows are a group's ratings of its own culture's styles "
+                      "and the other groups' ratings of the same styles, their difference "
+                      "averaged over groups being the in_group effect), estimate, se, df "
+                      "(Satterthwaite), ci_low, ci_high (t on df). Inferential, unlike the "
+                      "observed cell_means.",
     "bradley_terry": "Per 2AFC question and group: method log-strengths with participant-"
                      "bootstrap intervals and win rates.",
     "rankings": "Per ranking question and group: mean ranks with intervals and Plackett-Luce "

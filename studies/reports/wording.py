@@ -642,9 +642,9 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
                         if str(x) != "residual"])
         text += (f"Ratings were modelled with a linear mixed model ({models[0].get('formula', '')}"
                  + (f"; crossed random intercepts for {random}" if random else "")
-                 + ") fitted by REML; contrasts of estimated marginal means are reported with "
-                 "their intervals and Satterthwaite degrees of freedom, adjusted within each "
-                 "family of contrasts. ")
+                 + ") fitted by REML; estimated marginal means and contrasts of them are "
+                 "reported with their intervals and Satterthwaite degrees of freedom, the "
+                 "contrasts adjusted within each family. ")
         if models[0].get("scale"):
             text += f"Scale: {models[0]['scale']}. "
     text += ("Reliability is Krippendorff's α between raters and the split-half reliability of "

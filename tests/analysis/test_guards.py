@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from studies.analysis.guards import DesignMinimums, check_study
+from studies.analysis.guards import DesignMinimums, check_study, design_counts
 from studies.analysis.simulate import simulate_study
 from studies.analysis.tidy import REQUIRED_INPUT, read_tidy
 from studies.reports import ReportOptions, build_report
@@ -145,3 +145,33 @@ def test_read_tidy_fills_documented_defaults(study, tmp_path):
     assert (frame["participant_status"] == "completed").all()
     assert frame["response_id"].nunique() == len(frame)  # one Likert response per row
     assert (frame["group_culture"] == "").all() and not frame["in_group"].any()
+
+
+def test_one_shortfall_rule_gives_the_warning_and_the_report_wording(study):
+    """The analysis's warnings and the report's sufficiency rows come from the same
+    counts: each shortfall in both wordings, nothing where the minimums are met."""
+    few = study[(study["candidate_id"] < 6)
+                & ~((study["group"] == "chinese")
+                    & ~study["participant_id"].isin(study.loc[study["group"] == "chinese",
+                                                              "participant_id"].unique()[:2]))]
+    rules = DesignMinimums(min_ratings_per_candidate=40)
+    counts = design_counts(few, rules).set_index("group")
+    chinese, western = counts.loc["chinese"], counts.loc["western"]
+    assert chinese["n_participants"] == 2
+    assert western["n_participants"] == few.loc[few["group"] == "western",
+                                                "participant_id"].nunique() >= 5
+    n_c = int(western["n_candidates"])
+    per = western["n_ratings"] / n_c
+    assert [s.what for s in western["shortfalls"]] == ["candidates", "ratings_per_candidate"]
+    assert [s.reason() for s in western["shortfalls"]] == [
+        f"{n_c} candidate(s) rated, fewer than the minimum of 10",
+        f"{per:.1f} ratings per candidate, fewer than the minimum of 40"]
+    assert [s.needed() for s in western["shortfalls"]] == [
+        f"{10 - n_c} more rated candidate(s) ({n_c} of 10)",
+        f"more ratings per candidate (mean {per:.1f}, minimum 40)"]
+    assert chinese["shortfalls"][0].needed() == "3 more participant(s) (2 of 5)"
+    warnings = check_study(few, ["metric__tracked"], minimums=rules).warnings
+    for g, row in counts.iterrows():
+        for s in row["shortfalls"]:
+            assert f"question 1, group {g}: {s.reason()}; descriptive statistics only" in warnings
+    assert design_counts(study, DesignMinimums())["shortfalls"].map(len).eq(0).all()
