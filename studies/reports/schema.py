@@ -20,21 +20,30 @@ RESULTS_SCHEMA: dict[str, str] = {
     "descriptive": "Per question and group: n_participants, n_candidates, n_ratings, "
                    "mean_score, sd_score, inference (false: below the minimums, descriptive "
                    "statistics only).",
-    "agreement": "Per group, question, metric and correlation (pearson, spearman, kendall): "
-                 "statistic (correlation over candidates between the metric and the mean "
-                 "rating), ci_low/ci_high (crossed candidate x participant bootstrap, "
-                 "variance-corrected percentile interval), noise_ceiling (split-half "
-                 "reliability of the candidate means, Spearman-Brown), disattenuated "
-                 "(statistic / sqrt(noise_ceiling): the estimate of the estimand, the "
-                 "correlation with the expected rating of infinitely many raters) with "
-                 "disattenuated_low/high, n_candidates, n_participants, n_responses (counts "
-                 "actually used).",
+    "agreement": "Per group, question, metric and correlation (pearson, spearman, kendall), "
+                 "two estimands over the population of candidates, each with its own "
+                 "interval (crossed candidate x participant bootstrap, variance-corrected "
+                 "percentile interval). Primary: disattenuated with disattenuated_low/high, "
+                 "the correlation between the metric and the group's expected rating (what "
+                 "infinitely many raters of the group would give), estimated as statistic / "
+                 "sqrt(noise_ceiling) (split-half reliability of the candidate means, "
+                 "Spearman-Brown). Uncorrected: statistic with ci_low/ci_high, the "
+                 "correlation between the metric and the mean of k ratings of the candidate "
+                 "by the group's raters, k = ratings_per_candidate (harmonic mean of the "
+                 "study's ratings per candidate); smaller than the primary by about "
+                 "sqrt(reliability of a k-rating mean), and its interval covers this "
+                 "quantity, not the primary one. n_candidates, n_participants, n_responses "
+                 "(counts actually used).",
     "group_differences": "Per question, metric and pair of groups: r_a, r_b, difference "
-                         "(r_a - r_b) with ci_low/ci_high and p from the crossed bootstrap "
-                         "(same candidate draw for both groups), p_adjusted (Holm over every "
-                         "metric x group pair of the question), p_bh, the disattenuated "
-                         "difference with its interval, pearson_a/b, and fisher_z/fisher_p "
-                         "(independent-samples Fisher test, for reference only).",
+                         "(r_a - r_b, uncorrected: the difference of the groups' correlations "
+                         "with the mean of their own k ratings per candidate) with "
+                         "ci_low/ci_high and p from the crossed bootstrap (same candidate draw "
+                         "for both groups; H0: equal uncorrected agreement), p_adjusted (Holm "
+                         "over every metric x group pair of the question; the declared test), "
+                         "p_bh, disattenuated_difference (difference of the primary "
+                         "estimands) with disattenuated_low/high, pearson_a/b, and "
+                         "fisher_z/fisher_p (independent-samples Fisher test, for reference "
+                         "only).",
     "reliability": "Per question and group: Krippendorff's alpha at the level that fits the "
                    "question kind (ordinal and interval for Likert, nominal for 2AFC; others "
                    "on request), split-half reliability with its split range, ICC(2,1)/(2,k) "
@@ -46,9 +55,10 @@ RESULTS_SCHEMA: dict[str, str] = {
                     "effects, keyed by term).",
     "effects": "Named contrasts of estimated marginal means, one row each: question, term "
                "(in_group; method:a-b; method:a-b x group:g-h), family, estimate, se, df "
-               "(Satterthwaite), ci_low, ci_high, p (t on df), p_adjusted (Holm within the "
-               "family and question), ordinal_p and ordinal_same_direction (the same contrast "
-               "in the model on mid-ranks).",
+               "(Satterthwaite), ci_low, ci_high, p (t on df, unadjusted), p_adjusted (Holm "
+               "within the family and question; the declared test of each family), "
+               "ordinal_p and ordinal_same_direction (the same contrast in the model on "
+               "mid-ranks).",
     "bradley_terry": "Per 2AFC question and group: method log-strengths with participant-"
                      "bootstrap intervals and win rates.",
     "rankings": "Per ranking question and group: mean ranks with intervals and Plackett-Luce "
