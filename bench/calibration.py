@@ -8,8 +8,12 @@ from method x content x style) simulated by ``studies.analysis.simulate``
 with group-specific tastes, candidate, content, style and candidate x group
 effects; its truths (``study_truth``) are computed over the population of
 candidates. For every interval the report prints the script reports its
-coverage of the truth, for every test its rejection rate at alpha = .05 (the
-type-I error where the truth is null, power where it is not).
+coverage of the estimand the report states for it, for every test its
+rejection rate at alpha = .05 (the type-I error where the truth is null, power
+where it is not), unadjusted and after the declared Holm correction. The
+disattenuated agreement targets the correlation with the expected rating; the
+uncorrected agreement the correlation with the mean of k ratings, k the
+study's harmonic mean of ratings per candidate and group.
 
 Scenarios:
     planted: the metric tracks one group's taste (w = 0.8) and not the other's
