@@ -448,24 +448,34 @@ def _bootstrap_p(dist: np.ndarray) -> float:
 class AgreementResult:
     """Correlations between automatic metrics and mean human scores.
 
-    Estimand: the correlation, across the population of candidates, between a
-    metric and a group's expected rating of the candidate. ``statistic`` is the
-    correlation with the observed candidate means (attenuated by rater noise);
-    ``disattenuated`` divides it by the square root of the noise ceiling
-    (split-half reliability of the candidate means, Spearman-Brown), which
-    estimates the correlation with the expected rating of infinitely many raters.
+    Two estimands, each with its own interval, both across the population of
+    candidates:
+
+    * ``disattenuated`` (the primary one): the correlation between a metric and
+      the group's *expected* rating of a candidate (what infinitely many raters
+      of the group would give). It is ``statistic`` divided by the square root
+      of the noise ceiling (split-half reliability of the candidate means,
+      Spearman-Brown); interval ``disattenuated_low, disattenuated_high``.
+    * ``statistic``: the correlation between a metric and the mean of ``k``
+      ratings of the candidate by raters of the group, ``k =
+      ratings_per_candidate`` (the harmonic mean of the study's ratings per
+      candidate, which sets the rater noise of its means). It is smaller than
+      the first by the factor ``sqrt(reliability of a k-rating mean)``; its
+      interval ``ci_low, ci_high`` covers *this* quantity, not the first, and
+      a zero lies inside both or neither.
 
     Attributes:
         table: One row per ``group, question, metric, correlation`` with
             ``statistic, ci_low, ci_high, noise_ceiling, disattenuated,
             disattenuated_low, disattenuated_high, n_candidates,
-            n_participants, n_responses``; intervals are percentile intervals of
-            a crossed bootstrap resampling candidates and participants
-            independently (Owen 2007).
+            n_participants, n_responses, ratings_per_candidate``; intervals are
+            percentile intervals of a crossed bootstrap resampling candidates
+            and participants independently (Owen 2007).
         confidence_level: Level of the stored intervals.
         n_resamples: Bootstrap replicates per cell.
         resample: ``both`` (crossed), ``participants`` or ``candidates``.
-        distributions: Bootstrap replicates keyed by the row's index tuple.
+        distributions: Bootstrap replicates of ``statistic`` keyed by the row's
+            index tuple.
     """
 
     table: pd.DataFrame
@@ -588,9 +598,12 @@ def crossed_agreement(
 ) -> tuple[AgreementResult, GroupComparisonResult]:
     """Metric-human agreement per group and its differences between groups.
 
-    Estimand: per group and question, the correlation across the population
-    of candidates between a metric and the group's expected rating (see
-    :class:`AgreementResult`). Inference units are candidates *and*
+    Estimands: per group and question, the correlation across the population
+    of candidates between a metric and the group's expected rating
+    (``disattenuated``), and between a metric and the mean of the study's
+    number of ratings per candidate (``statistic``); see
+    :class:`AgreementResult`. Group differences are differences of the latter
+    (``difference``) and of the former (``disattenuated_difference``). Inference units are candidates *and*
     participants (crossed): each replicate draws candidates with replacement
     (the same draw for every group of a question) and, independently within
     each group, participants with replacement (Owen 2007, "The pigeonhole
@@ -666,8 +679,12 @@ def crossed_agreement(
         for metric in metrics:
             x = metric_values[metric].to_numpy(np.float64)
             for g, rep in per_group.items():
-                n_pairs = int((np.isfinite(x) & np.isfinite(rep.point)).sum())
+                paired = np.isfinite(x) & np.isfinite(rep.point)
+                n_pairs = int(paired.sum())
                 n_responses = int(rep.counts[np.isfinite(x)].sum())
+                # The uncorrected correlation's estimand is set by this number.
+                per_candidate = (float(n_pairs / np.sum(1.0 / rep.counts[paired]))
+                                 if n_pairs else float("nan"))
                 for kind in kinds:
                     estimate = float(_rowwise(rep.point[None, :], x[None, :], kind)[0])
                     dis = float(_disattenuate(estimate, rep.ceiling))
@@ -695,7 +712,7 @@ def crossed_agreement(
                         "noise_ceiling": rep.ceiling, "disattenuated": dis,
                         "disattenuated_low": dlow, "disattenuated_high": dhigh,
                         "n_candidates": n_pairs, "n_participants": rep.n_participants,
-                        "n_responses": n_responses,
+                        "n_responses": n_responses, "ratings_per_candidate": per_candidate,
                     })
         if compare is None:
             continue

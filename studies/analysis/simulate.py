@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.special import ndtr
 
 from ._common import as_rng
 from .tidy import COLUMNS
@@ -248,16 +250,28 @@ def expected_likert(
     with ``s = (scale_points - 1) / 6``; its expectation over normal leniency and
     noise is ``1 + sum_j P(rating >= j + 1)``, a sum of normal CDFs.
     """
-    from scipy.special import ndtr
+    return likert_moments(appeal, participant_sd=participant_sd, noise_sd=noise_sd,
+                          scale_points=scale_points)[0]
 
+
+def likert_moments(
+    appeal: np.ndarray, *, participant_sd: float, noise_sd: float, scale_points: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of one rating of a candidate with latent ``appeal``, by a
+    rater drawn at random (leniency and noise), exactly from the rating model:
+    ``E R = 1 + sum_j P(R >= j + 1)`` and ``E R^2 = 1 + sum_j (2 j + 1) P(R >= j + 1)``.
+    """
     mid = (scale_points + 1) / 2.0
     step = (scale_points - 1) / 6.0
     sd = np.hypot(participant_sd, noise_sd) * step
     centre = mid + np.asarray(appeal, float) * step
-    out = np.ones_like(centre)
+    mean = np.ones_like(centre)
+    square = np.ones_like(centre)
     for j in range(1, scale_points):
-        out = out + ndtr((centre - (j + 0.5)) / sd)
-    return out
+        at_least = ndtr((centre - (j + 0.5)) / sd)
+        mean = mean + at_least
+        square = square + (2 * j + 1) * at_least
+    return mean, square - mean**2
 
 
 def study_truth(
@@ -277,6 +291,7 @@ def study_truth(
     content_sd: float = 0.0,
     style_sd: float = 0.0,
     candidate_group_sd: float = 0.0,
+    ratings_per_candidate: Sequence[float] = (),
     n_population: int = 400_000,
     rng: np.random.Generator | int | None = 12345,
 ) -> dict[str, object]:
@@ -284,12 +299,28 @@ def study_truth(
 
     Monte Carlo over ``n_population`` candidates, each with a fresh content and
     style image (the marginal distribution of one candidate), and expected Likert
-    ratings computed exactly from the rating model.
+    ratings and single-rating variances computed exactly from the rating model.
+
+    Besides the correlation with the expected rating (infinitely many raters),
+    the correlation with the mean of ``k`` ratings for each ``k`` in
+    ``ratings_per_candidate``: the estimand of the uncorrected agreement of a
+    study with ``k`` ratings per candidate (the harmonic mean, when the number
+    varies: the noise variance of a mean of ``n`` ratings is ``W / n``). For
+    Pearson it is exact, ``r * sqrt(rel_k)`` with ``rel_k = var E / (var E + W / k)``
+    (``W`` the mean single-rating variance about the expected rating); for
+    Spearman the mean of ``k`` ratings is drawn as the expected rating plus a
+    normal error of that candidate's variance ``W(appeal) / k``.
+
+    Args:
+        ratings_per_candidate: Values of ``k`` for ``agreement_at_k``.
 
     Returns:
         ``{"agreement": {(group, metric): Pearson r between the metric and the
-        group's expected rating}, "cells": Series of expected ratings by
-        (method, style_culture, group)}``.
+        group's expected rating}, "spearman": the same with Spearman's rho,
+        "reliability": {group: reliability of one rating (var E / (var E + W))},
+        "agreement_at_k": {(group, metric, kind, k): correlation (kind pearson or
+        spearman) between the metric and the mean of k ratings}, "cells": Series
+        of expected ratings by (method, style_culture, group)}``.
     """
     gen = as_rng(rng)
     groups = list(weights)
@@ -309,16 +340,30 @@ def study_truth(
                     else -1 for g in groups])
     effects = np.zeros(len(methods)) if method_effects is None else np.asarray(method_effects, float)
     appeal = _appeal_table(latent, w, own, cand_culture, effects[cand_method], in_group_effect)
-    expected = expected_likert(appeal, participant_sd=participant_sd, noise_sd=noise_sd,
-                               scale_points=scale_points)
-    agreement = {}
+    expected, within = likert_moments(appeal, participant_sd=participant_sd,
+                                      noise_sd=noise_sd, scale_points=scale_points)
+    agreement, spearman, reliability, at_k = {}, {}, {}, {}
+    errors = gen.normal(size=expected.shape)  # one draw for every k: smooth in k
+    metric_ranks = {name: stats.rankdata(latent[name]) for name in ("metric__tracked",
+                                                                     "metric__noise")}
     for gi, g in enumerate(groups):
-        for name in ("metric__tracked", "metric__noise"):
-            x = latent[name]
-            agreement[(g, name)] = float(np.corrcoef(x, expected[:, gi])[0, 1])
+        var_expected = float(np.var(expected[:, gi]))
+        mean_within = float(np.mean(within[:, gi]))
+        reliability[g] = var_expected / (var_expected + mean_within)
+        expected_ranks = stats.rankdata(expected[:, gi])
+        for name, x in metric_ranks.items():
+            agreement[(g, name)] = float(np.corrcoef(latent[name], expected[:, gi])[0, 1])
+            spearman[(g, name)] = float(np.corrcoef(x, expected_ranks)[0, 1])
+        for n in ratings_per_candidate:
+            attenuation = np.sqrt(var_expected / (var_expected + mean_within / n))
+            mean_of_n = stats.rankdata(expected[:, gi] + np.sqrt(within[:, gi] / n) * errors[:, gi])
+            for name, x in metric_ranks.items():
+                at_k[(g, name, "pearson", n)] = agreement[(g, name)] * attenuation
+                at_k[(g, name, "spearman", n)] = float(np.corrcoef(x, mean_of_n)[0, 1])
     cells = pd.DataFrame(expected, columns=groups).assign(
         method=np.asarray(methods, dtype=object)[cand_method],
         style_culture=np.asarray(cultures, dtype=object)[cand_culture],
     ).melt(id_vars=["method", "style_culture"], var_name="group", value_name="expected")
-    return {"agreement": agreement,
+    return {"agreement": agreement, "spearman": spearman, "reliability": reliability,
+            "agreement_at_k": at_k,
             "cells": cells.groupby(["method", "style_culture", "group"])["expected"].mean()}

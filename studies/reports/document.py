@@ -267,8 +267,11 @@ def _agreement(doc: Document, qid: Any) -> str:
                 cells.append(cell if ci == DASH else f"{cell} {ci}")
             body.append(cells)
         note = (f"{ctx.correlation.title()} correlation, across candidates, between each metric "
-                f"and the group's mean rating of the candidate; n = participants. Metrics are "
-                f"ordered by their mean agreement; metrics without values are omitted.")
+                f"and the group's mean rating of the candidate{_per_candidate(rows, chunk)}, "
+                "uncorrected: rater noise in these means makes it smaller than the agreement "
+                "with the group's expected rating (the disattenuated table), and the interval "
+                "is for this uncorrected quantity. n = participants. Metrics are "
+                "ordered by their mean agreement; metrics without values are omitted.")
         rows_one = next((r for r in rows if r.get("n_candidates")), None)
         if rows_one:
             note += f" Candidates per group: {rows_one['n_candidates']}."
@@ -310,10 +313,12 @@ def _disattenuated(doc: Document, qid: Any, rows: list[dict], groups: list[str],
             est = fmt(r.get("disattenuated"))
             cells.append(est if ci == DASH or number(r.get("ci_low")) is None else f"{est} {ci}")
         body.append(cells)
-    note = (f"Agreement ({ctx.symbol}) divided by the square root of the noise ceiling, the "
-            "split-half reliability of the group's candidate means (Spearman–Brown): the "
-            "agreement expected with infinitely many raters. It can exceed 1 when the ceiling "
-            "is low; read it beside the uncorrected values.")
+    note = (f"The primary estimand: the correlation ({ctx.symbol}) between each metric and the "
+            "group's expected rating of a candidate (what infinitely many raters of the group "
+            "would give), estimated as the uncorrected agreement divided by the square root "
+            "of the noise ceiling, the split-half reliability of the group's candidate means "
+            "(Spearman–Brown), with its own crossed-bootstrap interval. It can exceed 1 when "
+            "the ceiling is low; read it beside the uncorrected values.")
     return doc.table(Table(f"Disattenuated agreement, {ctx.question_title(qid)}",
                            header, body, note))
 
@@ -330,9 +335,10 @@ def _differences(doc: Document, qid: Any) -> str:
              fmt_ci(r["ci_low"], r["ci_high"]), fmt_p(r["p"]),
              fmt_p(r["p_adjusted"])]
             for r in sorted(rows, key=lambda r: (r["metric"], r["group_a"], r["group_b"]))]
-    note = (f"{symbol}: difference in agreement between the two groups (first minus second). "
-            f"p adjusted with {correction}'s method across the metrics and group pairs of this "
-            "question.")
+    note = (f"{symbol}: difference in uncorrected agreement (with each group's mean rating of "
+            "the candidate) between the two groups (first minus second); interval and p from "
+            "the crossed bootstrap, H0: equal agreement. The declared test is p adjusted with "
+            f"{correction}'s method across the metrics and group pairs of this question.")
     if symbol == "Δr":
         note += (" Pearson difference with Zou's (2007) interval; p from a permutation of "
                  "participants between the two groups.")
@@ -363,9 +369,12 @@ def _effects(doc: Document, qid: Any) -> str:
     guarded = ctx.effects_guarded(qid)
     levels = contrast_levels(ctx)
     ordinal = any(r.get("ordinal_same_direction") is not None for r in rows)
+    adjusted = any(number(r.get("p_adjusted")) is not None for r in rows)
+    correction = correction_name(ctx.results)
     body = [[term_label(str(r["term"]), levels), fmt(r["estimate"]),
              DASH if guarded else fmt_ci(r.get("ci_low"), r.get("ci_high")),
              DASH if guarded else fmt_p(r.get("p"))]
+            + ([DASH if guarded else fmt_p(r.get("p_adjusted"))] if adjusted else [])
             + ([_ordinal_cell(r, guarded)] if ordinal else []) for r in rows]
     model = next((m for m in ctx.results.get("mixed_models", []) if m.get("question") == qid), {})
     note = ("Contrasts of estimated marginal means from the mixed model"
@@ -375,11 +384,16 @@ def _effects(doc: Document, qid: Any) -> str:
         note += f" Scale: {model['scale']}."
     if model.get("fit_note"):
         note += f" Fit: {model['fit_note']}"
+    if adjusted:
+        note += (f" p: unadjusted t test on Satterthwaite df; the declared test is p adjusted "
+                 f"with {correction}'s method within each family (in-group; method pairs; "
+                 "method × group).")
     if guarded:
         note += f" {DASH}: not estimated, data below the minimum."
     return "<h3>Contrasts</h3>" + doc.table(Table(
         f"Estimated contrasts, {ctx.question_title(qid)}",
         ["Contrast", "Estimate", f"{level_text(ctx.level)} CI", "p"]
+        + ([f"p ({correction})"] if adjusted else [])
         + (["Ordinal check (ranks)"] if ordinal else []), body, note))
 
 
@@ -757,6 +771,17 @@ def _group_order(ctx: Context) -> list[str]:
             if r.get("group") is not None and r["group"] not in order:
                 order.append(r["group"])
     return order
+
+
+def _per_candidate(rows: list[dict], groups: list[str]) -> str:
+    """`` (k = ... ratings per candidate)``: the uncorrected agreement's estimand depends on it."""
+    values = {g: number(r.get("ratings_per_candidate")) for r in rows for g in groups
+              if r["group"] == g and number(r.get("ratings_per_candidate")) is not None}
+    if not values:
+        return ""
+    low, high = min(values.values()), max(values.values())
+    k = fmt(low, 1) if round(low, 1) == round(high, 1) else f"{fmt(low, 1)}–{fmt(high, 1)}"
+    return f" (a mean of k = {k} ratings per candidate, harmonic mean)"
 
 
 def _n_for(rows: list[dict], group: str) -> str:

@@ -288,7 +288,8 @@ def _agreement_sentences(ctx: Context, qid: Any) -> list[Sentence]:
             verb = "agreed with" if positive else "ran opposite to"
             whom = _join([f"{ctx.group_name(r['group'])} ("
                           + estimate_clause(ctx.symbol, r["statistic"], r["ci_low"], r["ci_high"],
-                                            ctx.level) + ")" for r in same])
+                                            ctx.level) + _disattenuated_clause(r, ctx) + ")"
+                          for r in same])
             sentences.append(Sentence(
                 f"{metric_name(metric)} {verb} the {what} of {whom} participants.", "finding",
                 (metric, *[f"{metric}|{r['group']}" for r in same])))
@@ -314,6 +315,15 @@ def _agreement_sentences(ctx: Context, qid: Any) -> list[Sentence]:
             f"{level_text(ctx.level)} interval included zero ({details}).", "hedged",
             tuple(m for m, _ in unclear_all)))
     return sentences
+
+
+def _disattenuated_clause(row: dict[str, Any], ctx: Context) -> str:
+    """``; disattenuated ρ = .., CI [..]``: the primary estimand's estimate, where there is one."""
+    if number(row.get("disattenuated")) is None:
+        return ""
+    return "; disattenuated " + estimate_clause(
+        ctx.symbol, row["disattenuated"], row.get("disattenuated_low"),
+        row.get("disattenuated_high"), ctx.level)
 
 
 def difference_rows(ctx: Context, qid: Any) -> list[dict[str, Any]]:
@@ -627,15 +637,18 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     text = (
         "Analysis. Metric–human agreement was estimated per group and question as the "
         f"{ctx.correlation.title()} correlation, across candidates, between each metric and "
-        f"the group's mean rating of the candidate (the estimand: its correlation with the "
-        f"rating infinitely many raters of the group would give, over the population of "
-        f"candidates); {level_text(ctx.level)} confidence intervals come from a crossed "
-        f"bootstrap resampling candidates and participants independently "
-        f"({fmt_int(n_resamples)} resamples). The noise ceiling is the split-half reliability "
-        "of the candidate means (Spearman–Brown); agreement divided by its square root is "
-        "reported as disattenuated. Differences in agreement between groups, which rate the "
-        "same candidates, were tested with the same crossed bootstrap, per question, with "
-        f"{correction}'s correction across metrics and group pairs. ")
+        "the group's mean rating of the candidate. Its primary estimand is the correlation, "
+        "over the population of candidates, between the metric and the rating infinitely many "
+        "raters of the group would give; it is estimated by the disattenuated agreement, the "
+        "uncorrected one divided by the square root of the noise ceiling (the split-half "
+        "reliability of the candidate means, Spearman–Brown). The uncorrected agreement "
+        "estimates the correlation with the mean of as many ratings per candidate as the "
+        "study collected (their harmonic mean, k, is given with the table), which rater noise "
+        f"makes smaller; each has its own {level_text(ctx.level)} confidence interval from a "
+        "crossed bootstrap resampling candidates and participants independently "
+        f"({fmt_int(n_resamples)} resamples). Differences in uncorrected agreement between "
+        "groups, which rate the same candidates, were tested with the same crossed bootstrap, "
+        f"per question, with {correction}'s correction across metrics and group pairs. ")
     models = results.get("mixed_models") or []
     if models:
         random = _join([str(x) for x in models[0].get("random_effects") or []

@@ -90,3 +90,34 @@ def test_marginal_means_cover_the_population_means():
                 covered.append(low <= truth[(mean.level, mean.group)] <= high)
     assert len(covered) == 12 * 9
     assert 0.88 <= np.mean(covered) <= 0.995, np.mean(covered)
+
+
+def test_each_agreement_interval_covers_its_own_estimand():
+    """The metric tracks the western group's taste (w = 0.8). The uncorrected intervals
+    (Pearson and Spearman, 2 x 50 studies) cover the correlation with the mean of k
+    ratings (k = the study's harmonic mean of ratings per candidate, about 3 here) in
+    about 95% of cases, and the correlation with the expected rating far less often,
+    since rater noise attenuates it; the disattenuated intervals cover the latter."""
+    grid = np.arange(2.0, 8.01, 0.25)
+    truth = study_truth(weights={"western": 0.8, "chinese": 0.0}, **CROSSED,
+                        ratings_per_candidate=grid, n_population=100_000)
+    frame = _many_studies(50, weights={"western": 0.8, "chinese": 0.0})
+    agree = crossed_agreement(frame, ["metric__tracked"], correlations=("pearson", "spearman"),
+                              compare=None, n_resamples=300, rng=2)[0]
+    rows = agree.table.xs(("western", "metric__tracked"), level=("group", "metric"))
+    assert len(rows) == 100 and rows["ratings_per_candidate"].between(2.0, 6.0).all()
+    at_k, expected = [], []
+    for (_, kind), row in rows.iterrows():
+        curve = [truth["agreement_at_k"][("western", "metric__tracked", kind, k)] for k in grid]
+        at_k.append(np.interp(row["ratings_per_candidate"], grid, curve))
+        source = truth["agreement"] if kind == "pearson" else truth["spearman"]
+        expected.append(source[("western", "metric__tracked")])
+    at_k, expected = np.array(at_k), np.array(expected)
+    assert (at_k < expected - 0.05).all()  # attenuated by rater noise
+    low, high = rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy()
+    own = np.mean((low <= at_k) & (at_k <= high))
+    other = np.mean((low <= expected) & (expected <= high))
+    dis = np.mean((rows["disattenuated_low"] <= expected) & (expected <= rows["disattenuated_high"]))
+    assert 0.89 <= own <= 0.995, own
+    assert 0.89 <= dis <= 0.995, dis
+    assert other < own - 0.1, (other, own)

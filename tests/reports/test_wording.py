@@ -155,3 +155,29 @@ def test_pdf_without_a_browser_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(PdfError, match="install Debian's chromium or set STYLESTUDY_CHROMIUM"):
         print_pdf(html, tmp_path / "report.pdf")
     assert not (tmp_path / "report.pdf").exists()
+
+
+def test_report_states_each_agreement_estimand_and_the_declared_tests():
+    """The uncorrected agreement is stated as the correlation with a mean of k ratings
+    (k given), the disattenuated one as the primary estimand with its interval in the
+    sentence, and the contrasts table gives the Holm-adjusted p as the declared test."""
+    results = _results()
+    for row in results["agreement"]:
+        if row["statistic"] is not None:
+            row.update(ratings_per_candidate=3.34 if row["group"] == "west" else 3.29,
+                       disattenuated=row["statistic"] * 1.2, noise_ceiling=0.69,
+                       disattenuated_low=row["ci_low"] * 1.2,
+                       disattenuated_high=min(1.0, row["ci_high"] * 1.2))
+    for row, adjusted in zip(results["effects"], (0.002, 0.008, 0.61)):
+        row["p_adjusted"] = adjusted
+    texts = [s.text for s in summary_sentences(results)[7]]
+    assert ("LPIPS (AlexNet) agreed with the ratings of Western (ρ = .41, 95 % CI [.28, .52]; "
+            "disattenuated ρ = .49, 95 % CI [.34, .62]) participants.") in texts
+    html = render_html(results)
+    assert "mean rating of the candidate (a mean of k = 3.3 ratings per candidate" in html
+    assert "the interval is for this uncorrected quantity" in html
+    assert "The primary estimand: the correlation (ρ) between each metric and the" in html
+    assert "the mean of as many ratings per candidate as the study collected" in html
+    cells = scan(html).cells
+    assert "p (Holm)" in cells and ".008" in cells
+    assert "declared test is p adjusted with Holm" in html and "within each family" in html
