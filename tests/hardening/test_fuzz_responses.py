@@ -129,7 +129,7 @@ def test_replayed_submission_is_stored_once(session):
     url = reverse("studies:participant_answer", args=[session.participant.token, trial.position])
     data = answer_for(trial)
     replies = [session.client.post(url, data).status_code for _ in range(5)]
-    assert replies == [302] * 5 and Response.objects.filter(trial=trial).count() == 1
+    assert replies == [200] + [302] * 4 and Response.objects.filter(trial=trial).count() == 1
     # The replay of an old answer after moving on changes nothing either.
     nxt = session.current()
     assert session.client.post(url, {**data, "value": "1"}).status_code == 302

@@ -35,21 +35,22 @@ def _begin(client, study) -> Participant:
 
 
 def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
-    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, answer ≤ 5, image ≤ 3."""
+    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, image ≤ 3, and the
+    answer with the next trial's page in its response ≤ 7 (≤ 6 for the last, which finishes the session)."""
     study = make_study()
     client = Client()
     participant = _begin(client, study)
-    client.get(session_url(participant.token))  # the first trial after the instructions
+    with django_assert_max_num_queries(4):
+        page = client.get(session_url(participant.token))
     answered = 0
     kinds = set()
     while True:
         trial = participant.trials.filter(response__isnull=True).order_by("position").first()
         if trial is None:
             break
-        with django_assert_max_num_queries(4):
-            page = client.get(session_url(participant.token))
         kinds.add(trial.attention_kind or trial.question.kind)
         html = page.content.decode()
+        assert f'action="{reverse("studies:participant_answer", args=[participant.token, trial.position])}"' in html
         images = _IMG.findall(html) + _PRELOAD.findall(html)
         assert images or trial.attention_kind == Trial.AttentionKind.INSTRUCTED
         for url in images:
@@ -58,13 +59,35 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
             assert image.status_code == 200, url
         url = reverse("studies:participant_answer", args=[participant.token, trial.position])
         data = answer_for(trial)
-        with django_assert_max_num_queries(5):
-            response = client.post(url, data)
-        assert response.status_code == 302
+        last = not participant.trials.filter(response__isnull=True, position__gt=trial.position).exists()
+        with django_assert_max_num_queries(6 if last else 7):
+            page = client.post(url, data)
+        assert page.status_code == 200
         answered += 1
     assert answered == participant.trials.count() == Response.objects.filter(trial__participant=participant).count()
-    assert b"Thanks EN." in client.get(session_url(participant.token)).content
+    assert b"Thanks EN." in page.content
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.COMPLETED and participant.completion_code
+    assert participant.completion_code.encode() in page.content
     assert {"likert", "2afc", "ranking", "scrambled", "instructed"} <= kinds
+
+
+def test_answer_response_is_the_session_page_of_the_next_step():
+    """The page an answer returns is the one a GET of the session shows next (nothing missed, nothing twice)."""
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    client.get(session_url(participant.token))
+    trial = participant.trials.order_by("position").first()
+    after = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]),
+                        answer_for(trial)).content.decode()
+    again = client.get(session_url(participant.token)).content.decode()
+    form = re.compile(r'<form method="post" action="([^"]+)"[^>]*data-trial')
+    assert form.search(after).group(1) == form.search(again).group(1).replace("&amp;", "&")
+    assert form.search(after).group(1).endswith(f"/trial/{trial.position + 1}")
+    assert f'data-session="{session_url(participant.token)}"' in after
+    # Shown (response-time origin) once, by the answer's page.
+    assert Trial.objects.get(participant=participant, position=trial.position + 1).shown_at is not None
 
 
 def test_trial_page_links_signed_urls_that_the_next_page_reuses():
@@ -158,7 +181,7 @@ def test_answer_validated_against_the_locked_trial_keeps_the_chosen_item():
     trial = state.current
     response = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]),
                            {"choice": 1, "client_rt_ms": 500})
-    assert response.status_code == 302
+    assert response.status_code == 200
     stored = Response.objects.get(trial=trial)
     assert stored.choice.slot == 1 and stored.choice.trial_id == trial.pk
     bad = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position + 1]),
