@@ -162,8 +162,8 @@ def check_signed_ref(ref: str, expires: int, signature: str, *, now: float | Non
 
 #: Folder under MEDIA_ROOT holding the published aliases (symbolic links to stimuli).
 PUBLISHED_DIR = "_published"
-#: Aliases already made by this process (a page then costs no file-system call).
-_published: set[str] = set()
+#: ``(folder, alias)`` already made by this process (a page then costs no file-system call).
+_published: set[tuple[str, str]] = set()
 
 
 def image_link_secret() -> str:
@@ -185,9 +185,9 @@ def _alias(name: str) -> str:
 def publish(name: str, storage=None) -> str:
     """The alias of the stored file ``name`` under ``PUBLISHED_DIR``, made on first use."""
     alias = _alias(name)
-    if alias not in _published:
-        storage = storage or default_storage
-        folder = Path(storage.location) / PUBLISHED_DIR
+    storage = storage or default_storage
+    folder = Path(storage.location) / PUBLISHED_DIR
+    if (str(folder), alias) not in _published:
         link = folder / alias
         if not link.is_symlink():
             folder.mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,7 @@ def publish(name: str, storage=None) -> str:
                 os.symlink(os.path.relpath(Path(storage.path(name)), folder), link)
             except FileExistsError:
                 pass  # made by another process meanwhile
-        _published.add(alias)
+        _published.add((str(folder), alias))
     return alias
 
 
@@ -205,7 +205,7 @@ def link_signature(alias: str, expires: int) -> str:
     MD5 is what ``secure_link`` offers; the secret ends the hashed text, so the
     signature cannot be extended to another alias or expiry.
     """
-    digest = hashlib.md5(f"{expires}/{alias} {image_link_secret()}".encode(), usedforsecurity=False).digest()
+    digest = hashlib.md5(f"{expires}/{alias} {image_link_secret()}".encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

@@ -7,15 +7,18 @@ them from creeping back.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import time
+from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from studies.actions.participants import do_record_response, trial_state
-from studies.delivery import check_signed_ref, sign_ref
+from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
 from studies.models import Participant, Response, Trial
 
 from .factories import make_study
@@ -199,3 +202,48 @@ def answer_for_trial(trial: Trial):
     if "choice" in data:
         return Answer(choice=int(data["choice"]))
     return Answer(ranking=[int(x) for x in data["ranking"].split(",")])
+
+
+_LINK = re.compile(r"^/m/(\d+)/([A-Za-z0-9_-]+)/([0-9a-f]{32}\.png)$")
+
+
+def test_images_as_links_nginx_verifies_without_django(settings):
+    """With the link secret set, a trial page links its stimuli by URLs nginx's secure_link checks: the
+    signature is nginx's formula (MD5 of "<expires>/<alias> <secret>", base64url), the alias is a symbolic
+    link to the permitted file, no file or method name is in the URL, and Django is never asked."""
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "link-secret-for-tests"
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    html = client.get(session_url(participant.token)).content.decode()
+    urls = _IMG.findall(html) + _PRELOAD.findall(html)
+    links = [u for u in urls if u.startswith("/m/")]
+    assert links and all(u.startswith(("/m/", "/i/")) for u in urls)
+    trial = trial_state(participant).current
+    names = {item.candidate.image.name for item in trial.items.all() if item.candidate_id}
+    targets = set()
+    for url in links:
+        expires, signature, alias = _LINK.match(url).groups()
+        assert "candidates" not in url and not any(Path(n).stem in url for n in names)
+        digest = hashlib.md5(f"{expires}/{alias} link-secret-for-tests".encode()).digest()
+        assert signature == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        assert int(expires) - time.time() >= settings.STYLESTUDY_IMAGE_URL_MAX_AGE // 2
+        link = Path(settings.MEDIA_ROOT) / "_published" / alias
+        assert link.is_symlink() and link.resolve().is_file()
+        targets.add(str(link.resolve().relative_to(Path(settings.MEDIA_ROOT).resolve())))
+    assert names <= targets
+    # The same file gets the same URL on the next page (the preloaded copy is reused); another secret,
+    # another signature and alias.
+    assert set(_PRELOAD.findall(html)) & set(links) <= set(links)
+    assert image_link(next(iter(names))) in links
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "another-secret"
+    assert image_link(next(iter(names))) not in links
+
+
+def test_image_links_need_local_files(settings):
+    """Without the secret, or with object storage, images keep going through Django's signed view."""
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = ""
+    assert not serves_links()
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "s"
+    assert serves_links()
+    assert not serves_links(storage=object())
