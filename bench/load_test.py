@@ -608,7 +608,9 @@ http {{
     fastcgi_temp_path {work}/nginx-fastcgi;
     uwsgi_temp_path {work}/nginx-uwsgi;
     scgi_temp_path {work}/nginx-scgi;
-    upstream stylestudy {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    # Idle upstream connections are closed by nginx before gunicorn's keep-alive (5 s) closes
+    # them, so a request is never sent on a connection gunicorn is closing (a reset: 502 on a POST).
+    upstream stylestudy {{ server 127.0.0.1:{upstream}; keepalive 64; keepalive_timeout 4s; }}
     server {{
         listen 127.0.0.1:{port};
 {snippet}
