@@ -3,12 +3,13 @@
 Runs against the production set-up on loopback only: gunicorn (``config/
 gunicorn.conf.py``, ``DEBUG=0``) + PostgreSQL + Redis (cache and rate limits).
 Every simulated participant is an HTTP client with its own cookies: consent
-page, consent, background questionnaire, instructions, then every trial (GET
-the page, POST the answer) until the completion page; then the next
-participant, until ``--duration`` seconds or ``--max-participants`` are done.
+page, consent, background questionnaire, instructions, then every trial (its
+images, then the answer POST, whose response is the next trial's page) until
+the completion page; then the next participant, until ``--duration`` seconds
+or ``--max-participants`` are done.
 
 Afterwards the database is audited: each answer the server acknowledged
-(302 after the POST) must be stored exactly once, with the submitted value.
+(200 after the POST) must be stored exactly once, with the submitted value.
 
 Subcommands (the default is ``run``, which does everything)::
 
