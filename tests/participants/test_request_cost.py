@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
+import os
 import re
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -25,6 +31,7 @@ from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
 
 pytestmark = pytest.mark.django_db
+REPO = Path(__file__).resolve().parents[2]
 
 _IMG = re.compile(r'<img src="([^"]+)"')
 _PRELOAD = re.compile(r'<link rel="prefetch" href="([^"]+)"')
@@ -247,3 +254,52 @@ def test_image_links_need_local_files(settings):
     settings.STYLESTUDY_IMAGE_LINK_SECRET = "s"
     assert serves_links()
     assert not serves_links(storage=object())
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()), reason="nginx not installed")
+def test_nginx_sends_the_linked_image_and_refuses_forged_or_expired_links(settings):
+    """Real nginx with the snippet the load test and README use: Django's link opens the file, with the
+    cache headers; a changed signature, expiry or alias, or an expired link, is refused."""
+    # nginx's workers run as another user: a world-readable folder outside pytest's private one.
+    root = Path(tempfile.mkdtemp(prefix="stylestudy-nginx-"))
+    root.chmod(0o755)
+    media = root / "media"
+    settings.MEDIA_ROOT = str(media)
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "nginx-secret"
+    spec = importlib.util.spec_from_file_location("stylestudy_load_test", REPO / "bench" / "load_test.py")
+    load_test = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = load_test  # dataclasses need the module registered
+        spec.loader.exec_module(load_test)
+    nginx = None
+    try:
+        study = make_study()
+        client = Client()
+        participant = _begin(client, study)
+        html = client.get(session_url(participant.token)).content.decode()
+        links = [u for u in _IMG.findall(html) + _PRELOAD.findall(html) if u.startswith("/m/")]
+        assert len(links) >= 2
+        (root / "nginx").mkdir()
+        port = load_test.free_port()
+        nginx = load_test.start_nginx(root / "nginx", port, load_test.free_port(), media, secret="nginx-secret",
+                                      max_age=3600)
+        base = f"http://127.0.0.1:{port}"
+        ok = httpx.get(base + links[0])
+        assert ok.status_code == 200 and ok.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert ok.headers["Cache-Control"] == "private, max-age=3600, immutable" and ok.headers["ETag"]
+        assert httpx.get(base + links[0], headers={"If-None-Match": ok.headers["ETag"]}).status_code == 304
+        expires, signature, alias = _LINK.match(links[0]).groups()
+        # (The first character: the last one of 22 base64 characters also carries unused bits.)
+        forged = ("A" if signature[0] != "A" else "B") + signature[1:]
+        assert httpx.get(f"{base}/m/{expires}/{forged}/{alias}").status_code == 404
+        assert httpx.get(f"{base}/m/{int(expires) + 1}/{signature}/{alias}").status_code == 404
+        other = next(_LINK.match(u).group(3) for u in links if _LINK.match(u).group(3) != alias)
+        assert httpx.get(f"{base}/m/{expires}/{signature}/{other}").status_code == 404
+        name = os.path.relpath(os.path.realpath(media / "_published" / alias), os.path.realpath(media))
+        past = image_link(name, now=time.time() - 3 * 24 * 3600)
+        assert _LINK.match(past).group(3) == alias
+        assert httpx.get(base + past).status_code == 404
+    finally:
+        if nginx is not None:
+            load_test.stop_process(nginx)
+        shutil.rmtree(root, ignore_errors=True)
