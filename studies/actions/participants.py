@@ -348,7 +348,7 @@ def do_record_response(
                     raise Participant.DoesNotExist
                 return None
             # All the participant's trials at once: the current one to validate against,
-            # and what the next page needs (see ``state_after`` below).
+            # and what the next page needs (``trials_after``, see Returns).
             trials = list(
                 Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()})
                 .select_related("question", "participant__study")
