@@ -3,12 +3,13 @@
 Runs against the production set-up on loopback only: gunicorn (``config/
 gunicorn.conf.py``, ``DEBUG=0``) + PostgreSQL + Redis (cache and rate limits).
 Every simulated participant is an HTTP client with its own cookies: consent
-page, consent, background questionnaire, instructions, then every trial (GET
-the page, POST the answer) until the completion page; then the next
-participant, until ``--duration`` seconds or ``--max-participants`` are done.
+page, consent, background questionnaire, instructions, then every trial (its
+images, then the answer POST, whose response is the next trial's page) until
+the completion page; then the next participant, until ``--duration`` seconds
+or ``--max-participants`` are done.
 
 Afterwards the database is audited: each answer the server acknowledged
-(302 after the POST) must be stored exactly once, with the submitted value.
+(200 after the POST) must be stored exactly once, with the submitted value.
 
 Subcommands (the default is ``run``, which does everything)::
 
@@ -50,6 +51,8 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parent.parent
 MAX_DURATION_S = 300
 MAX_PARTICIPANTS = 1000
+#: Signed image URLs live half to all of this; nginx lets browsers cache them for the half.
+IMAGE_URL_MAX_AGE = 7200
 CULTURES = ("western", "chinese", "japanese")
 
 _ACTION = re.compile(r'<form method="post" action="([^"]+/trial/\d+)"')
@@ -234,15 +237,17 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
             raise ParticipantFailed(f"consent: HTTP {r.status_code}")
         session = r.headers["Location"]
         token = session.rstrip("/").split("/")[-1]
+        text = ""  # the page to act on: from a GET of the session, or the answer's response
         while True:
             if time.monotonic() > deadline:
                 # The run is over: this participant leaves mid-way (what is acknowledged is audited).
                 stats.participants_left += 1
                 return
-            page = await _request(client, stats, "page", "GET", session, hard_deadline)
-            if page.status_code != 200:
-                raise ParticipantFailed(f"session page: HTTP {page.status_code}")
-            text = page.text
+            if not text:
+                page = await _request(client, stats, "page", "GET", session, hard_deadline)
+                if page.status_code != 200:
+                    raise ParticipantFailed(f"session page: HTTP {page.status_code}")
+                text = page.text
             if _BACKGROUND.search(text):
                 data = {"cultural_background": CULTURES[number % 3], "country_grew_up": "Testland",
                         "languages": ["en"], "years_abroad": "1", "art_training": "some", "age_band": "25-34"}
@@ -258,14 +263,19 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
                 if think_s:
                     await asyncio.sleep(random.uniform(0, 2 * think_s))
                 r = await _request(client, stats, "answer", "POST", url, hard_deadline, data=data, headers=csrf())
-                if r.status_code == 302:
+                # 200: stored, and the response is the next step's page; 302: nothing stored by this
+                # request (a resent answer), the session page says where the participant is.
+                if r.status_code == 200:
                     stats.acked.append({"token": token, "position": position, **expected})
+                    text = r.text
+                    continue
             elif (start := _START.search(text)) is not None:
                 r = await _request(client, stats, "start", "POST", start.group(1), hard_deadline, headers=csrf())
             else:
                 break  # the completion (or screen-out) page: no form left
             if r.status_code != 302:
                 raise ParticipantFailed(f"POST: HTTP {r.status_code}: {r.text[:200]}")
+            text = ""
     stats.participants_finished += 1
 
 
@@ -599,7 +609,9 @@ http {{
     fastcgi_temp_path {work}/nginx-fastcgi;
     uwsgi_temp_path {work}/nginx-uwsgi;
     scgi_temp_path {work}/nginx-scgi;
-    upstream stylestudy {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    # Idle upstream connections are closed by nginx before gunicorn's keep-alive (5 s) closes
+    # them, so a request is never sent on a connection gunicorn is closing (a reset: 502 on a POST).
+    upstream stylestudy {{ server 127.0.0.1:{upstream}; keepalive 64; keepalive_timeout 4s; }}
     server {{
         listen 127.0.0.1:{port};
 {snippet}
@@ -614,23 +626,32 @@ http {{
 }}
 """
 
-#: The production snippet (README, *Production*): files only after Django said yes.
+#: The production snippet (README, *Production*): files only after Django said yes
+#: (X-Accel-Redirect), or by a link whose signature nginx checks itself (secure_link).
 NGINX_MEDIA_SNIPPET = """
         location /_protected_media/ {{
             internal;
             alias {media}/;
         }}
+        location ~ "^/m/(?<link_expires>[0-9]+)/(?<link_sig>[A-Za-z0-9_-]+)/(?<link_file>[0-9a-f]{{32}}[.a-z]*)$" {{
+            secure_link $link_sig,$link_expires;
+            secure_link_md5 "$link_expires/$link_file {secret}";
+            if ($secure_link = "") {{ return 404; }}
+            if ($secure_link = "0") {{ return 404; }}
+            alias {media}/_published/$link_file;
+            add_header Cache-Control "private, max-age={max_age}, immutable";
+        }}
 """
 
 
-def start_nginx(work: Path, port: int, upstream: int, media: Path) -> subprocess.Popen:
+def start_nginx(work: Path, port: int, upstream: int, media: Path, *, secret: str, max_age: int) -> subprocess.Popen:
     import shutil
 
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     # nginx's workers run unprivileged: they must be able to read the media folder.
     os.chmod(work, 0o755)
     conf = work / "nginx.conf"
-    snippet = NGINX_MEDIA_SNIPPET.format(media=media)
+    snippet = NGINX_MEDIA_SNIPPET.format(media=media, secret=secret, max_age=max_age)
     conf.write_text(NGINX_CONF.format(work=work, port=port, upstream=upstream, snippet=snippet))
     proc = subprocess.Popen([exe, "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL,
                             stderr=open(work / "nginx-stderr.log", "ab"), start_new_session=True)
@@ -643,7 +664,8 @@ def start_nginx(work: Path, port: int, upstream: int, media: Path) -> subprocess
 # --- queries per request kind (Django test client on the load database) -----------------
 
 
-def count_queries(database_url: str, data_dir: Path, slug: str = "load", participants: int = 3) -> dict:
+def count_queries(database_url: str, data_dir: Path, slug: str = "load", participants: int = 3,
+                  links: bool = False) -> dict:
     """Queries and CPU of each kind of participant request, participants one after another.
 
     Runs in-process against the load-test database with the production
@@ -653,7 +675,8 @@ def count_queries(database_url: str, data_dir: Path, slug: str = "load", partici
     The first participant warms up (template compilation, lazy imports) and
     is not counted.
     """
-    _django(database_url, data_dir, ALLOWED_HOSTS="testserver")
+    extra = {"STYLESTUDY_IMAGE_LINK_SECRET": secrets.token_urlsafe(24)} if links else {}
+    _django(database_url, data_dir, ALLOWED_HOSTS="testserver", **extra)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -667,7 +690,12 @@ def count_queries(database_url: str, data_dir: Path, slug: str = "load", partici
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
 
-    def call(kind: str, method: str, url: str, **data):
+    def call(kind: str, method: str | None, url: str, **data):
+        if method is None:  # a request Django never sees (nginx answers it)
+            counts.setdefault(kind, []).append(0)
+            cpu.setdefault(kind, []).append(0.0)
+            db_cpu.setdefault(kind, []).append(0.0)
+            return None
         with CaptureQueriesContext(connection) as ctx:
             db0 = _proc_cpu_s(backend) or 0.0
             started = time.process_time()
@@ -689,9 +717,14 @@ def count_queries(database_url: str, data_dir: Path, slug: str = "load", partici
                      "postgresql_cpu_ms": round(1000 * sum(db_cpu[kind]) / len(v), 2)}
               for kind, v in counts.items()}
     trials = len(counts.get("answer", [])) or 1
+    # A trial's pages: the session page (the first trial; before answers rendered the next
+    # page, every trial) and the answer, with the images Django sends.
     per_trial = sum(sum(cpu[k]) + sum(db_cpu[k]) for k in ("page", "answer", "image") if k in cpu) / trials
     result["per_trial"] = {"trials": trials, "cpu_ms": round(1000 * per_trial, 2),
-                           "image_requests": round(len(counts.get("image", [])) / trials, 2)}
+                           "django_requests": round(sum(len(counts.get(k, [])) for k in ("page", "answer", "image"))
+                                                    / trials, 2),
+                           "image_requests": round(len(counts.get("image", [])) / trials, 2),
+                           "image_requests_nginx": round(len(counts.get("image_nginx", [])) / trials, 2)}
     return result
 
 
@@ -699,8 +732,9 @@ def _one_participant(call, slug: str) -> None:
     fetched: set[str] = set()  # the browser cache: every image URL is cacheable for its lifetime
     call("consent_page", "get", f"/s/{slug}/")
     session = call("consent", "post", f"/s/{slug}/", decision="accept")["Location"]
+    text = ""
     for _ in range(100):
-        text = call("page", "get", session).content.decode()
+        text = text or call("page", "get", session).content.decode()
         if _BACKGROUND.search(text):
             call("background", "post", f"{session}background", cultural_background="western",
                  country_grew_up="Testland", languages=["en"], years_abroad="1", art_training="some",
@@ -710,14 +744,21 @@ def _one_participant(call, slug: str) -> None:
                 url = (img or prefetch).replace("&amp;", "&")
                 if url not in fetched:
                     fetched.add(url)
-                    call("image", "get", url)
+                    # nginx checks and sends /m/ links itself: no Django request to count.
+                    if url.startswith("/m/"):
+                        call("image_nginx", None, url)
+                    else:
+                        call("image", "get", url)
             kind = _KIND.search(text)
             data, _expected = _answer(kind.group(1) if kind else "", text, "count", 0)
-            call("answer", "post", action.group(1), **data)
+            response = call("answer", "post", action.group(1), **data)
+            text = response.content.decode() if response.status_code == 200 else ""
+            continue
         elif (start := _START.search(text)) is not None:
             call("start", "post", start.group(1))
         else:
             break
+        text = ""
 
 
 def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
@@ -741,7 +782,9 @@ def command_run(args: argparse.Namespace) -> int:
     port = free_port()
     extra = {}
     if args.nginx:
-        extra = {"STYLESTUDY_ACCEL_REDIRECT_PREFIX": "/_protected_media/", "STYLESTUDY_TRUSTED_PROXIES": "127.0.0.1"}
+        extra = {"STYLESTUDY_ACCEL_REDIRECT_PREFIX": "/_protected_media/", "STYLESTUDY_TRUSTED_PROXIES": "127.0.0.1",
+                 "STYLESTUDY_IMAGE_LINK_SECRET": secrets.token_urlsafe(24),
+                 "STYLESTUDY_IMAGE_URL_MAX_AGE": str(IMAGE_URL_MAX_AGE)}
     if args.threads:
         extra["GUNICORN_THREADS"] = str(args.threads)
     server = start_gunicorn(server_env(database_url, work, args.redis_url, **extra), port, work / "gunicorn.log",
@@ -750,7 +793,8 @@ def command_run(args: argparse.Namespace) -> int:
     base_port = port
     if args.nginx:
         base_port = free_port()
-        front = start_nginx(work, base_port, port, work / "media")
+        front = start_nginx(work, base_port, port, work / "media", secret=extra["STYLESTUDY_IMAGE_LINK_SECRET"],
+                            max_age=IMAGE_URL_MAX_AGE // 2)
     roots = {"gunicorn": server.pid, **({"nginx": front.pid} if front else {})}
     meter = CpuMeter(roots, args.pg_url, args.db_name)
     profiler = None
@@ -781,7 +825,8 @@ def command_run(args: argparse.Namespace) -> int:
     acked_path.write_text(json.dumps(stats.acked))
     audit = _subprocess_json(["verify", "--database-url", database_url, "--data-dir", str(work),
                               "--acked", str(acked_path)], env)
-    queries = _subprocess_json(["queries", "--database-url", database_url, "--data-dir", str(work)], env)
+    queries = _subprocess_json(["queries", "--database-url", database_url, "--data-dir", str(work),
+                                *(["--links"] if args.nginx else [])], env)
     result = {"setup": {"participants": participants, "duration_s": duration, "ramp_s": min(args.ramp, duration / 2),
                         "think_s": args.think, "nginx": bool(args.nginx), "images": not args.no_images,
                         "workers": args.workers or "conf", "threads": args.threads or "conf",
@@ -845,9 +890,10 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("queries")
     q.add_argument("--database-url", required=True)
     q.add_argument("--data-dir", type=Path, required=True)
+    q.add_argument("--links", action="store_true", help="images as nginx-verified links (as behind --nginx)")
     args = parser.parse_args(argv)
     if args.command == "queries":
-        print(json.dumps(count_queries(args.database_url, args.data_dir)))
+        print(json.dumps(count_queries(args.database_url, args.data_dir, links=args.links)))
         return 0
     if args.command == "seed":
         print(json.dumps({"slug": seed(args.database_url, args.data_dir)}))

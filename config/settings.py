@@ -320,6 +320,9 @@ STYLESTUDY_ABANDONED_HOLD_MINUTES = env_int("STYLESTUDY_ABANDONED_HOLD_MINUTES",
 # seconds; behind nginx, this internal location (mapped to MEDIA_ROOT) sends them.
 STYLESTUDY_IMAGE_URL_MAX_AGE = env_int("STYLESTUDY_IMAGE_URL_MAX_AGE", 2 * 3600)
 STYLESTUDY_ACCEL_REDIRECT_PREFIX = env_str("STYLESTUDY_ACCEL_REDIRECT_PREFIX")
+# Shared with nginx's secure_link: trial pages then link stimuli by URLs nginx checks and sends
+# itself (README, Production); unset, every image request goes through Django.
+STYLESTUDY_IMAGE_LINK_SECRET = env_str("STYLESTUDY_IMAGE_LINK_SECRET")
 # Attention checks mixed into each participant's trials (alternating scrambled-image and instructed).
 STYLESTUDY_ATTENTION_CHECKS = env_int("STYLESTUDY_ATTENTION_CHECKS", 2)
 

@@ -11,6 +11,15 @@ through Python when the deployment allows it:
   the bytes from the bucket (README, *Several hosts*);
 * otherwise: Django streams the file (:class:`~django.http.FileResponse`).
 
+Participants' stimuli can skip Django altogether: with
+``STYLESTUDY_IMAGE_LINK_SECRET`` set (local disk behind nginx), a trial page
+links each image as ``/m/<expires>/<signature>/<alias>.png``, a URL nginx's
+``secure_link`` module verifies by itself (README, *Production*). The
+permission check is the page's: a URL is only issued for an image of the
+participant's own trial. ``<alias>`` is a keyed hash of the file name, a
+symbolic link under ``MEDIA_ROOT/_published/`` made the first time it is
+linked, so no file or method name is in the URL.
+
 Both carry ``Cache-Control`` and an ``ETag`` (file names are content-addressed
 or unique per generated image, so a name never changes its bytes), and a
 matching ``If-None-Match`` is answered 304 without opening the file.
@@ -18,9 +27,13 @@ matching ``If-None-Match`` is answered 304 without opening the file.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import mimetypes
+import os
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
@@ -121,16 +134,19 @@ def _signature(ref: str, expires: int) -> str:
     return salted_hmac("stylestudy.delivery.signed-url", f"{ref}:{expires}", algorithm="sha256").hexdigest()[:32]
 
 
+def _expiry(now: float | None = None) -> int:
+    window = max(_url_max_age() // 2, 1)
+    now = time.time() if now is None else now
+    return (int(now) // window + 2) * window
+
+
 def sign_ref(ref: str, *, now: float | None = None) -> tuple[int, str]:
     """``(expires, signature)`` for the opaque file reference ``ref``.
 
     The URL stays valid for at least half of ``STYLESTUDY_IMAGE_URL_MAX_AGE``
     and at most all of it.
     """
-    max_age = _url_max_age()
-    window = max(max_age // 2, 1)
-    now = time.time() if now is None else now
-    expires = (int(now) // window + 2) * window
+    expires = _expiry(now)
     return expires, _signature(ref, expires)
 
 
@@ -142,5 +158,67 @@ def check_signed_ref(ref: str, expires: int, signature: str, *, now: float | Non
     return int(expires - now)
 
 
-__all__ = ["accel_redirect_prefix", "check_signed_ref", "content_type_of", "deliver", "file_etag", "presigns",
-           "sign_ref"]
+# --- links nginx verifies (secure_link) ----------------------------------------------------
+
+#: Folder under MEDIA_ROOT holding the published aliases (symbolic links to stimuli).
+PUBLISHED_DIR = "_published"
+#: ``(folder, alias)`` already made by this process (a page then costs no file-system call).
+_published: set[tuple[str, str]] = set()
+
+
+def image_link_secret() -> str:
+    """The secret shared with nginx's ``secure_link_md5`` ('' when Django serves the images)."""
+    return getattr(settings, "STYLESTUDY_IMAGE_LINK_SECRET", "") or ""
+
+
+def serves_links(storage=None) -> bool:
+    """Whether stimuli go out as nginx-verified links: a secret is set and files are on local disk."""
+    return bool(image_link_secret()) and isinstance(storage or default_storage, FileSystemStorage)
+
+
+def _alias(name: str) -> str:
+    key = hashlib.sha256(("stylestudy.delivery.alias:" + image_link_secret()).encode()).digest()
+    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") else ""
+    return hmac.new(key, name.encode(), hashlib.sha256).hexdigest()[:32] + suffix
+
+
+def publish(name: str, storage=None) -> str:
+    """The alias of the stored file ``name`` under ``PUBLISHED_DIR``, made on first use."""
+    alias = _alias(name)
+    storage = storage or default_storage
+    folder = Path(storage.location) / PUBLISHED_DIR
+    if (str(folder), alias) not in _published:
+        link = folder / alias
+        if not link.is_symlink():
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                os.symlink(os.path.relpath(Path(storage.path(name)), folder), link)
+            except FileExistsError:
+                pass  # made by another process meanwhile
+        _published.add((str(folder), alias))
+    return alias
+
+
+def link_signature(alias: str, expires: int) -> str:
+    """What nginx computes with ``secure_link_md5 "$link_expires/$link_file <secret>"`` (README snippet).
+
+    MD5 is what ``secure_link`` offers; the secret ends the hashed text, so the
+    signature cannot be extended to another alias or expiry.
+    """
+    digest = hashlib.md5(f"{expires}/{alias} {image_link_secret()}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def image_link(name: str, *, now: float | None = None) -> str:
+    """The nginx-verified, expiring URL of the stored stimulus ``name`` (call only for a permitted file).
+
+    The expiry is rounded as in :func:`sign_ref`, so a page and the preload on
+    the page before give the same URL, and the browser reuses its copy.
+    """
+    alias = publish(name)
+    expires = _expiry(now)
+    return f"/m/{expires}/{link_signature(alias, expires)}/{alias}"
+
+
+__all__ = ["accel_redirect_prefix", "check_signed_ref", "content_type_of", "deliver", "file_etag", "image_link",
+           "image_link_secret", "link_signature", "presigns", "publish", "serves_links", "sign_ref"]

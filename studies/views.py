@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .access import access_participant_by_token, is_token_shaped
 from .actions import erasure
 from .actions import participants as actions
-from .delivery import check_signed_ref, deliver, sign_ref
+from .delivery import check_signed_ref, deliver, image_link, serves_links, sign_ref
 from .forms import AnswerForm, BackgroundForm
 from .models import (
     Candidate,
@@ -201,6 +201,12 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
 @participant_view
 def participant_session(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Where the participant is now: background, instructions, the next trial, or the end."""
+    return _current_step(request, participant)
+
+
+def _current_step(request: HttpRequest, participant: Participant, trials: list[Trial] | None = None
+                  ) -> HttpResponse:
+    """The page of the participant's current step (``trials``: theirs, when already read)."""
     study = participant.study
     context = _base_context(study, participant.language, participant)
     status = participant.status
@@ -219,7 +225,7 @@ def participant_session(request: HttpRequest, participant: Participant) -> HttpR
     if participant.instructions_read_at is None:
         context["instructions_text"] = study.text("instructions", participant.language)
         return _render(request, "instructions.html", context)
-    state = actions.trial_state(participant)
+    state = actions.trial_state(participant, trials)
     if state.current is None:
         participant = actions.do_complete(participant)
         return _done(request, participant, context)
@@ -270,10 +276,15 @@ def participant_start(request: HttpRequest, participant: Participant) -> HttpRes
 
 @require_POST
 def participant_answer(request: HttpRequest, token: str, position: int) -> HttpResponse:
-    """Answer the trial at ``position``; a repeat or stale submission changes nothing.
+    """Answer the trial at ``position`` and show the next one; a repeat or stale submission changes nothing.
 
     The participant is not loaded before the answer: the action locks their
-    row, reads the current trial once and validates the form against it.
+    row, reads the current trial once and validates the form against it. The
+    answer's response is the next step's page itself (one request per trial,
+    not POST, redirect and GET); the page script then puts the session's
+    address in the history, so reloading or going back asks the session page
+    again instead of resending the form. Without the script a resent form
+    stores nothing twice and leads to the session page.
     """
     if not is_token_shaped(token):
         raise Http404("unknown session")
@@ -290,7 +301,7 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
         return form.answer()
 
     try:
-        actions.do_record_response(token, position, validate)
+        stored = actions.do_record_response(token, position, validate)
     except (Participant.DoesNotExist, Trial.DoesNotExist):
         raise Http404("no such trial") from None
     except actions.InvalidAnswer as invalid:
@@ -300,7 +311,12 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
         context = {**_base_context(participant.study, participant.language, participant),
                    **_trial_context(participant, state), "form_errors": invalid.errors}
         return _render(request, "trial.html", context, status=400)
-    return redirect(reverse("studies:participant_session", args=[token]))
+    if stored is None:
+        return redirect(reverse("studies:participant_session", args=[token]))
+    # The participant and their trials as read under the answer's lock (study included).
+    participant = stored.trial.participant
+    _activate(request, _choose_language(request, participant.study, participant))
+    return _current_step(request, participant, stored.trials_after)
 
 
 # --- trial presentation -----------------------------------------------------------
@@ -327,22 +343,34 @@ def _item_ref(item: TrialItem) -> str:
     return f"x{int(content_id)}-{int(seed or 0)}" if kind == "scrambled" else f"o{int(content_id)}"
 
 
-def _signed_url(ref: str) -> str:
+def _signed_url(ref: str, name: str = "", links: bool = False) -> str:
+    """The image's URL: one nginx verifies when the file name is at hand, else Django's signed view."""
+    if links and name:
+        return image_link(name)
     expires, signature = sign_ref(ref)
     return reverse("studies:signed_image", args=[ref, expires, signature])
 
 
 def _trial_images(trial: Trial) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
-    """Signed URLs of a trial's items ``(slot, url)`` and references ``(which, url)``."""
+    """Signed URLs of a trial's items ``(slot, url)`` and references ``(which, url)``.
+
+    These are the only images of the trial the participant may see: issuing
+    the URL is the permission check.
+    """
+    links = serves_links()
     items = list(trial.items.all())
-    slots = [(item.slot, _signed_url(_item_ref(item))) for item in items]
+    slots = [(item.slot, _signed_url(_item_ref(item), item.candidate.image.name if item.candidate_id else "", links))
+             for item in items]
     references = []
-    first = next((item.candidate for item in items if item.candidate_id), None)
-    if not trial.attention_kind and first is not None:
+    item = next((item for item in items if item.candidate_id), None)
+    if not trial.attention_kind and item is not None:
+        first = item.candidate
         if trial.question.show_style:
-            references.append(("style", _signed_url(f"s{first.style_id}")))
+            name = getattr(item, "style_file", "")
+            references.append(("style", _signed_url(f"s{first.style_id}", name, links)))
         if trial.question.show_content:
-            references.append(("content", _signed_url(f"o{first.content_id}")))
+            name = getattr(item, "content_file", "")
+            references.append(("content", _signed_url(f"o{first.content_id}", name, links)))
     return slots, references
 
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import (
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -210,6 +211,9 @@ def next_trial(participant: Participant) -> Trial | None:
 #: Only what a trial page and its image URLs need from the items and their candidates.
 TRIAL_ITEM_FIELDS = ("id", "trial_id", "slot", "candidate_id", "attention_image",
                 "candidate__id", "candidate__content_id", "candidate__style_id", "candidate__image")
+#: The reference images' file names (``style_file``, ``content_file``), for pages that link them
+#: for nginx to send: plain strings, since loading an image model reads its dimensions.
+_REFERENCE_FILES = {"style_file": F("candidate__style__image"), "content_file": F("candidate__content__image")}
 
 
 @dataclass(frozen=True)
@@ -225,13 +229,16 @@ class TrialState:
     done: int
 
 
-def trial_state(participant: Participant) -> TrialState:
+def trial_state(participant: Participant, trials: list[Trial] | None = None) -> TrialState:
     """The participant's current trial, the next one (to preload) and progress, in two queries.
 
+    ``trials``: all of the participant's trials in order, with ``answered``
+    annotated and their questions, when already read (one query less).
     An adaptive 2AFC trial gets its pair when it becomes current (one more query).
     """
-    answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
-    trials = list(participant.trials.select_related("question").annotate(answered=answered).order_by("position"))
+    if trials is None:
+        answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
+        trials = list(participant.trials.select_related("question").annotate(answered=answered).order_by("position"))
     real = [t for t in trials if not t.is_practice]
     index = next((i for i, t in enumerate(trials) if not t.answered), None)
     current = trials[index] if index is not None else None
@@ -240,7 +247,8 @@ def trial_state(participant: Participant) -> TrialState:
     following = trials[index + 1] if index is not None and index + 1 < len(trials) else None
     shown = [t for t in (current, following) if t is not None]
     if shown:
-        items = TrialItem.objects.select_related("candidate").only(*TRIAL_ITEM_FIELDS).order_by("slot")
+        items = (TrialItem.objects.select_related("candidate").only(*TRIAL_ITEM_FIELDS)
+                 .annotate(**_REFERENCE_FILES).order_by("slot"))
         prefetch_related_objects(shown, Prefetch("items", queryset=items))
     return TrialState(current, following, len(real), sum(1 for t in real if t.answered))
 
@@ -303,13 +311,19 @@ def do_record_response(
     form) returns None and changes nothing. A failed attention check is
     counted; past the study's allowance the participant is flagged
     ``excluded`` (they may finish, and their design slot goes to the next
-    arrival).
+    arrival). The last answer also finishes the session (as :func:`do_complete`).
 
     Args:
         participant: the participant, or their token.
         position: the trial answered.
         answer: the validated answer, or a validator called with the locked
             current trial that returns it (or raises :class:`InvalidAnswer`).
+
+    Returns:
+        The stored response, or None if nothing was stored. Its
+        ``trials_after`` are the participant's trials as read under the lock
+        (question, participant and study loaded), this answer counted: the
+        next page is built from them (:func:`trial_state`) without a second read.
 
     Raises:
         Participant.DoesNotExist: no such participant.
@@ -322,25 +336,28 @@ def do_record_response(
         TrialItem.objects.filter(trial=OuterRef("pk")).order_by().values("trial").annotate(n=Count("pk")).values("n"),
         output_field=IntegerField(),
     )
+    answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
     try:
         with transaction.atomic():
             # The UPDATE takes the participant's row lock: concurrent answers of one
-            # participant queue here, and the current trial is read after it.
+            # participant queue here, and the trials are read after it.
             locked = Participant.objects.filter(**who, completed_at=None, status__in=_ANSWERING).update(
                 last_seen_at=now)
             if not locked:
                 if not Participant.objects.filter(**who).exists():
                     raise Participant.DoesNotExist
                 return None
-            trial = (
-                Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()}, response__isnull=True)
+            # All the participant's trials at once: the current one to validate against,
+            # and what the next page needs (``trials_after``, see Returns).
+            trials = list(
+                Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()})
                 .select_related("question", "participant__study")
-                .annotate(n_items=Coalesce(n_items, 0))
+                .annotate(answered=answered, n_items=Coalesce(n_items, 0))
                 .order_by("position")
-                .first()
             )
+            trial = next((t for t in trials if not t.answered), None)
             if trial is None or trial.position != position:
-                if not Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()}, position=position).exists():
+                if not any(t.position == position for t in trials):
                     raise Trial.DoesNotExist
                 return None  # already answered, or not reached yet
             if callable(answer):
@@ -366,8 +383,12 @@ def do_record_response(
                 response.__dict__.pop("choice_id")  # the subquery's value: loaded from the row if asked for
             if passed is False:
                 _count_attention_failure(trial.participant)
+            if all(t.answered or t is trial for t in trials):
+                _finish(trial.participant)  # the last answer: finished under the same lock
     except IntegrityError:
         return None  # stored by a request that did not take the lock first
+    trial.answered = True
+    response.trials_after = trials
     return response
 
 
@@ -391,12 +412,17 @@ def do_complete(participant: Participant) -> Participant:
             pk=participant.pk)
         if participant.completed_at is not None or next_trial(participant) is not None:
             return participant
-        participant.completed_at = timezone.now()
-        participant.completion_code = participant.study.completion_code or secrets.token_hex(4).upper()
-        if participant.status != Participant.Status.EXCLUDED:
-            participant.status = Participant.Status.COMPLETED
-        participant.save(update_fields=["completed_at", "completion_code", "status"])
+        _finish(participant)
     return participant
+
+
+def _finish(participant: Participant) -> None:
+    """Completion time and code of a locked participant whose trials are all answered."""
+    participant.completed_at = timezone.now()
+    participant.completion_code = participant.study.completion_code or secrets.token_hex(4).upper()
+    if participant.status != Participant.Status.EXCLUDED:
+        participant.status = Participant.Status.COMPLETED
+    participant.save(update_fields=["completed_at", "completion_code", "status"])
 
 
 def completion_redirect_url(participant: Participant) -> str:

@@ -61,7 +61,7 @@ def answer(client, participant, trial, **kw):
 
 
 def run_to_end(client, participant, *, stop_after: int | None = None, fail_attention: bool = False) -> Participant:
-    """Answer trials in order through the pages (GET shows, POST answers)."""
+    """Answer trials in order through the pages (GET shows, POST answers and shows the next step)."""
     answered = 0
     while True:
         page = client.get(session_url(participant.token))
@@ -72,7 +72,8 @@ def run_to_end(client, participant, *, stop_after: int | None = None, fail_atten
         if stop_after is not None and answered >= stop_after:
             break
         response = answer(client, participant, trial, correct=not (fail_attention and trial.attention_kind))
-        assert response.status_code == 302, response.content[:500]
+        # Stored: the response is the next step's page (the loop still GETs the session to check it).
+        assert response.status_code == 200, response.content[:500]
         answered += 1
     participant.refresh_from_db()
     return participant

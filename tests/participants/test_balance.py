@@ -57,6 +57,10 @@ def _simulate(study, *, seed: int, dropout: float) -> None:
         if active and rng.random() < 0.6:
             pid, slug = entry = rng.choice(active)
             participant = Participant.objects.get(pk=pid)
+            if participant.completed_at is not None:  # its last answer finished the session
+                completed[slug] += 1
+                active.remove(entry)
+                continue
             if rng.random() < dropout / 4:
                 # Goes silent mid-study; the periodic job expires the session later.
                 Participant.objects.filter(pk=pid).update(last_seen_at=timezone.now() - timedelta(hours=3))

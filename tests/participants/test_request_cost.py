@@ -7,21 +7,31 @@ them from creeping back.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
+import os
 import re
+import shutil
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from studies.actions.participants import do_record_response, trial_state
-from studies.delivery import check_signed_ref, sign_ref
+from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
 from studies.models import Participant, Response, Trial
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
 
 pytestmark = pytest.mark.django_db
+REPO = Path(__file__).resolve().parents[2]
 
 _IMG = re.compile(r'<img src="([^"]+)"')
 _PRELOAD = re.compile(r'<link rel="prefetch" href="([^"]+)"')
@@ -35,21 +45,22 @@ def _begin(client, study) -> Participant:
 
 
 def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
-    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, answer ≤ 5, image ≤ 3."""
+    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, image ≤ 3, and the
+    answer with the next trial's page in its response ≤ 7 (≤ 6 for the last, which finishes the session)."""
     study = make_study()
     client = Client()
     participant = _begin(client, study)
-    client.get(session_url(participant.token))  # the first trial after the instructions
+    with django_assert_max_num_queries(4):
+        page = client.get(session_url(participant.token))
     answered = 0
     kinds = set()
     while True:
         trial = participant.trials.filter(response__isnull=True).order_by("position").first()
         if trial is None:
             break
-        with django_assert_max_num_queries(4):
-            page = client.get(session_url(participant.token))
         kinds.add(trial.attention_kind or trial.question.kind)
         html = page.content.decode()
+        assert f'action="{reverse("studies:participant_answer", args=[participant.token, trial.position])}"' in html
         images = _IMG.findall(html) + _PRELOAD.findall(html)
         assert images or trial.attention_kind == Trial.AttentionKind.INSTRUCTED
         for url in images:
@@ -58,13 +69,35 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
             assert image.status_code == 200, url
         url = reverse("studies:participant_answer", args=[participant.token, trial.position])
         data = answer_for(trial)
-        with django_assert_max_num_queries(5):
-            response = client.post(url, data)
-        assert response.status_code == 302
+        last = not participant.trials.filter(response__isnull=True, position__gt=trial.position).exists()
+        with django_assert_max_num_queries(6 if last else 7):
+            page = client.post(url, data)
+        assert page.status_code == 200
         answered += 1
     assert answered == participant.trials.count() == Response.objects.filter(trial__participant=participant).count()
-    assert b"Thanks EN." in client.get(session_url(participant.token)).content
+    assert b"Thanks EN." in page.content
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.COMPLETED and participant.completion_code
+    assert participant.completion_code.encode() in page.content
     assert {"likert", "2afc", "ranking", "scrambled", "instructed"} <= kinds
+
+
+def test_answer_response_is_the_session_page_of_the_next_step():
+    """The page an answer returns is the one a GET of the session shows next (nothing missed, nothing twice)."""
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    client.get(session_url(participant.token))
+    trial = participant.trials.order_by("position").first()
+    after = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]),
+                        answer_for(trial)).content.decode()
+    again = client.get(session_url(participant.token)).content.decode()
+    form = re.compile(r'<form method="post" action="([^"]+)"[^>]*data-trial')
+    assert form.search(after).group(1) == form.search(again).group(1).replace("&amp;", "&")
+    assert form.search(after).group(1).endswith(f"/trial/{trial.position + 1}")
+    assert f'data-session="{session_url(participant.token)}"' in after
+    # Shown (response-time origin) once, by the answer's page.
+    assert Trial.objects.get(participant=participant, position=trial.position + 1).shown_at is not None
 
 
 def test_trial_page_links_signed_urls_that_the_next_page_reuses():
@@ -158,7 +191,7 @@ def test_answer_validated_against_the_locked_trial_keeps_the_chosen_item():
     trial = state.current
     response = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position]),
                            {"choice": 1, "client_rt_ms": 500})
-    assert response.status_code == 302
+    assert response.status_code == 200
     stored = Response.objects.get(trial=trial)
     assert stored.choice.slot == 1 and stored.choice.trial_id == trial.pk
     bad = client.post(reverse("studies:participant_answer", args=[participant.token, trial.position + 1]),
@@ -176,3 +209,97 @@ def answer_for_trial(trial: Trial):
     if "choice" in data:
         return Answer(choice=int(data["choice"]))
     return Answer(ranking=[int(x) for x in data["ranking"].split(",")])
+
+
+_LINK = re.compile(r"^/m/(\d+)/([A-Za-z0-9_-]+)/([0-9a-f]{32}\.png)$")
+
+
+def test_images_as_links_nginx_verifies_without_django(settings):
+    """With the link secret set, a trial page links its stimuli by URLs nginx's secure_link checks: the
+    signature is nginx's formula (MD5 of "<expires>/<alias> <secret>", base64url), the alias is a symbolic
+    link to the permitted file, no file or method name is in the URL, and Django is never asked."""
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "link-secret-for-tests"
+    study = make_study()
+    client = Client()
+    participant = _begin(client, study)
+    html = client.get(session_url(participant.token)).content.decode()
+    urls = _IMG.findall(html) + _PRELOAD.findall(html)
+    links = [u for u in urls if u.startswith("/m/")]
+    assert links and all(u.startswith(("/m/", "/i/")) for u in urls)
+    trial = trial_state(participant).current
+    names = {item.candidate.image.name for item in trial.items.all() if item.candidate_id}
+    targets = set()
+    for url in links:
+        expires, signature, alias = _LINK.match(url).groups()
+        assert "candidates" not in url and not any(Path(n).stem in url for n in names)
+        digest = hashlib.md5(f"{expires}/{alias} link-secret-for-tests".encode()).digest()
+        assert signature == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        assert int(expires) - time.time() >= settings.STYLESTUDY_IMAGE_URL_MAX_AGE // 2
+        link = Path(settings.MEDIA_ROOT) / "_published" / alias
+        assert link.is_symlink() and link.resolve().is_file()
+        targets.add(str(link.resolve().relative_to(Path(settings.MEDIA_ROOT).resolve())))
+    assert names <= targets
+    # The same file gets the same URL on the next page (the preloaded copy is reused); another secret,
+    # another signature and alias.
+    assert set(_PRELOAD.findall(html)) & set(links) <= set(links)
+    assert image_link(next(iter(names))) in links
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "another-secret"
+    assert image_link(next(iter(names))) not in links
+
+
+def test_image_links_need_local_files(settings):
+    """Without the secret, or with object storage, images keep going through Django's signed view."""
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = ""
+    assert not serves_links()
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "s"
+    assert serves_links()
+    assert not serves_links(storage=object())
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()), reason="nginx not installed")
+def test_nginx_sends_the_linked_image_and_refuses_forged_or_expired_links(settings):
+    """Real nginx with the snippet the load test and README use: Django's link opens the file, with the
+    cache headers; a changed signature, expiry or alias, or an expired link, is refused."""
+    # nginx's workers run as another user: a world-readable folder outside pytest's private one.
+    root = Path(tempfile.mkdtemp(prefix="stylestudy-nginx-"))
+    root.chmod(0o755)
+    media = root / "media"
+    settings.MEDIA_ROOT = str(media)
+    settings.STYLESTUDY_IMAGE_LINK_SECRET = "nginx-secret"
+    spec = importlib.util.spec_from_file_location("stylestudy_load_test", REPO / "bench" / "load_test.py")
+    load_test = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = load_test  # dataclasses need the module registered
+        spec.loader.exec_module(load_test)
+    nginx = None
+    try:
+        study = make_study()
+        client = Client()
+        participant = _begin(client, study)
+        html = client.get(session_url(participant.token)).content.decode()
+        links = [u for u in _IMG.findall(html) + _PRELOAD.findall(html) if u.startswith("/m/")]
+        assert len(links) >= 2
+        (root / "nginx").mkdir()
+        port = load_test.free_port()
+        nginx = load_test.start_nginx(root / "nginx", port, load_test.free_port(), media, secret="nginx-secret",
+                                      max_age=3600)
+        base = f"http://127.0.0.1:{port}"
+        ok = httpx.get(base + links[0])
+        assert ok.status_code == 200 and ok.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert ok.headers["Cache-Control"] == "private, max-age=3600, immutable" and ok.headers["ETag"]
+        assert httpx.get(base + links[0], headers={"If-None-Match": ok.headers["ETag"]}).status_code == 304
+        expires, signature, alias = _LINK.match(links[0]).groups()
+        # (The first character: the last one of 22 base64 characters also carries unused bits.)
+        forged = ("A" if signature[0] != "A" else "B") + signature[1:]
+        assert httpx.get(f"{base}/m/{expires}/{forged}/{alias}").status_code == 404
+        assert httpx.get(f"{base}/m/{int(expires) + 1}/{signature}/{alias}").status_code == 404
+        other = next(_LINK.match(u).group(3) for u in links if _LINK.match(u).group(3) != alias)
+        assert httpx.get(f"{base}/m/{expires}/{signature}/{other}").status_code == 404
+        name = os.path.relpath(os.path.realpath(media / "_published" / alias), os.path.realpath(media))
+        past = image_link(name, now=time.time() - 3 * 24 * 3600)
+        assert _LINK.match(past).group(3) == alias
+        assert httpx.get(base + past).status_code == 404
+    finally:
+        if nginx is not None:
+            load_test.stop_process(nginx)
+        shutil.rmtree(root, ignore_errors=True)

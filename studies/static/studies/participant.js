@@ -3,6 +3,13 @@
 (function () {
   "use strict";
 
+  // A page answering a form (the next trial after an answer) takes the session's address in the
+  // history: reloading or going back then asks for the current step, the form is not resent.
+  var session = document.body.dataset.session;
+  if (session && window.location.pathname.indexOf(session + "trial/") === 0 && window.history.replaceState) {
+    window.history.replaceState(null, "", session);
+  }
+
   // Submit a form only once (double clicks, Enter held down).
   document.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
