@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -184,3 +185,30 @@ def expand_uploads(files: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, by
                     yield label, archive.read(member)
                 except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
                     yield label, RejectedImage(label, f"cannot extract from the archive: {exc}")
+
+
+def attention_foil_png(source, *, size: int, seed: int, scrambled: bool, grid: int = 4) -> bytes:
+    """An attention-check image of a content photo, at most ``size`` pixels on its longer side.
+
+    ``scrambled``: cut into ``grid``×``grid`` tiles and shuffled (never the
+    intact arrangement). The intact one is made the same way, unshuffled, so
+    the two look alike in size and sharpness, and like the study's candidates.
+    """
+    with source.open("rb") as fh, Image.open(fh) as img:
+        img = img.convert("RGB")
+        img.thumbnail((size, size))  # never enlarged, like the trials' candidates
+        w, h = (img.width // grid) * grid, (img.height // grid) * grid
+        img = out = img.crop((0, 0, w, h))
+        if scrambled:
+            tw, th = w // grid, h // grid
+            tiles = [img.crop((x * tw, y * th, (x + 1) * tw, (y + 1) * th)) for y in range(grid) for x in range(grid)]
+            order = list(range(len(tiles)))
+            rng = random.Random(seed)
+            while order == sorted(order):
+                rng.shuffle(order)
+            out = Image.new("RGB", (w, h))
+            for i, src in enumerate(order):
+                out.paste(tiles[src], ((i % grid) * tw, (i // grid) * th))
+        buf = io.BytesIO()
+        out.save(buf, format="PNG")
+        return buf.getvalue()

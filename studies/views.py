@@ -7,8 +7,6 @@ is reached only through :func:`studies.access.access_participant_by_token`.
 
 from __future__ import annotations
 
-import io
-import random
 from functools import wraps
 
 from django.core.files.base import ContentFile
@@ -28,6 +26,7 @@ from .actions import erasure
 from .actions import participants as actions
 from .delivery import check_signed_ref, deliver, image_link, serves_links, sign_ref
 from .forms import AnswerForm, BackgroundForm
+from .imaging import attention_foil_png
 from .models import (
     Candidate,
     ContentImage,
@@ -340,7 +339,7 @@ def _item_ref(item: TrialItem) -> str:
         return f"c{item.candidate_id}"
     kind, _sep, rest = item.attention_image.partition(":")
     content_id, _sep, seed = rest.partition(":")
-    return f"x{int(content_id)}-{int(seed or 0)}" if kind == "scrambled" else f"o{int(content_id)}"
+    return f"x{int(content_id)}-{int(seed or 0)}" if kind == "scrambled" else f"a{int(content_id)}"
 
 
 def _signed_url(ref: str, name: str = "", links: bool = False) -> str:
@@ -423,35 +422,15 @@ def _image_cache_control(max_age: int) -> str:
     return f"private, max-age={max(max_age, 0)}, immutable"
 
 
-def _scrambled_png(content_file, seed: int, grid: int = 4) -> bytes:
-    """The content image cut into ``grid``×``grid`` tiles and shuffled (an attention-check foil)."""
-    from PIL import Image
-
-    with content_file.open("rb") as fh, Image.open(fh) as img:
-        img = img.convert("RGB")
-        img.thumbnail((512, 512))
-        w, h = (img.width // grid) * grid, (img.height // grid) * grid
-        img = img.crop((0, 0, w, h))
-        tw, th = w // grid, h // grid
-        tiles = [img.crop((x * tw, y * th, (x + 1) * tw, (y + 1) * th)) for y in range(grid) for x in range(grid)]
-        order = list(range(len(tiles)))
-        rng = random.Random(seed)
-        while order == sorted(order):  # never the intact arrangement
-            rng.shuffle(order)
-        out = Image.new("RGB", (w, h))
-        for i, src in enumerate(order):
-            out.paste(tiles[src], ((i % grid) * tw, (i // grid) * th))
-        buf = io.BytesIO()
-        out.save(buf, format="PNG")
-        return buf.getvalue()
-
-
-def _scrambled_name(content: ContentImage, seed: int) -> str:
-    """The stored scrambled foil of ``content`` for ``seed``, made on first request."""
+def _attention_name(content: ContentImage, seed: int, *, scrambled: bool) -> str:
+    """The stored attention-check image of ``content`` at its study's image size, made on first request."""
+    size = content.study.image_size
     stem = content.image.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    name = f"studies/{content.study_id}/attention/{stem}-{seed}.png"
+    suffix = f"x{seed}" if scrambled else "intact"
+    name = f"studies/{content.study_id}/attention/{stem}-{size}-{suffix}.png"
     if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(_scrambled_png(content.image, seed)))
+        png = attention_foil_png(content.image, size=size, seed=seed, scrambled=scrambled)
+        saved = default_storage.save(name, ContentFile(png))
         if saved != name:  # made by a concurrent request meanwhile: keep one copy
             default_storage.delete(saved)
     return name
@@ -472,9 +451,12 @@ def _ref_file_name(ref: str, *, study_id: int | None = None) -> str:
         name = Candidate.objects.filter(pk=content_id, **scope).values_list("image", flat=True).first()
     elif kind == "s":
         name = StyleImage.objects.filter(pk=content_id, **scope).values_list("image", flat=True).first()
-    elif kind in ("o", "x"):
-        content = ContentImage.objects.filter(pk=content_id, **scope).only("id", "study_id", "image").first()
-        name = None if content is None else (_scrambled_name(content, seed) if kind == "x" else content.image.name)
+    elif kind == "o":
+        name = ContentImage.objects.filter(pk=content_id, **scope).values_list("image", flat=True).first()
+    elif kind in ("a", "x"):
+        content = (ContentImage.objects.filter(pk=content_id, **scope).select_related("study")
+                   .only("id", "study_id", "image", "study__image_size").first())
+        name = None if content is None else _attention_name(content, seed, scrambled=kind == "x")
     else:
         name = None
     if not name:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from PIL import Image as PILImage
 
-from studies.models import Participant, Response
+from studies.models import Participant, Response, Study
 
 from .factories import make_study
 from .helpers import (
@@ -198,7 +201,14 @@ def test_images_are_served_without_revealing_methods():
     page = client.get(session_url(p.token)).content.decode()
     assert "/media/" not in page and "candidates" not in page
     check = p.trials.filter(attention_kind=Trial.AttentionKind.SCRAMBLED).first()
+    # The content photos are 32 px; at an image size of 16 both the intact photo and its
+    # scrambled foil are 16 px, like the candidates, so the check does not stand out.
+    Study.objects.filter(pk=study.pk).update(image_size=16)
+    sizes = []
     for slot in (0, 1):
         image = client.get(reverse("studies:participant_image", args=[p.token, check.position, str(slot)]))
         assert image.status_code == 200 and image["Content-Type"] == "image/png"
-        assert b"".join(image.streaming_content if image.streaming else [image.content])[:4] == b"\x89PNG"
+        data = b"".join(image.streaming_content if image.streaming else [image.content])
+        assert data[:4] == b"\x89PNG"
+        sizes.append(PILImage.open(io.BytesIO(data)).size)
+    assert sizes == [(16, 16), (16, 16)]
