@@ -26,8 +26,8 @@ At checkpoints: Spearman rho of the ridge-0.01 estimate with the truth; the
 mean width of 95 % intervals of the centred strengths and their coverage of the
 centred truth, for (a) Wald intervals of the ridge-0.01 fit, (b) the Laplace
 posterior with the prior sd estimated from the answers, (c) at the full budget
-only, posterior intervals from draws of the exact posterior (what the report
-prints after an adaptive design), and (d) the design width (Fisher information
+only, posterior intervals from draws of the exact posterior with the prior sd
+integrated out (what the report prints after an adaptive design), and (d) the design width (Fisher information
 at the truth). Printed per number of items: comparisons (median over
 repetitions) until rho >= 0.9; the share of the budget after which the mean
 width stays at or below the balanced design's at its full budget (the claim
@@ -113,7 +113,7 @@ def evaluate(truth: np.ndarray, spread: float, winners: list[int], losers: list[
     out[7] = np.mean(2 * Z95 * np.sqrt(np.diag(cov)))
     if draws:
         t0 = time.perf_counter()
-        sample = design.sample_posterior(laplace, w, lo, n_draws=draws, n_warmup=draws // 5, rng=rng)
+        sample = design.sample_hierarchical_posterior(n, w, lo, n_draws=draws, rng=rng)
         timings.setdefault("posterior draws", []).append(time.perf_counter() - t0)
         low, high = sample.confidence_interval()
         out[5], out[6] = np.mean(high - low), np.mean((centred_truth >= low) & (centred_truth <= high))
@@ -201,7 +201,7 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
     budget = args.per_item * n // 2
     checkpoints = np.unique(np.linspace(budget / args.checkpoints, budget, args.checkpoints).round().astype(int))
     batch = args.batch or max(5, n // 4)
-    reps = args.reps or {20: 40, 50: 12, 200: 3}.get(n, 3)
+    reps = args.reps or {20: 60, 50: 20, 200: 6}.get(n, 6)
     timings: dict[str, list[float]] = {}
     curves = {}
     for name in args.designs:
@@ -261,7 +261,7 @@ def report(result: dict, rho: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, nargs="+", default=[20, 50, 200], help="numbers of items")
-    parser.add_argument("--reps", type=int, default=0, help="repetitions (default 40 / 12 / 3 by size)")
+    parser.add_argument("--reps", type=int, default=0, help="repetitions (default 60 / 20 / 6 by size)")
     parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS,
                         help="designs to simulate (balanced is the reference and always needed)")
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws at the full budget")

@@ -257,11 +257,12 @@ def bradley_terry_posterior(
     """Bradley-Terry strengths with posterior intervals, for adaptively chosen pairs.
 
     Estimand: the centred log-strengths ``s - mean(s)``. Model: Bradley-Terry
-    with independent ``N(0, sd^2)`` strengths, ``sd`` estimated by maximum
-    marginal likelihood (:func:`studies.analysis.design.empirical_prior_sd`);
+    with independent ``N(0, sd^2)`` strengths and a weakly informative
+    half-Cauchy(0, 2.5) prior of their spread ``sd``
+    (:func:`studies.analysis.design.sample_hierarchical_posterior`);
     ``strength`` is the posterior mean, ``se`` the posterior sd, and
     ``ci_low``/``ci_high`` are equal-tailed posterior intervals from
-    Hamiltonian Monte Carlo draws (:func:`studies.analysis.design.sample_posterior`).
+    Hamiltonian Monte Carlo draws.
 
     Unlike the participant bootstrap, the posterior stays valid when each
     pair was chosen from the earlier answers (the likelihood principle); the
@@ -297,8 +298,7 @@ def bradley_terry_posterior(
     times = times.astype(np.int64)
     winners = np.repeat(items.get_indexer(comparisons["winner"]), times)
     losers = np.repeat(items.get_indexer(comparisons["loser"]), times)
-    laplace = design.fit_posterior(len(items), winners, losers, prior_sd="empirical")
-    sample = design.sample_posterior(laplace, winners, losers, n_draws=n_draws, rng=rng)
+    sample = design.sample_hierarchical_posterior(len(items), winners, losers, n_draws=n_draws, rng=rng)
     low, high = sample.confidence_interval(level)
     wins = np.bincount(winners, minlength=len(items))
     n = wins + np.bincount(losers, minlength=len(items))
@@ -307,7 +307,7 @@ def bradley_terry_posterior(
          "win_rate": wins / np.maximum(n, 1), "wins": wins.astype(np.float64), "n": n.astype(np.float64)},
         index=items,
     )
-    table.attrs["prior_sd"] = laplace.prior_sd
+    table.attrs["prior_sd"] = sample.prior_sd
     n_participants = comparisons[participant].nunique() if participant in comparisons.columns else 0
     return PairwiseResult(table, "bradley-terry", n_participants, level, sample.draws, interval="posterior")
 

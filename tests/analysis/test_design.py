@@ -105,6 +105,37 @@ class TestSamplePosterior:
             design.sample_posterior(post, [0], [5])
 
 
+class TestHierarchicalPosterior:
+    def test_few_items_keep_their_uncertainty_about_the_spread(self):
+        """Three items with close win rates: the empirical-Bayes spread collapses to its lower
+        bound and would give near-zero intervals; integrating the spread out does not."""
+        rng = np.random.default_rng(7)
+        truth = np.array([0.0, -0.3, 0.15])
+        pairs = design.all_pairs(3)[rng.integers(0, 3, 90)]
+        winners, losers = _answers(truth, pairs, rng)
+        assert design.empirical_prior_sd(3, winners, losers) < 0.1
+        sample = design.sample_hierarchical_posterior(3, winners, losers, n_draws=1500, rng=1)
+        low, high = sample.confidence_interval()
+        assert np.all(high - low > 0.4)
+        wald = bradley_terry(pd.DataFrame({"winner": winners, "loser": losers}))
+        assert np.all(high - low < 2 * 1.96 * wald["se"].to_numpy() * 1.1)  # not wider than the MLE's
+
+    def test_many_items_match_the_empirical_bayes_spread(self):
+        rng = np.random.default_rng(6)
+        truth = rng.normal(0, 1.5, 40)
+        pairs = design.all_pairs(40)[rng.integers(0, 780, 3000)]
+        winners, losers = _answers(truth, pairs, rng)
+        sample = design.sample_hierarchical_posterior(40, winners, losers, n_draws=300, rng=2)
+        assert sample.prior_sd == pytest.approx(design.empirical_prior_sd(40, winners, losers), rel=0.15)
+        assert sample.draws.shape == (300, 40) and sample.n_comparisons == 3000
+
+    def test_bad_input(self):
+        with pytest.raises(ValueError, match="hyperprior_scale"):
+            design.sample_hierarchical_posterior(3, [0], [1], hyperprior_scale=0)
+        with pytest.raises(ValueError, match="n_draws"):
+            design.sample_hierarchical_posterior(3, [0], [1], n_draws=1)
+
+
 def _gain_by_quadrature(mean, sd):
     density = lambda d: np.exp(-((d - mean) ** 2) / (2 * sd * sd)) / (np.sqrt(2 * np.pi) * sd)  # noqa: E731
     p = integrate.quad(lambda d: special.expit(d) * density(d), -np.inf, np.inf)[0]
