@@ -176,7 +176,8 @@ def simulate(n: int, design_name: str, *, budget: int, checkpoints: np.ndarray, 
         else:
             winners.append(b), losers.append(a)
         while next_check < len(checkpoints) and step == checkpoints[next_check]:
-            final = next_check == len(checkpoints) - 1
+            # The oracle's posterior is not reported (its answers are not ignorable): no draws.
+            final = next_check == len(checkpoints) - 1 and design_name != "oracle"
             out[next_check] = evaluate(truth, spread, winners, losers, draws=draws if final else 0, rng=rng,
                                        timings=timings)
             next_check += 1
@@ -251,7 +252,8 @@ def report(result: dict, rho: float) -> str:
                   if estimated or m == "design_width" else "-"
                   for m in ("laplace_width", "wald_width", "design_width")]
         cover = [f"{r[m]:.3f}" if estimated else "-" for m in ("posterior_cover", "laplace_cover", "wald_cover")]
-        lines.append(f"| {name} | {r['rho']:.3f} | {r['to_rho']:.0f} | {r['posterior_width']:.3f} | "
+        width = f"{r['posterior_width']:.3f}" if estimated else "-"
+        lines.append(f"| {name} | {r['rho']:.3f} | {r['to_rho']:.0f} | {width} | "
                      + " | ".join(shares + cover) + " |")
     for name, (median, p99) in result["ms"].items():
         lines.append(f"{name}: median {median:.2f} ms, p99 {p99:.2f} ms")

@@ -33,7 +33,7 @@ maximum-likelihood estimate keep only their asymptotic justification
 (Chaudhuri & Mykland 1993), and ``bench/active_pairs.py`` shows that with
 many items and few comparisons each this is not enough: selecting close
 pairs by the current estimates stretches the estimated spread, and 95 % Wald
-intervals covered 0.64-0.81 of the true strengths at 200 items with 40
+intervals covered 0.57-0.81 of the true strengths at 200 items with 40
 comparisons per item (a bias-corrected, Firth-penalised estimate did not
 help: 0.69). Posterior intervals under a normal prior of the strengths with a
 weakly informative prior of its sd (:func:`sample_hierarchical_posterior`,
