@@ -269,7 +269,7 @@ def bradley_terry_posterior(
     bootstrap's resampled participants would not have seen the pairs they
     are credited with. It treats answers as independent given the strengths
     (no participant effect), and it shrinks strengths towards their mean:
-    ``bench/active_pairs.py`` measures 92-97 % coverage of 95 % intervals
+    ``bench/active_pairs.py`` measures 93.5-96.5 % coverage of 95 % intervals
     averaged over items drawn from a normal distribution, lower for items far
     outside the rest.
 
