@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import design
 from ._common import (
     as_rng,
     bootstrap_weights,
@@ -161,7 +162,9 @@ class PairwiseResult:
             ``n`` (comparisons or rankings involving the item).
         model: ``"bradley-terry"``, ``"plackett-luce"`` or ``"mean-rank"``.
         n_participants: Participants contributing.
-        replicates: ``(n_resamples, n_items)`` bootstrap replicates.
+        replicates: ``(n_resamples, n_items)`` bootstrap replicates (posterior
+            draws when ``interval == "posterior"``).
+        interval: ``"participant-bootstrap"`` or ``"posterior"``.
     """
 
     table: pd.DataFrame
@@ -169,9 +172,10 @@ class PairwiseResult:
     n_participants: int
     confidence_level: float = 0.95
     replicates: np.ndarray = field(default=None, repr=False)
+    interval: str = "participant-bootstrap"
 
     def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
-        """Percentile interval per item from the stored replicates."""
+        """Percentile interval per item from the stored replicates (or posterior draws)."""
         level = check_confidence_level(confidence_level or self.confidence_level)
         tail = (1.0 - level) / 2.0 * 100.0
         low, high = np.nanpercentile(self.replicates, [tail, 100 - tail], axis=0)
@@ -180,7 +184,7 @@ class PairwiseResult:
     def summary(self) -> str:
         return (
             f"{self.model} strengths, {self.n_participants} participants, "
-            f"{self.confidence_level:.0%} participant-bootstrap intervals\n"
+            f"{self.confidence_level:.0%} {self.interval} intervals\n"
             + self.table.to_string(float_format=lambda x: f"{x:.3f}")
         )
 
@@ -240,6 +244,72 @@ def bradley_terry_bootstrap(
     table["win_rate"] = table["wins"] / table["n"]
     table = table[["strength", "se", "ci_low", "ci_high", "win_rate", "wins", "n"]]
     return PairwiseResult(table, "bradley-terry", len(p_ids), level, replicates)
+
+
+def bradley_terry_posterior(
+    comparisons: pd.DataFrame,
+    *,
+    participant: str = "participant_id",
+    n_draws: int = 2000,
+    confidence_level: float = 0.95,
+    rng: np.random.Generator | int | None = None,
+) -> PairwiseResult:
+    """Bradley-Terry strengths with posterior intervals, for adaptively chosen pairs.
+
+    Estimand: the centred log-strengths ``s - mean(s)``. Model: Bradley-Terry
+    with independent ``N(0, sd^2)`` strengths and a weakly informative
+    half-Cauchy(0, 2.5) prior of their spread ``sd``
+    (:func:`studies.analysis.design.sample_hierarchical_posterior`);
+    ``strength`` is the posterior mean, ``se`` the posterior sd, and
+    ``ci_low``/``ci_high`` are equal-tailed posterior intervals from
+    Hamiltonian Monte Carlo draws.
+
+    Unlike the participant bootstrap, the posterior stays valid when each
+    pair was chosen from the earlier answers (the likelihood principle); the
+    bootstrap's resampled participants would not have seen the pairs they
+    are credited with. It treats answers as independent given the strengths
+    (no participant effect), and it shrinks strengths towards their mean:
+    ``bench/active_pairs.py`` measures 93.5-96.5 % coverage of 95 % intervals
+    averaged over items drawn from a normal distribution, lower for items far
+    outside the rest.
+
+    Args:
+        comparisons: DataFrame with ``winner``, ``loser`` (and optional
+            ``count``, a non-negative integer) columns; ``participant`` is
+            counted if present.
+        participant: Participant column.
+        n_draws: Posterior draws.
+        confidence_level: Interval level.
+        rng: Generator or seed.
+
+    Returns:
+        A :class:`PairwiseResult` with ``interval = "posterior"`` and columns
+        ``strength, se, ci_low, ci_high, win_rate, wins, n``.
+    """
+    comparisons = _check_comparisons(comparisons)
+    level = check_confidence_level(confidence_level)
+    items = pd.Index(sorted(pd.unique(comparisons[["winner", "loser"]].to_numpy().ravel())), name="item")
+    if len(items) < 2:
+        raise ValueError(f"comparisons needs at least two items, got {len(items)}")
+    times = (comparisons["count"].to_numpy() if "count" in comparisons.columns
+             else np.ones(len(comparisons), dtype=np.int64))
+    if not np.all(np.equal(np.mod(times, 1), 0)):
+        raise ValueError("comparisons: count must be a whole number for posterior intervals")
+    times = times.astype(np.int64)
+    winners = np.repeat(items.get_indexer(comparisons["winner"]), times)
+    losers = np.repeat(items.get_indexer(comparisons["loser"]), times)
+    sample = design.sample_hierarchical_posterior(len(items), winners, losers, n_draws=n_draws, rng=rng)
+    low, high = sample.confidence_interval(level)
+    wins = np.bincount(winners, minlength=len(items))
+    n = wins + np.bincount(losers, minlength=len(items))
+    table = pd.DataFrame(
+        {"strength": sample.mean, "se": sample.sd, "ci_low": low, "ci_high": high,
+         "win_rate": wins / np.maximum(n, 1), "wins": wins.astype(np.float64), "n": n.astype(np.float64)},
+        index=items,
+    )
+    table.attrs["prior_sd"] = sample.prior_sd
+    n_participants = comparisons[participant].nunique() if participant in comparisons.columns else 0
+    return PairwiseResult(table, "bradley-terry", n_participants, level, sample.draws, interval="posterior")
 
 
 def win_rates(comparisons: pd.DataFrame) -> pd.DataFrame:

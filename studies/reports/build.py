@@ -137,12 +137,16 @@ def _pair_design_note(config: dict[str, Any] | None, qid: Any) -> str:
         "approximation; every candidate shown at least "
         f"{int(question.get('min_exposure') or 0)} times, no pair repeated to a participant). "
         "The selection depends only on earlier answers, so the design is ignorable for "
-        "likelihood inference (Rubin 1976) and the Bradley-Terry estimates keep their "
-        "asymptotic justification under such response-adaptive designs (Hu & Rosenberger "
-        "2006, ch. 4). That justification is asymptotic: in simulations with many candidates "
-        "and few answers each, 95% intervals after an adaptive design covered less than "
-        "95%, so read them as approximate. Comparisons concentrate on close pairs, so win "
-        "rates are not comparable with a balanced design's."
+        "likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
+        "intervals are only asymptotically valid after such a design (Chaudhuri & Mykland "
+        "1993) and in simulations covered as little as 57-81% with many candidates. The "
+        "intervals here are therefore Bayesian posterior intervals (valid whatever the "
+        "design, given the model): Bradley-Terry with normally distributed strengths and a "
+        "weakly informative half-Cauchy(0, 2.5) prior of their spread (Gelman 2006), "
+        "computed by Hamiltonian Monte Carlo; strengths are posterior means, shrunk towards "
+        "the average. In simulations their 95% intervals covered 93-97% of the true "
+        "strengths under adaptive, balanced and random designs. Comparisons concentrate on "
+        "close pairs, so win rates are not comparable with a balanced design's."
     )
 
 
@@ -332,18 +336,21 @@ def build_report(
             comparisons = _comparisons(gpart)
             if comparisons["winner"].nunique() + comparisons["loser"].nunique() < 2 or len(comparisons) == 0:
                 continue
+            adaptive = bool(_pair_design_note(config, qid))
             try:
-                bt = pairwise.bradley_terry_bootstrap(
-                    comparisons, n_resamples=min(options.n_resamples, 500),
-                    confidence_level=options.confidence_level, rng=rng,
-                )
+                # A participant bootstrap would credit resampled participants with pairs chosen
+                # from other answers; after an adaptive design the posterior is the valid interval.
+                bt = (pairwise.bradley_terry_posterior(comparisons, confidence_level=options.confidence_level,
+                                                       rng=rng) if adaptive else
+                      pairwise.bradley_terry_bootstrap(comparisons, n_resamples=min(options.n_resamples, 500),
+                                                       confidence_level=options.confidence_level, rng=rng))
             except (ValueError, pairwise.ConvergenceError) as exc:
                 problems.append(f"Bradley-Terry for {label}, group {group} failed: {exc}")
                 continue
             tables[group] = bt.table
             results["bradley_terry"].append(
                 {"question": qid, "group": group, "table": _records(bt.table),
-                 "pair_design": "adaptive" if _pair_design_note(config, qid) else "balanced",
+                 "pair_design": "adaptive" if adaptive else "balanced", "interval": bt.interval,
                  "design_note": _pair_design_note(config, qid).strip()})
     results["rankings"] = []
     for qid, part in by_method[by_method["question_kind"] == "ranking"].groupby("question_id"):

@@ -568,7 +568,9 @@ def _pairwise(doc: Document, qid: Any) -> str:
                     cell += f" ({fmt(100 * r['win_rate'], 0)} %)"
                 cells.append(cell)
             body.append(cells)
-        note = (f"{what} per method with {level_text(ctx.level)} bootstrap intervals"
+        kind = ("posterior" if any(e.get("interval") == "posterior" for e in entries)
+                else "bootstrap")
+        note = (f"{what} per method with {level_text(ctx.level)} {kind} intervals"
                 + ("; in parentheses, the share of comparisons won." if key == "bradley_terry"
                    else "."))
         # How the pairs were chosen (adaptive designs say so, with their caveat).
@@ -582,7 +584,7 @@ def _pairwise(doc: Document, qid: Any) -> str:
                                   xlabel=xlabel, level=ctx.level)
         out.append(doc.figure(plots.to_svg(fig), f"{what} by method and group, "
                               f"{ctx.question_title(qid)}; bars are {level_text(ctx.level)} "
-                              "confidence intervals."))
+                              f"{'posterior' if kind == 'posterior' else 'confidence'} intervals."))
     return ("<h3>Methods compared</h3>" + "".join(out)) if out else ""
 
 

@@ -134,6 +134,9 @@ def test_report_states_an_adaptive_pair_design(tmp_path):
     assert "Design: adaptive" in html and "at least 3 times" in html and "Rubin 1976" in html
     results = json.loads((tmp_path / "results.json").read_text())
     assert {r["pair_design"] for r in results["bradley_terry"]} == {"adaptive"}
+    # The participant bootstrap is not valid after an adaptive design: posterior intervals instead.
+    assert {r["interval"] for r in results["bradley_terry"]} == {"posterior"}
+    assert "posterior intervals" in html and "Chaudhuri &amp; Mykland 1993" in html
 
 
 def test_truth_of_the_uncorrected_agreement_is_the_mean_of_k_ratings():
