@@ -9,6 +9,7 @@ without a score) is kept in the analysis or dropped as stated, never silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,6 +104,20 @@ def design_counts(scored: pd.DataFrame, minimums: DesignMinimums) -> pd.DataFram
     return counts
 
 
+@dataclass(frozen=True)
+class Labels:
+    """How the warnings name questions, groups and metrics.
+
+    By default as stored (``question 4``, ``group west``, ``metric__ssim``); a
+    report passes the names its reader sees (``Q1``, ``western participants``,
+    ``SSIM``).
+    """
+
+    question: Callable[[object], str] = lambda q: f"question {q}"
+    group: Callable[[object], str] = lambda g: f"group {g}"
+    metric: Callable[[str], str] = str
+
+
 @dataclass
 class GuardResult:
     """What the checks found.
@@ -128,6 +143,7 @@ def check_study(
     *,
     minimums: DesignMinimums | None = None,
     n_rows_total: int | None = None,
+    labels: Labels | None = None,
 ) -> GuardResult:
     """Run every check on the scored rows of a tidy frame (after exclusions).
 
@@ -138,11 +154,14 @@ def check_study(
         minimums: Thresholds; defaults to :class:`DesignMinimums()`.
         n_rows_total: Rows after exclusions, for the dropped-rows message
             (default ``len(frame)``).
+        labels: How the warnings name questions, groups and metrics; default
+            :class:`Labels()` (ids and columns as stored).
 
     Returns:
         A :class:`GuardResult`.
     """
     limits = minimums or DesignMinimums()
+    names = labels or Labels()
     warnings: list[str] = []
     total = len(frame) if n_rows_total is None else n_rows_total
     usable = frame["candidate_id"].notna() & frame["score"].notna()
@@ -159,7 +178,7 @@ def check_study(
     for row in counts.itertuples(index=False):
         q, g = row.question_id, row.group
         for shortfall in row.shortfalls:
-            warnings.append(f"question {q}, group {g}: {shortfall.reason()}; "
+            warnings.append(f"{names.question(q)}, {names.group(g)}: {shortfall.reason()}; "
                             "descriptive statistics only")
         if not row.shortfalls:
             eligible.add((q, g))
@@ -177,22 +196,23 @@ def check_study(
             if missing.any():
                 n_rows = int(part[metric].isna().sum())
                 warnings.append(
-                    f"metric {metric} is missing for {n_rows} of {len(part)} scored rows "
-                    f"({int(missing.sum())} candidate(s)) in question {q}: those candidates "
+                    f"metric {names.metric(metric)} is missing for {n_rows} of {len(part)} "
+                    f"scored rows ({int(missing.sum())} candidate(s)) in {names.question(q)}: "
+                    "those candidates "
                     "are left out of its correlations")
             present = values.dropna()
             if len(present) and present.nunique() == 1:
                 skipped.add((q, metric))
                 warnings.append(
-                    f"metric {metric} is constant over the {len(present)} candidates of "
-                    f"question {q}: its correlations are not computed")
+                    f"metric {names.metric(metric)} is constant over the {len(present)} "
+                    f"candidates of {names.question(q)}: its correlations are not computed")
         if (part["question_kind"] == "likert").all():
             ratings = part.groupby("participant_id")["score"].agg(["nunique", "size"])
             flat = ratings[(ratings["size"] >= limits.straight_lining_min_ratings)
                            & (ratings["nunique"] == 1)]
             if len(flat):
                 warnings.append(
-                    f"question {q}: {len(flat)} participant(s) gave the same rating to all of "
+                    f"{names.question(q)}: {len(flat)} participant(s) gave the same rating to all of "
                     f"their {limits.straight_lining_min_ratings} or more ratings "
                     "(straight-lining); they are analysed; add an exclusion rule to drop them")
         ranking = part[part["question_kind"] == "ranking"]
@@ -201,7 +221,7 @@ def check_study(
                 lambda r: r.dropna().duplicated().any())
             if tied.any():
                 warnings.append(
-                    f"question {q}: {int(tied.sum())} ranking response(s) contain tied ranks; "
+                    f"{names.question(q)}: {int(tied.sum())} ranking response(s) contain tied ranks; "
                     "tied items share their score and those responses are left out of the "
                     "Plackett-Luce fit")
     descriptive = pd.DataFrame(rows)

@@ -228,8 +228,11 @@ def apply_exclusions(
         bad = failures[failures > rules.max_attention_failures].index
         for pid in bad:
             excluded[pid] = f"failed {int(failures[pid])} attention check(s)"
+        limit = rules.max_attention_failures
         record(
-            f"more than {rules.max_attention_failures} failed attention check(s)",
+            "any failed attention check" if limit == 0 else
+            "more than one failed attention check" if limit == 1 else
+            f"more than {limit} failed attention checks",
             kept["participant_id"].isin(bad),
         )
     if rules.require_complete:

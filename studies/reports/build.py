@@ -25,9 +25,10 @@ from studies.analysis._common import as_rng
 from studies.reports.schema import RESULTS_SCHEMA
 
 from .csvsafe import escape_formula_cells
-from .descriptives import DESCRIPTIVE_SCHEMA, describe
+from .descriptives import DESCRIPTIVE_SCHEMA, describe, group_names, question_numbers
 from .document import render_html
 from .pdf import PdfError, print_pdf
+from .wording import metric_name, people
 
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
@@ -126,6 +127,15 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso", default_handler=str))
 
 
+def _labels(frame: pd.DataFrame, config: dict[str, Any]) -> guards.Labels:
+    """Warnings name questions, groups and metrics as the report does: "Q1", "western
+    participants", "LPIPS (AlexNet)", not database ids and column names."""
+    numbers = question_numbers(frame, config)
+    names = group_names(frame, config)
+    return guards.Labels(question=lambda q: f"Q{numbers.get(q, q)}",
+                         group=lambda g: people(names.get(str(g), g)), metric=metric_name)
+
+
 def _pair_design_note(config: dict[str, Any] | None, qid: Any) -> str:
     """How the question's pairs were chosen, for the Bradley-Terry table's caption."""
     question = next((q for q in (config or {}).get("questions", []) if q.get("id") == qid), None)
@@ -197,11 +207,13 @@ def build_report(
     problems: list[str] = []
 
     frame = frame.reset_index(drop=True)
+    frozen = config or {}
+    labels = _labels(frame, frozen)
     progress(0.02, "applying exclusions")
     kept, log = tidy.apply_exclusions(frame, options.rules)
     metrics = tidy.metric_columns(kept)
     scored = kept[kept["candidate_id"].notna() & kept["score"].notna()]
-    checks = guards.check_study(kept, metrics, minimums=options.minimums)
+    checks = guards.check_study(kept, metrics, minimums=options.minimums, labels=labels)
     problems.extend(checks.warnings)
     eligible = pd.MultiIndex.from_frame(scored[["question_id", "group"]]).isin(
         list(checks.eligible)) if len(scored) else np.zeros(0, bool)
@@ -254,8 +266,13 @@ def build_report(
         progress(0.35, "group comparisons")
         if len(comp.table):
             results["group_differences"] = _records(comp.table)
+    elif not metrics:
+        problems.append("no metric columns: agreement skipped")
+    elif not len(scored):
+        problems.append("no scored responses: agreement skipped")
     else:
-        problems.append("no metric columns or no scored responses: agreement skipped")
+        problems.append("no group of any question has the data for inference (see the notes "
+                        "above): agreement skipped")
 
     # --- Reliability --------------------------------------------------------
     progress(0.5, "reliability")
@@ -277,7 +294,7 @@ def build_report(
     progress(0.6, "mixed models")
     results["mixed_models"] = []
     for qid, part in likert.groupby("question_id"):
-        label = f"question {qid}"
+        label = labels.question(qid)
         if part["score"].nunique() < 2:
             # Every rating equal: no variance to partition, no effect to estimate.
             problems.append(f"mixed model for {label} not fitted: every analysed rating is the same "
@@ -330,7 +347,7 @@ def build_report(
     progress(0.75, "paired comparisons and rankings")
     results["bradley_terry"] = []
     for qid, part in by_method[by_method["question_kind"] == "2afc"].groupby("question_id"):
-        label = f"question {qid}"
+        label = labels.question(qid)
         tables = {}
         for group, gpart in part.groupby("group"):
             comparisons = _comparisons(gpart)
@@ -345,7 +362,7 @@ def build_report(
                       pairwise.bradley_terry_bootstrap(comparisons, n_resamples=min(options.n_resamples, 500),
                                                        confidence_level=options.confidence_level, rng=rng))
             except (ValueError, pairwise.ConvergenceError) as exc:
-                problems.append(f"Bradley-Terry for {label}, group {group} failed: {exc}")
+                problems.append(f"Bradley-Terry for {label}, {labels.group(group)} failed: {exc}")
                 continue
             tables[group] = bt.table
             results["bradley_terry"].append(
@@ -354,7 +371,7 @@ def build_report(
                  "design_note": _pair_design_note(config, qid).strip()})
     results["rankings"] = []
     for qid, part in by_method[by_method["question_kind"] == "ranking"].groupby("question_id"):
-        label = f"question {qid}"
+        label = labels.question(qid)
         tables = {}
         for group, gpart in part.groupby("group"):
             ranks = pairwise.mean_ranks(gpart, n_resamples=options.n_resamples,
@@ -364,14 +381,13 @@ def build_report(
             try:
                 ranks.table["plackett_luce"] = pairwise.plackett_luce(orders.tolist())
             except ValueError as exc:
-                problems.append(f"Plackett-Luce for {label}, group {group}: {exc}")
+                problems.append(f"Plackett-Luce for {label}, {labels.group(group)}: {exc}")
             tables[group] = ranks.table
             results["rankings"].append({"question": qid, "group": group,
                                         "table": _records(ranks.table)})
 
     # --- Descriptives the report presents beside the inference ---------------
     progress(0.8, "descriptive statistics")
-    frozen = config or {}
     results.update(describe(
         frame, kept, scored, config=frozen, rules=options.minimums, rng=rng,
         n_resamples=options.n_resamples, confidence_level=options.confidence_level,

@@ -21,13 +21,19 @@ from studies.analysis.guards import DesignMinimums, design_counts
 #: The keys :func:`describe` adds to ``results.json`` (joined to the analysis's
 #: schema in ``codebook.json``).
 DESCRIPTIVE_SCHEMA: dict[str, str] = {
-    "questions": "Per question: id, number (order in the report), kind, dimension, "
-                 "scale_points, text (English wording when configured).",
+    "questions": "Per question: id, number (its position in the study, as the admin labels it "
+                 "Q1, Q2, ...; from a tidy file, the order of ids), kind, dimension, "
+                 "scale_points, text (English wording when configured), pair_design (2AFC: "
+                 "balanced or adaptive; null when not configured) and min_exposure (adaptive "
+                 "2AFC: showings of every candidate per group before pairs were chosen by "
+                 "information).",
     "groups": "Per participant group: slug, name, culture (own style culture), quota, "
               "recruited (participants with any row), analysed (after exclusions).",
-    "design": "Counts of candidates, contents and styles (per culture), methods with their "
-              "parameters and weights, seeds, image size, trials per participant, median "
-              "responses per participant and question, metric versions.",
+    "design": "n_generated (candidates the study generated; null without a configuration), "
+              "n_candidates (candidates in analysed responses) and the contents and styles "
+              "(per culture) of those, methods with their parameters and weights, seeds, "
+              "image size, trials per participant, median responses per participant and "
+              "question, metric versions.",
     "sufficiency": "Per question and group: participants, candidates, ratings per candidate, "
                    "responses, sufficient (the analysis's minimums met) and missing (what "
                    "is needed, in words).",
@@ -130,35 +136,65 @@ def _configuration_summary(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def question_numbers(frame: pd.DataFrame, config: dict[str, Any]) -> dict[Any, int]:
+    """Question id -> its number in the report (1, 2, ...).
+
+    With a configuration, the question's position in the study, as participants
+    meet them and as the admin labels them (``order``, then id); questions the
+    configuration does not list follow. From a tidy file alone, the order of ids.
+    """
+    ids = [_plain(q) for q in frame["question_id"].dropna().unique()] if len(frame) else []
+    configured = sorted(config.get("questions", []), key=lambda q: (q.get("order") or 0,
+                                                                   str(q.get("id"))))
+    numbers = {q.get("id"): n for n, q in enumerate(configured, start=1)}
+    extra = sorted((q for q in ids if q not in numbers), key=lambda q: (str(type(q)), q))
+    numbers.update({q: n for n, q in enumerate(extra, start=len(numbers) + 1)})
+    return {q: numbers[q] for q in ids}
+
+
 def _questions(frame: pd.DataFrame, config: dict[str, Any]) -> list[dict[str, Any]]:
     configured = {q.get("id"): q for q in config.get("questions", [])}
     rows = []
     if not len(frame):
         return rows
-    first = frame.drop_duplicates("question_id")
-    for order, row in enumerate(first.sort_values("question_id").itertuples(index=False)):
+    numbers = question_numbers(frame, config)
+    first = frame.drop_duplicates("question_id").dropna(subset=["question_id"])
+    for row in first.itertuples(index=False):
         qid = _plain(row.question_id)
-        if pd.isna(qid):
-            continue
         known = configured.get(qid, {})
         texts = known.get("texts") or {}
         text = texts.get("en") or next(iter(texts.values()), "") if texts else ""
         scale = getattr(row, "scale_points", None)
+        kind = str(row.question_kind)
+        # How the pairs were chosen: known from the configuration only (None from a tidy file).
+        design = known.get("pair_design") if kind == "2afc" else None
         rows.append({
             "id": qid,
-            "number": order + 1,
-            "kind": str(row.question_kind),
+            "number": numbers[qid],
+            "kind": kind,
             "dimension": str(row.dimension) if pd.notna(row.dimension) else "",
             "scale_points": int(scale) if scale is not None and pd.notna(scale) else None,
             "text": str(text),
+            "pair_design": design or None,
+            "min_exposure": int(known.get("min_exposure") or 0) if design == "adaptive" else None,
         })
-    return rows
+    return sorted(rows, key=lambda q: q["number"])
+
+
+def group_names(frame: pd.DataFrame, config: dict[str, Any]) -> dict[str, str]:
+    """Group slug -> the name the report uses (configured, else the slug in words)."""
+    configured = {g.get("slug"): g.get("name") for g in config.get("participant_groups", [])}
+    slugs = frame["group"].dropna().unique() if len(frame) else []
+    return {str(slug): str(configured.get(slug)
+                           or str(slug).replace("-", " ").replace("_", " ").title())
+            for slug in slugs}
 
 
 def _groups(frame: pd.DataFrame, kept: pd.DataFrame, config: dict[str, Any]) -> list[dict[str, Any]]:
     configured = {g.get("slug"): g for g in config.get("participant_groups", [])}
     if not len(frame):
         return []
+    names = group_names(frame, config)
     recruited = frame.groupby("group", observed=True)["participant_id"].nunique()
     analysed = kept.groupby("group", observed=True)["participant_id"].nunique()
     cultures = frame.groupby("group", observed=True)["group_culture"].first() \
@@ -169,7 +205,7 @@ def _groups(frame: pd.DataFrame, kept: pd.DataFrame, config: dict[str, Any]) -> 
         culture = cultures.get(slug, "")
         rows.append({
             "slug": str(slug),
-            "name": str(known.get("name") or str(slug).replace("-", " ").replace("_", " ").title()),
+            "name": names[str(slug)],
             "culture": "" if culture is None or pd.isna(culture) else str(culture),
             "quota": known.get("quota"),
             "recruited": int(recruited.get(slug, 0)),
@@ -189,7 +225,10 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
                        .groupby(["question_id", "participant_id"], observed=True).size()
                        .groupby("question_id").median() if len(scored) else pd.Series(dtype=float))
     study = config.get("study", {})
+    generated = config.get("candidates")
     return {
+        "n_generated": (sum(1 for c in generated if c.get("status", "done") == "done")
+                        if isinstance(generated, list) else None),
         "n_candidates": int(scored["candidate_id"].nunique()) if len(scored) else 0,
         "n_contents": int(scored["content_id"].nunique()) if len(scored) else 0,
         "n_styles": int(scored["style_id"].nunique()) if len(scored) else 0,

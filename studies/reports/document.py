@@ -34,6 +34,7 @@ from .wording import (
     metric_name,
     number,
     p_clause,
+    params_text,
     summary_sentences,
     term_label,
 )
@@ -707,8 +708,8 @@ def _appendix(doc: Document) -> str:
     if design.get("methods"):
         parts.append(doc.table(Table(
             "Methods and their parameters", ["Label", "Method", "Parameters", "Weights"],
-            [[m["label"], m["method"], ", ".join(f"{k} = {v}" for k, v in sorted(
-                (m.get("params") or {}).items())) or DASH, m.get("family") or DASH]
+            [[m["label"], m["method"], params_text(m.get("params")) or DASH,
+              m.get("family") or DASH]
              for m in design["methods"]], "", 2)))
     if config.get("groups"):
         parts.append(doc.table(Table(

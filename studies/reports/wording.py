@@ -30,6 +30,12 @@ METRIC_NAMES = {
 }
 CORRELATION_SYMBOLS = {"spearman": "ρ", "pearson": "r", "kendall": "τ"}
 QUESTION_KINDS = {"likert": "rating", "2afc": "two-alternative choice", "ranking": "ranking"}
+#: Last words of a group name that already say who its members are ("Chinese
+#: participants", "expert raters"): such a name gets no second "participants".
+PEOPLE_NOUNS = frozenset({
+    "participants", "raters", "respondents", "people", "observers", "viewers", "subjects",
+    "students", "experts", "users", "volunteers", "members", "adults", "speakers",
+})
 
 
 def number(value: Any) -> float | None:
@@ -92,6 +98,34 @@ def level_text(level: float) -> str:
 def metric_name(column: str) -> str:
     name = str(column).removeprefix("metric__")
     return METRIC_NAMES.get(name, name)
+
+
+def people(name: Any) -> str:
+    """A group's name as a phrase for its members: "western" -> "western participants";
+    "Chinese participants" stays as it is."""
+    text = str(name).strip()
+    words = text.split()
+    if words and words[-1].lower().strip(".,;:)") in PEOPLE_NOUNS:
+        return text
+    return f"{text} participants"
+
+
+def fmt_plain(value: Any) -> str:
+    """A setting as given, without rounding it: 1.5 -> "1.5", 2.0 -> "2"."""
+    x = number(value)
+    return DASH if x is None else f"{x:g}"
+
+
+def params_text(params: dict[str, Any] | None) -> str:
+    """``"alpha = 1.0, levels = 3"``: parameters left blank (None, "", [], {}) are left out,
+    so they read as the method's defaults."""
+    return ", ".join(f"{k} = {v}" for k, v in sorted((params or {}).items()) if not _blank(v))
+
+
+def _blank(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, list | tuple | dict) and not value)
 
 
 def excludes_zero(low: Any, high: Any) -> bool:
@@ -204,6 +238,14 @@ class Context:
         group = self.groups.get(slug)
         return group["name"] if group else str(slug)
 
+    def group_people(self, slug: Any) -> str:
+        """The group's members: "western participants", "Chinese participants"."""
+        return people(self.group_name(slug))
+
+    def question_label(self, qid: Any) -> str:
+        """"Q1": the question's number in the report (not its database id)."""
+        return f"Q{(self.questions.get(qid) or {}).get('number', qid)}"
+
     def group_n(self, slug: Any) -> int | None:
         group = self.groups.get(slug)
         return group["analysed"] if group else None
@@ -286,19 +328,19 @@ def _agreement_sentences(ctx: Context, qid: Any) -> list[Sentence]:
             if not same:
                 continue
             verb = "agreed with" if positive else "ran opposite to"
-            whom = _join([f"{ctx.group_name(r['group'])} ("
+            whom = _join([f"{ctx.group_people(r['group'])} ("
                           + estimate_clause(ctx.symbol, r["statistic"], r["ci_low"], r["ci_high"],
                                             ctx.level) + _disattenuated_clause(r, ctx) + ")"
                           for r in same])
             sentences.append(Sentence(
-                f"{metric_name(metric)} {verb} the {what} of {whom} participants.", "finding",
+                f"{metric_name(metric)} {verb} the {what} of {whom}.", "finding",
                 (metric, *[f"{metric}|{r['group']}" for r in same])))
         if unclear and clear:
-            whom = _join([f"{ctx.group_name(r['group'])} ("
+            whom = _join([f"{ctx.group_people(r['group'])} ("
                           + estimate_clause(ctx.symbol, r["statistic"], r.get("ci_low"),
                                             r.get("ci_high"), ctx.level) + ")" for r in unclear])
             sentences.append(Sentence(
-                f"For {whom} participants, there was no clear evidence that "
+                f"For {whom}, there was no clear evidence that "
                 f"{metric_name(metric)} agreed with their {what}; the interval included zero.",
                 "hedged", tuple(f"{metric}|{r['group']}" for r in unclear)))
         elif unclear:
@@ -378,7 +420,7 @@ def _difference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         low, high = sorted((sign * number(r["ci_low"]), sign * number(r["ci_high"])))
         sentences.append(Sentence(
             f"Agreement of {metric_name(r['metric'])} with {judgements(ctx, qid)} was higher for "
-            f"{ctx.group_name(higher)} than for {ctx.group_name(lower)} participants ("
+            f"{ctx.group_people(higher)} than for {ctx.group_people(lower)} ("
             # A difference of correlations can exceed 1: it keeps its leading zero.
             + estimate_clause(r["symbol"], sign * number(r["estimate"]), low, high, ctx.level,
                               bounded=False, p=r["p_adjusted"], p_label=label) + ").",
@@ -487,7 +529,7 @@ def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
             (_, a, b), (_, g, h) = parts
             more, less = (g, h) if est > 0 else (h, g)
             text = (f"The difference between {a} and {b} was larger for "
-                    f"{ctx.group_name(more)} than for {ctx.group_name(less)} participants "
+                    f"{ctx.group_people(more)} than for {ctx.group_people(less)} "
                     f"({clause}).")
         else:
             text = f"The {term_label(term, levels)} contrast was {fmt(est)} ({clause})."
@@ -525,7 +567,7 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         best = max(clear, key=lambda r: r["strength"])
         if best["strength"] > 0:
             sentences.append(Sentence(
-                f"{ctx.group_name(entry['group'])} participants preferred {best['item']} in paired "
+                f"{ctx.group_people(entry['group'])} preferred {best['item']} in paired "
                 f"choices (log-strength {fmt(best['strength'])}, {level_text(ctx.level)} CI "
                 f"{fmt_ci(best['ci_low'], best['ci_high'])}; won {fmt(100 * best['win_rate'], 0)} % "
                 "of its comparisons).", "finding", (f"method:{best['item']}",)))
@@ -569,7 +611,7 @@ def banner_lines(results: dict[str, Any]) -> list[str]:
         if g["question"] is not None:
             where.append(ctx.question_title(g["question"]))
         if g["group"] is not None:
-            where.append(f"{ctx.group_name(g['group'])} participants")
+            where.append(ctx.group_people(g["group"]))
         if g.get("analysis"):
             where.append(str(g["analysis"]).replace("_", " "))
         head = ", ".join(where) if where else "Whole study"
@@ -614,10 +656,20 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     cultures = design.get("styles_per_culture") or {}
     culture_text = _join([f"{n} {c.replace('-', ' ')}" for c, n in cultures.items()])
     qtext = _join([_question_text(q) for q in ctx.questions.values() if q.get("kind")])
-    text = (f"Design. Stimuli were {fmt_int(design.get('n_candidates'))} generated images "
-            f"(candidates) from {fmt_int(design.get('n_contents'))} content photographs and "
-            f"{fmt_int(design.get('n_styles'))} style artworks ({culture_text}), produced by "
-            f"{method_text}.")
+    sources = (f"{fmt_int(design.get('n_contents'))} content photographs and "
+               f"{fmt_int(design.get('n_styles'))} style artworks"
+               + (f" ({culture_text})" if culture_text else ""))
+    judged = _judged(ctx)
+    generated, shown = number(design.get("n_generated")), number(design.get("n_candidates"))
+    if generated is None:
+        # A tidy file knows only the candidates that appear in its responses.
+        text = (f"Design. Stimuli were {fmt_int(shown)} {judged} images (candidates) from "
+                f"{sources}, produced by {method_text}.")
+    else:
+        of = ("all of which" if generated == shown else f"{fmt_int(shown)} of which")
+        text = (f"Design. The study generated {fmt_int(generated)} images (candidates) with "
+                f"{method_text}, {of} were {judged} in the analysed responses; those came from "
+                f"{sources}.")
     if qtext:
         text += f" Participants answered {qtext}."
     per_participant = design.get("responses_per_participant") or {}
@@ -626,9 +678,10 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
             [f"{fmt(n, 0)} responses to question {ctx.questions.get(_key(q, ctx), {}).get('number', q)}"
              for q, n in per_participant.items()]) + "."
     if design.get("trials_per_participant"):
-        text += (f" Sessions had {design['trials_per_participant']} trials, drawn from a "
-                 "sequence balanced over candidates within each group, with screen positions "
-                 "counterbalanced.")
+        text += f" Sessions had {design['trials_per_participant']} trials."
+        text += _balanced_text(ctx)
+    text += "".join(_pair_design_text(q) for q in ctx.questions.values()
+                    if q.get("kind") == "2afc")
     paragraphs.append(text)
 
     # Analysis.
@@ -665,9 +718,11 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     rule_text = []
     if rules.get("min_rt_ms") is not None:
         rule_text.append(f"responses faster than {fmt(rules['min_rt_ms'], 0)} ms")
-    if rules.get("max_attention_failures") is not None:
-        rule_text.append(f"participants failing more than {rules['max_attention_failures']} "
-                         "attention check(s)")
+    failures = rules.get("max_attention_failures")
+    if failures is not None:
+        rule_text.append("participants failing any attention check" if failures == 0 else
+                         "participants failing more than one attention check" if failures == 1
+                         else f"participants failing more than {failures} attention checks")
     if rules.get("require_complete"):
         rule_text.append("incomplete sessions")
     if rule_text:
@@ -676,7 +731,7 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     if minimums:
         text += (f"Intervals and tests were computed only where a group had at least "
                  f"{minimums['min_participants']} participants, {minimums['min_candidates']} "
-                 f"rated candidates and a mean of {fmt(minimums['min_ratings_per_candidate'], 0)} "
+                 f"rated candidates and a mean of {fmt_plain(minimums['min_ratings_per_candidate'])} "
                  "ratings per candidate. ")
     software = results.get("software") or {}
     if software:
@@ -697,9 +752,64 @@ def _rule_text(rule: str) -> str:
     return rule[0].lower() + rule[1:] if rule else rule
 
 
+def _judged(ctx: Context) -> str:
+    """What participants did with the candidates: "rated", "compared" or both."""
+    kinds = {q.get("kind") for q in ctx.questions.values() if q.get("kind")}
+    rated, compared = "likert" in kinds, bool(kinds & {"2afc", "ranking"})
+    return "rated or compared" if rated and compared else "compared" if compared else "rated"
+
+
+#: What one trial of a balanced sequence shows, per question kind (2AFC: see
+#: :func:`_pair_design_text`).
+_UNITS = {"likert": "candidates", "ranking": "sets of candidates of one content and style"}
+
+
+def _balanced_text(ctx: Context) -> str:
+    """Which rating and ranking questions' trials came from the balanced sequence."""
+    by_unit: dict[str, list[str]] = {}
+    for qid in ctx.question_ids():
+        q = ctx.questions[qid]
+        if q.get("kind") in _UNITS:
+            by_unit.setdefault(_UNITS[q["kind"]], []).append(f"question {q.get('number')}")
+    if not by_unit:
+        return ""
+    which = _join([q for questions in by_unit.values() for q in questions])
+    over = (next(iter(by_unit)) if len(by_unit) == 1 else
+            _join([f"{unit} ({_join(questions)})" for unit, questions in by_unit.items()]))
+    return (f" Trials of {which} were drawn from a sequence balanced over {over} within each "
+            "group, with screen positions counterbalanced.")
+
+
+def adaptive_design_text(min_exposure: Any) -> str:
+    """How an adaptive 2AFC question chose its pairs and why its intervals are posterior ones."""
+    return (
+        "each participant's next pair was selected from the answers of their group so far "
+        "(expected reduction of the Bradley–Terry strengths' posterior variance, Laplace "
+        f"approximation), once every candidate had been shown at least {fmt_int(min_exposure)} "
+        "times in the group; no pair was repeated to a participant and left and right were "
+        "random. The selection depends only on earlier answers, so the design is ignorable "
+        "for likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
+        "intervals are only asymptotically valid after it (Chaudhuri & Mykland 1993): its "
+        "strengths are posterior means with Bayesian posterior intervals (normally distributed "
+        "strengths, half-Cauchy(0, 2.5) prior of their spread; Gelman 2006).")
+
+
+def _pair_design_text(q: dict[str, Any]) -> str:
+    """One sentence on how a 2AFC question's pairs were chosen."""
+    which = f"question {q.get('number')}"
+    design = q.get("pair_design")
+    if design == "adaptive":
+        return f" Pairs of {which} were chosen adaptively: {adaptive_design_text(q.get('min_exposure'))}"
+    if design == "balanced":
+        return (f" Pairs of {which} followed a balanced design: pairs of candidates of one "
+                "content and style by different methods, each shown equally often within each "
+                "group (counts differing by at most one), screen positions counterbalanced; "
+                "their strengths have participant-bootstrap intervals.")
+    return f" How the pairs of {which} were chosen is not recorded with these data."
+
+
 def _method_text(m: dict[str, Any]) -> str:
-    params = m.get("params") or {}
-    inner = ", ".join(f"{k} = {v}" for k, v in sorted(params.items()))
+    inner = params_text(m.get("params"))
     label = m.get("label") or m.get("method")
     extra = []
     if m.get("method") and str(m.get("method")).lower() != str(label).lower():

@@ -28,7 +28,8 @@ def test_tiny_group_gets_descriptives_and_a_warning(study, tmp_path):
     chinese = study.loc[study["group"] == "chinese", "participant_id"].unique()[:3]
     keep = study["participant_id"].isin(chinese) | (study["group"] == "western")
     result = build_report(study[keep], tmp_path, options=ReportOptions(n_resamples=50))
-    assert ("question 1, group chinese: 3 participant(s), fewer than the minimum of 5; "
+    # The report names questions and groups as its reader sees them.
+    assert ("Q1, Chinese participants: 3 participant(s), fewer than the minimum of 5; "
             "descriptive statistics only") in result.warnings
     results = json.loads((tmp_path / "results.json").read_text())
     assert {row["group"] for row in results["agreement"]} == {"western"}
@@ -55,7 +56,7 @@ def test_constant_metric_is_named_and_not_correlated(study, tmp_path):
     result = build_report(study.assign(metric__flat=1.0), tmp_path,
                           options=ReportOptions(n_resamples=50))
     n_candidates = study["candidate_id"].nunique()
-    assert (f"metric metric__flat is constant over the {n_candidates} candidates of question 1: "
+    assert (f"metric flat is constant over the {n_candidates} candidates of Q1: "
             "its correlations are not computed") in result.warnings
     agreement = pd.DataFrame(result.results["agreement"])
     assert "metric__flat" not in set(agreement["metric"])
@@ -69,8 +70,8 @@ def test_missing_metric_values_and_unscored_rows_are_counted(study, tmp_path):
     frame.loc[frame.index[:5], "score"] = np.nan
     result = build_report(frame, tmp_path, options=ReportOptions(n_resamples=50))
     n_missing = int((missing & frame["score"].notna()).sum())
-    assert (f"metric metric__tracked is missing for {n_missing} of {len(frame) - 5} scored rows "
-            "(2 candidate(s)) in question 1: those candidates are left out of its "
+    assert (f"metric tracked is missing for {n_missing} of {len(frame) - 5} scored rows "
+            "(2 candidate(s)) in Q1: those candidates are left out of its "
             "correlations") in result.warnings
     assert (f"5 of {len(frame)} rows after exclusions have no score or no candidate and are "
             "not analysed") in result.warnings
@@ -94,7 +95,7 @@ def test_straight_lining_participants_are_reported(study):
 def test_identical_ratings_fit_no_mixed_model(study, tmp_path):
     """Every rating the same: a specific warning instead of a solver error or an exception."""
     result = build_report(study.assign(score=4.0), tmp_path, options=ReportOptions(n_resamples=50))
-    assert "mixed model for question 1 not fitted: every analysed rating is the same (4)" in result.warnings
+    assert "mixed model for Q1 not fitted: every analysed rating is the same (4)" in result.warnings
     assert not any("failed" in w for w in result.warnings if w.startswith("mixed model"))
     assert json.loads((tmp_path / "results.json").read_text())["mixed_models"] == []
 

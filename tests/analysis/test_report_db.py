@@ -204,7 +204,7 @@ class TestStudyReport:
         assert calls[0][0] == 0.0 and calls[-1][0] == 1.0
         results = json.loads((tmp_path / "results.json").read_text())
         rules = {step["rule"]: step for step in results["exclusions"]}
-        assert rules["more than 0 failed attention check(s)"]["participants_removed"] == 1
+        assert rules["any failed attention check"]["participants_removed"] == 1
         assert rules["session not completed"]["participants_removed"] == 1
         assert rules["practice trial"]["rows_removed"] == 6
         assert rules["response faster than 300 ms"]["rows_removed"] == 6

@@ -109,7 +109,7 @@ def test_exclusions_are_recorded_not_silent():
     frame.loc[frame.index[60], "is_practice"] = True
     kept, log = apply_exclusions(frame, ExclusionRules(max_attention_failures=1, min_rt_ms=300))
     steps = log.steps.set_index("rule")["rows_removed"]
-    assert steps["more than 1 failed attention check(s)"] == 10
+    assert steps["more than one failed attention check"] == 10
     assert steps["session not completed"] == 10
     assert steps["practice trial"] == 1
     assert steps["response faster than 300 ms"] == 3

@@ -85,17 +85,17 @@ def test_sentences_from_the_documented_shape():
     sentences = summary_sentences(_results())[7]
     texts = [s.text for s in sentences]
     findings = {subject for s in sentences if s.kind == "finding" for subject in s.subjects}
-    assert ("LPIPS (AlexNet) agreed with the ratings of Western (ρ = .41, 95 % CI [.28, .52]) "
-            "participants.") in texts
-    assert ("SSIM ran opposite to the ratings of Chinese (ρ = \u2212.31, 95 % CI "
-            "[\u2212.45, \u2212.16]) participants.") in texts
+    assert ("LPIPS (AlexNet) agreed with the ratings of Western participants (ρ = .41, 95 % CI "
+            "[.28, .52]).") in texts
+    assert ("SSIM ran opposite to the ratings of Chinese participants (ρ = \u2212.31, 95 % CI "
+            "[\u2212.45, \u2212.16]).") in texts
     # Hedged where the interval includes zero.
     assert any(s.kind == "hedged" and "no clear evidence that LPIPS (AlexNet) agreed" in s.text
                and "Chinese" in s.text for s in sentences)
     # Stated as higher minus lower with the adjusted p; non-significant after
     # correction (p_adjusted .08) is not a finding even though its interval excludes 0.
-    assert ("Agreement of LPIPS (AlexNet) with ratings was higher for Western than for Chinese "
-            "participants (Δρ = 0.29, 95 % CI [0.12, 0.45], Holm-adjusted p = .002).") in texts
+    assert ("Agreement of LPIPS (AlexNet) with ratings was higher for Western participants than "
+            "for Chinese participants (Δρ = 0.29, 95 % CI [0.12, 0.45], Holm-adjusted p = .002).") in texts
     assert "metric__ssim|west>cn" not in findings
     # Named contrasts.
     assert ("Participants rated styles of their own culture higher than styles of other "
@@ -171,8 +171,8 @@ def test_report_states_each_agreement_estimand_and_the_declared_tests():
     for row, adjusted in zip(results["effects"], (0.002, 0.008, 0.61)):
         row["p_adjusted"] = adjusted
     texts = [s.text for s in summary_sentences(results)[7]]
-    assert ("LPIPS (AlexNet) agreed with the ratings of Western (ρ = .41, 95 % CI [.28, .52]; "
-            "disattenuated ρ = .49, 95 % CI [.34, .62]) participants.") in texts
+    assert ("LPIPS (AlexNet) agreed with the ratings of Western participants (ρ = .41, 95 % CI "
+            "[.28, .52]; disattenuated ρ = .49, 95 % CI [.34, .62]).") in texts
     html = render_html(results)
     assert "mean rating of the candidate (a mean of k = 3.3 ratings per candidate" in html
     assert "the interval is for this uncorrected quantity" in html
