@@ -372,7 +372,8 @@ def _effects(doc: Document, qid: Any) -> str:
     ordinal = any(r.get("ordinal_same_direction") is not None for r in rows)
     adjusted = any(number(r.get("p_adjusted")) is not None for r in rows)
     correction = correction_name(ctx.results)
-    body = [[term_label(str(r["term"]), levels), fmt(r["estimate"]),
+    names = {str(g): ctx.group_name(g) for g in ctx.groups}
+    body = [[term_label(str(r["term"]), levels, names), fmt(r["estimate"]),
              DASH if guarded else fmt_ci(r.get("ci_low"), r.get("ci_high")),
              DASH if guarded else fmt_p(r.get("p"))]
             + ([DASH if guarded else fmt_p(r.get("p_adjusted"))] if adjusted else [])

@@ -95,7 +95,7 @@ def forest_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, s
         ax.set_xlim(-1.0, 1.0)
         ax.set_xlabel(f"{symbol}, agreement with mean human rating ({level * 100:g} % CI)")
         ax.grid(axis="x", color="0.92", lw=0.6)
-        ax.legend(title="participants", loc="best", frameon=False)
+        _legend(ax, "participants")
         fig.tight_layout()
     return fig
 
@@ -120,7 +120,7 @@ def difference_plot(rows: list[dict], *, group_names: dict[str, str],
         ax.set_ylim(len(metrics) - 0.5, -0.5)
         ax.set_xlabel(f"{symbol}, difference in agreement between groups ({level * 100:g} % CI)")
         ax.grid(axis="x", color="0.92", lw=0.6)
-        ax.legend(title="groups", loc="best", frameon=False)
+        _legend(ax, "groups")
         fig.tight_layout()
     return fig
 
@@ -167,7 +167,7 @@ def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, st
                           if "own culture" in levels else "own culture's styles, rated by")
             ax.grid(axis="y", color="0.92", lw=0.6)
         axes[0, 0].set_ylabel(ylabel if level is None else f"{ylabel} ({level * 100:g} % CI)")
-        axes[0, -1].legend(title="participants", frameon=False, loc="best")
+        _legend(axes[0, -1], "participants")
         fig.tight_layout()
     return fig
 
@@ -195,9 +195,16 @@ def strength_plot(tables: dict[str, list[dict]], *, groups: list[str],
         ax.set_ylim(len(items) - 0.5, -0.5)
         ax.set_xlabel(f"{xlabel} ({level * 100:g} % CI)")
         ax.grid(axis="x", color="0.92", lw=0.6)
-        ax.legend(title="participants", frameon=False, loc="best")
+        _legend(ax, "participants")
         fig.tight_layout()
     return fig
+
+
+def _legend(ax, title: str) -> None:
+    """The legend right of the axes: inside, "best" still covers points and intervals of a
+    short plot, which has no free corner."""
+    ax.legend(title=title, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)
 
 
 def _ordered_metrics(rows: list[dict], key: str = "statistic") -> list[str]:

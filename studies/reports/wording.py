@@ -480,15 +480,18 @@ def parse_term(term: str, levels: list[str]) -> list[tuple[str, str, str]]:
     return parts
 
 
-def term_label(term: str, levels: list[str] | None = None) -> str:
+def term_label(term: str, levels: list[str] | None = None,
+               group_names: dict[str, str] | None = None) -> str:
     """``in_group`` -> "own culture − other cultures"; ``method:wct-adain`` -> "wct − adain";
-    an interaction -> "(wct − adain) × (chinese − western)"."""
+    an interaction -> "(wct − adain) × (Chinese − Western)", groups by ``group_names``."""
     if term == "in_group":
         return f"own culture {MINUS} other cultures"
     parts = parse_term(term, levels or [])
     if not parts:
         return term.replace("_", " ")
-    labels = [f"{a} {MINUS} {b}" for _, a, b in parts]
+    names = group_names or {}
+    labels = [f"{names.get(a, a)} {MINUS} {names.get(b, b)}" if factor == "group"
+              else f"{a} {MINUS} {b}" for factor, a, b in parts]
     return labels[0] if len(labels) == 1 else " × ".join(f"({x})" for x in labels)
 
 
@@ -497,6 +500,7 @@ def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     if ctx.effects_guarded(qid):
         return []
     levels = contrast_levels(ctx)
+    names = {str(g): ctx.group_name(g) for g in ctx.groups}
     points = "points" if (ctx.questions.get(qid) or {}).get("kind") == "likert" else "units"
     correction = correction_name(ctx.results)
     sentences, unclear, found = [], {}, set()
@@ -532,7 +536,7 @@ def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
                     f"{ctx.group_people(more)} than for {ctx.group_people(less)} "
                     f"({clause}).")
         else:
-            text = f"The {term_label(term, levels)} contrast was {fmt(est)} ({clause})."
+            text = f"The {term_label(term, levels, names)} contrast was {fmt(est)} ({clause})."
         sentences.append(Sentence(text, "finding", (term,)))
         found.add(family)
     for family, rows in unclear.items():
@@ -543,7 +547,7 @@ def _effect_sentences(ctx: Context, qid: Any) -> list[Sentence]:
             r = rows[0]
             sentences.append(Sentence(
                 f"There was no clear difference between {what} "
-                f"({term_label(str(r['term']), levels)}: "
+                f"({term_label(str(r['term']), levels, names)}: "
                 + estimate_clause("difference", r["estimate"], r.get("ci_low"), r.get("ci_high"),
                                   ctx.level, bounded=False) + ").", "hedged", (str(r["term"]),)))
         else:
@@ -663,8 +667,9 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     generated, shown = number(design.get("n_generated")), number(design.get("n_candidates"))
     if generated is None:
         # A tidy file knows only the candidates that appear in its responses.
-        text = (f"Design. Stimuli were {fmt_int(shown)} {judged} images (candidates) from "
-                f"{sources}, produced by {method_text}.")
+        text = (f"Design. Stimuli were the {fmt_int(shown)} images (candidates) that "
+                f"participants {judged} in the analysed responses, generated from {sources} "
+                f"by {method_text}.")
     else:
         of = ("all of which" if generated == shown else f"{fmt_int(shown)} of which")
         text = (f"Design. The study generated {fmt_int(generated)} images (candidates) with "
@@ -789,9 +794,10 @@ def adaptive_design_text(min_exposure: Any) -> str:
         "times in the group; no pair was repeated to a participant and left and right were "
         "random. The selection depends only on earlier answers, so the design is ignorable "
         "for likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
-        "intervals are only asymptotically valid after it (Chaudhuri & Mykland 1993): its "
-        "strengths are posterior means with Bayesian posterior intervals (normally distributed "
-        "strengths, half-Cauchy(0, 2.5) prior of their spread; Gelman 2006).")
+        "intervals are only asymptotically valid after it (Chaudhuri & Mykland 1993): the "
+        "question's Bradley–Terry strengths are therefore posterior means with Bayesian "
+        "posterior intervals (normally distributed strengths, half-Cauchy(0, 2.5) prior of "
+        "their spread; Gelman 2006).")
 
 
 def _pair_design_text(q: dict[str, Any]) -> str:

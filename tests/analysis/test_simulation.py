@@ -13,6 +13,7 @@ from studies.analysis.correlation import compare_groups
 from studies.analysis.simulate import likert_moments, simulate_study, study_truth
 from studies.analysis.tidy import ExclusionRules, apply_exclusions
 from studies.reports import ReportOptions, build_report
+from studies.reports.wording import banner_lines, methods_paragraphs
 
 GROUPS = {"western": "western-oil", "chinese": "chinese-ink"}
 
@@ -137,6 +138,57 @@ def test_report_states_an_adaptive_pair_design(tmp_path):
     # The participant bootstrap is not valid after an adaptive design: posterior intervals instead.
     assert {r["interval"] for r in results["bradley_terry"]} == {"posterior"}
     assert "posterior intervals" in html and "Chaudhuri &amp; Mykland 1993" in html
+
+
+def test_small_adaptive_study_is_worded_as_the_reader_sees_it(tmp_path):
+    """Too few participants for any interval: the Method still names the adaptive pair design
+    (the Bradley-Terry table that carries its caption is left out), counts generated and rated
+    candidates apart, leaves blank method parameters out; warnings name questions, groups and
+    metrics as the report does and say why agreement was not estimated."""
+    frame = simulate_study(weights={"western": 0.5, "chinese": 0.5}, own_culture=GROUPS,
+                           n_participants=3, likert_trials=4, afc_trials=6, rng=3)
+    frame["question_id"] = frame["question_id"].map({1: 4, 2: 5})  # database ids, not numbers
+    frame = frame.rename(columns={"metric__tracked": "metric__lpips-alex"})
+    frame.loc[frame["candidate_id"] == frame["candidate_id"].iloc[0], "metric__lpips-alex"] = np.nan
+    rated = sorted(frame["candidate_id"].unique().tolist())
+    config = {
+        "study": {"trials_per_participant": 10},
+        "participant_groups": [{"slug": "chinese", "name": "Chinese participants"},
+                               {"slug": "western", "name": "western"}],
+        "questions": [{"id": 4, "kind": "likert", "order": 1},
+                      {"id": 5, "kind": "2afc", "order": 2, "pair_design": "adaptive",
+                       "min_exposure": 3}],
+        "methods": [{"label": m, "method": m, "params": {"alpha": 0.6, "levels": "",
+                                                         "level_alphas": None}}
+                    for m in sorted(frame["method"].unique())],
+        "candidates": ([{"id": c, "status": "done"} for c in rated]
+                       + [{"id": 10_000 + c, "status": "done"} for c in rated]
+                       + [{"id": 20_000, "status": "failed"}]),
+    }
+    result = build_report(frame, tmp_path, config=config, options=ReportOptions(n_resamples=50))
+    results = result.results
+    assert results["bradley_terry"] == [] and "Bradley–Terry strengths by method" not in (
+        tmp_path / "report.html").read_text()
+    design = next(p for p in methods_paragraphs(results) if p.startswith("Design."))
+    assert (f"The study generated {2 * len(rated)} images (candidates) with " in design
+            and f"{len(rated)} of which were rated or compared" in design)
+    assert "alpha = 0.6" in design and "levels =" not in design and "level_alphas" not in design
+    assert "Pairs of question 2 were chosen adaptively" in design
+    assert "at least 3 times" in design and "Rubin 1976" in design and "posterior intervals" in design
+    assert "balanced over candidates within each group" in design  # question 1, the rating
+    assert "balanced over pairs" not in design
+    banner = " ".join(banner_lines(results))
+    assert "participants participants" not in banner
+    assert "Chinese participants: needs" in banner and "western participants: needs" in banner
+    warnings = result.warnings
+    assert ("Q1, Chinese participants: 3 participant(s), fewer than the minimum of 5; "
+            "descriptive statistics only") in warnings
+    assert any(w.startswith("Q2, western participants: ") for w in warnings)
+    assert not any("question 4" in w or "question 5" in w or "metric__" in w for w in warnings)
+    assert any(w.startswith("metric LPIPS (AlexNet) is missing for ") for w in warnings)
+    assert ("no group of any question has the data for inference (see the notes above): "
+            "agreement skipped") in warnings
+    assert not any("no metric columns" in w for w in warnings)
 
 
 def test_truth_of_the_uncorrected_agreement_is_the_mean_of_k_ratings():

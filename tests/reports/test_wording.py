@@ -9,7 +9,16 @@ nothing where a guard fired.
 from __future__ import annotations
 
 from studies.reports.document import render_html
-from studies.reports.wording import Sentence, fmt, fmt_ci, fmt_p, summary_sentences
+from studies.reports.wording import (
+    Sentence,
+    banner_lines,
+    fmt,
+    fmt_ci,
+    fmt_p,
+    methods_paragraphs,
+    people,
+    summary_sentences,
+)
 
 from .checks import scan
 
@@ -181,3 +190,65 @@ def test_report_states_each_agreement_estimand_and_the_declared_tests():
     cells = scan(html).cells
     assert "p (Holm)" in cells and ".008" in cells
     assert "declared test is p adjusted with Holm" in html and "within each family" in html
+
+
+def test_group_names_that_already_name_people_are_not_doubled():
+    assert people("western") == "western participants"
+    assert people("Chinese participants") == "Chinese participants"
+    assert people("expert raters") == "expert raters"
+    results = _results()
+    results["groups"][0]["name"] = "Western participants"
+    texts = [s.text for s in summary_sentences(results)[7]]
+    assert ("LPIPS (AlexNet) agreed with the ratings of Western participants (ρ = .41, 95 % CI "
+            "[.28, .52]).") in texts
+    assert any("higher for Western participants than for Chinese participants" in t for t in texts)
+    results["groups"][2]["name"] = "Japanese participants"
+    assert banner_lines(results) == [
+        "Question 1: Style fidelity (rating, 1–7), Japanese participants: 5 participants, fewer "
+        "than the minimum of 10."]
+    assert "participants participants" not in render_html(results)
+    # An interaction names its groups as the report does, not by slug.
+    results["effects"].append({"question": 7, "term": "method:wct-adain x group:cn-west",
+                               "estimate": 0.1, "ci_low": -0.2, "ci_high": 0.4, "p": 0.5})
+    assert any("(wct − adain) × (Chinese − Western participants)" in s.text
+               for s in summary_sentences(results)[7])
+
+
+def test_method_paragraph_states_designs_and_counts_as_given():
+    """Generated vs rated candidates, each 2AFC question's pair design, blank parameters
+    left out and minimums printed as set."""
+    results = _results()
+    results["questions"] += [
+        {"id": 8, "number": 2, "kind": "2afc", "dimension": "overall", "text": "",
+         "pair_design": "balanced", "min_exposure": None},
+        {"id": 9, "number": 3, "kind": "2afc", "dimension": "overall", "text": "",
+         "pair_design": "adaptive", "min_exposure": 4},
+        {"id": 10, "number": 4, "kind": "2afc", "dimension": "overall", "text": ""}]
+    results["design"] = {
+        "n_generated": 16, "n_candidates": 8, "n_contents": 2, "n_styles": 2,
+        "styles_per_culture": {"chinese-ink": 1, "western-oil": 1},
+        "methods": [{"label": "AdaIN", "method": "adain", "family": "",
+                     "params": {"alpha": 0.6, "levels": "", "level_alphas": [], "style": None}}],
+        "trials_per_participant": 12}
+    results["sufficiency_rules"] = {"min_participants": 5, "min_candidates": 10,
+                                    "min_ratings_per_candidate": 1.5}
+    results["options"]["rules"] = {"max_attention_failures": 0}
+    participants, design, analysis = methods_paragraphs(results)
+    assert ("The study generated 16 images (candidates) with AdaIN (alpha = 0.6), 8 of which "
+            "were rated or compared in the analysed responses; those came from 2 content "
+            "photographs and 2 style artworks (1 chinese ink and 1 western oil).") in design
+    assert ("Trials of question 1 were drawn from a sequence balanced over candidates within "
+            "each group") in design
+    assert "Pairs of question 2 followed a balanced design" in design
+    assert ("Pairs of question 3 were chosen adaptively: each participant's next pair was "
+            "selected") in design and "at least 4 times" in design and "Rubin 1976" in design
+    assert "How the pairs of question 4 were chosen is not recorded" in design
+    assert "a mean of 1.5 ratings per candidate" in analysis
+    assert "participants failing any attention check" in analysis
+    html = render_html(results)
+    assert "levels =" not in html and "level_alphas" not in html and "style =" not in html
+    # From a tidy file only the rated candidates are known.
+    del results["design"]["n_generated"]
+    assert ("Stimuli were the 8 images (candidates) that participants rated or compared in "
+            "the analysed responses, generated from 2 content photographs") in (
+        methods_paragraphs(results)[1])
