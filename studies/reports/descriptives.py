@@ -144,8 +144,8 @@ def question_numbers(frame: pd.DataFrame, config: dict[str, Any]) -> dict[Any, i
     configuration does not list follow. From a tidy file alone, the order of ids.
     """
     ids = [_plain(q) for q in frame["question_id"].dropna().unique()] if len(frame) else []
-    configured = sorted(config.get("questions", []), key=lambda q: (q.get("order") or 0,
-                                                                   str(q.get("id"))))
+    configured = sorted(config.get("questions", []), key=lambda q: (
+        q.get("order") or 0, str(type(q.get("id"))), q.get("id")))
     numbers = {q.get("id"): n for n, q in enumerate(configured, start=1)}
     extra = sorted((q for q in ids if q not in numbers), key=lambda q: (str(type(q)), q))
     numbers.update({q: n for n, q in enumerate(extra, start=len(numbers) + 1)})

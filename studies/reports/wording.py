@@ -183,7 +183,8 @@ class Context:
 
         ``guards`` rows (question, group, analysis, reason); the analysis's
         ``descriptive`` rows with ``inference`` false, whose reasons are its
-        warnings ``"question Q, group G: reason; descriptive statistics only"``;
+        warnings ``"Q1, western participants: reason; descriptive statistics only"``
+        (``"question 4, group west: ..."`` in older results);
         and the report's own ``sufficiency`` table.
         """
         fired = [
@@ -197,9 +198,12 @@ class Context:
         for row in self.results.get("descriptive", []):
             if row.get("inference", True) or (row.get("question"), row.get("group")) in covered:
                 continue
-            prefix = f"question {row.get('question')}, group {row.get('group')}: "
+            # Named as stored (older results) or as the report names them.
+            prefixes = (f"question {row.get('question')}, group {row.get('group')}: ",
+                        f"{self.question_label(row.get('question'))}, "
+                        f"{self.group_people(row.get('group'))}: ")
             reasons = [w[len(prefix):].removesuffix("; descriptive statistics only")
-                       for w in warnings if w.startswith(prefix)]
+                       for w in warnings for prefix in prefixes if w.startswith(prefix)]
             fired.append({"question": row.get("question"), "group": row.get("group"),
                           "analysis": None,
                           "reason": "; ".join(reasons) or "below the minimum for inference"})

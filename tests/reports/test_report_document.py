@@ -285,8 +285,11 @@ def test_database_study_same_document_by_every_path(tmp_path, settings, samples_
     assert "image not in storage" not in html
     assert "Ink and oil pilot: study report" in text
     assert "“How much do you like this image?”" in html
-    # Only metrics with values: LPIPS was unavailable for every candidate.
-    assert "LPIPS" not in html and "SSIM" in html
+    # Only metrics with values: LPIPS was unavailable for every candidate, which only the
+    # analysis notes say, by the metric's name.
+    notes = html.index("<h3>Analysis notes</h3>")
+    assert "LPIPS" not in html[:notes] and "SSIM" in html
+    assert "metric LPIPS (AlexNet) is missing for" in html[notes:]
     header = (by_command / "responses.csv").read_text().splitlines()[0]
     assert "metric__ssim" in header and "lpips" not in header
     codebook = json.loads((by_command / "codebook.json").read_text())

@@ -8,6 +8,9 @@ nothing where a guard fired.
 
 from __future__ import annotations
 
+import pandas as pd
+
+from studies.reports.descriptives import question_numbers
 from studies.reports.document import render_html
 from studies.reports.wording import (
     Sentence,
@@ -252,3 +255,13 @@ def test_method_paragraph_states_designs_and_counts_as_given():
     assert ("Stimuli were the 8 images (candidates) that participants rated or compared in "
             "the analysed responses, generated from 2 content photographs") in (
         methods_paragraphs(results)[1])
+
+
+def test_questions_are_numbered_as_the_study_orders_them():
+    """The report's Q1, Q2 follow the configured order (as the admin's labels do), then ids;
+    a tidy file without a configuration numbers by id."""
+    frame = pd.DataFrame({"question_id": [10, 9, 11, 3]})
+    config = {"questions": [{"id": 10, "order": 0}, {"id": 9, "order": 0}, {"id": 11, "order": 0},
+                            {"id": 3, "order": 2}]}
+    assert question_numbers(frame, config) == {9: 1, 10: 2, 11: 3, 3: 4}
+    assert question_numbers(frame, {}) == {3: 1, 9: 2, 10: 3, 11: 4}
