@@ -7,7 +7,10 @@ import re
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.utils.functional import lazy
 from django.utils.html import escape
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
@@ -263,8 +266,6 @@ STUDY_TEXT_HELP = {
 
 
 def site_languages() -> list[tuple[str, str]]:
-    from django.conf import settings
-
     return [(code, str(name)) for code, name in settings.LANGUAGES]
 
 
@@ -280,15 +281,20 @@ def question_text_field(code: str) -> str:
     return f"text__{_lang_field(code)}"
 
 
+def _per_language(msgid, name) -> str:
+    """``msgid % {"language": name}`` in the language of the request that shows it, not of the import."""
+    return lazy(lambda: str(msgid) % {"language": name}, str)()
+
+
 def _declared(builder) -> dict[str, forms.Field]:
     return {name: field for name, field in builder()}
 
 
 def _study_text_fields():
     for key, label in STUDY_TEXTS:
-        for code, name in site_languages():
+        for code, name in settings.LANGUAGES:
             yield study_text_field(key, code), forms.CharField(
-                label=f"{label} · {name}", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+                label=format_lazy("{} · {}", label, name), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
                 help_text=STUDY_TEXT_HELP.get(key, ""),
             )
 
@@ -362,15 +368,15 @@ StudyForm = type("StudyForm", (_StudyFormBase,), {**_declared(_study_text_fields
 
 
 def _question_fields():
-    for code, name in site_languages():
+    for code, name in settings.LANGUAGES:
         suffix = _lang_field(code)
         yield question_text_field(code), forms.CharField(
-            label=_("Question text · %(language)s") % {"language": name}, required=False,
+            label=_per_language(_("Question text · %(language)s"), name), required=False,
             widget=forms.TextInput(attrs={"size": 70}))
         yield f"low__{suffix}", forms.CharField(
-            label=_("Lowest point · %(language)s") % {"language": name}, required=False, max_length=60)
+            label=_per_language(_("Lowest point · %(language)s"), name), required=False, max_length=60)
         yield f"high__{suffix}", forms.CharField(
-            label=_("Highest point · %(language)s") % {"language": name}, required=False, max_length=60)
+            label=_per_language(_("Highest point · %(language)s"), name), required=False, max_length=60)
 
 
 class _QuestionFormBase(forms.ModelForm):
@@ -421,9 +427,9 @@ QuestionForm = type("QuestionForm", (_QuestionFormBase,), {**_declared(_question
 
 
 def _background_fields():
-    for code, name in site_languages():
+    for code, name in settings.LANGUAGES:
         yield question_text_field(code), forms.CharField(
-            label=_("Question · %(language)s") % {"language": name}, required=False,
+            label=_per_language(_("Question · %(language)s"), name), required=False,
             widget=forms.TextInput(attrs={"size": 60}))
 
 

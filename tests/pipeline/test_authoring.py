@@ -427,6 +427,15 @@ class TestOnboarding:
         assert study.texts == {"en": {"consent": "Consent."}}
         assert "cultural_background" in set(study.background_questions.values_list("key", flat=True))
 
+    def test_per_language_labels_follow_the_readers_language(self, client, researcher):
+        """The study form's per-language boxes are labelled in the language of each request."""
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_study_add")
+        zh = c.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        en = c.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "向参与者显示的标题" in zh and "Title shown to participants" not in zh
+        assert "Title shown to participants" in en and "向参与者显示的标题" not in en
+
     def test_method_form_offers_only_present_families(self, client, researcher, study, monkeypatch):
         monkeypatch.setattr("studies.admin_forms.family_weights",
                             lambda f: ([], ["w1"]) if f == "fake-family" else ([], []))
