@@ -61,6 +61,8 @@ SCENARIOS = {
     "both": dict(weights={"western": 0.6, "chinese": 0.6}, in_group_effect=0.0,
                  method_effects=(0.0, 0.0, 0.0)),
 }
+#: Seeds are ``1000 * study + position here``, whichever scenarios a run selects.
+SCENARIO_ORDER = tuple(SCENARIOS)
 DESIGN = dict(n_contents=6, n_styles_per_culture=2, n_participants=20, likert_trials=40)
 CORRELATIONS = ("pearson", "spearman")
 #: The correlation the report compares between groups (its default).
@@ -272,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=1000, help="Bootstrap replicates.")
     parser.add_argument("--jobs", type=int, default=2, help="Worker processes.")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="Skip this many studies' seeds per scenario (a fresh replication).")
     parser.add_argument("--csv", type=Path, default=None,
                         help="Write every record here (rewritten every 10 studies).")
     parser.add_argument("--only", choices=["effects"], default=None,
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     truth_of = {name: truths(name) for name in names}
     for i in range(args.studies):  # interleaved, so a partial run covers every scenario
         for name in names:
-            jobs.append((name, 1000 * (i + 1) + names.index(name), truth_of[name],
+            jobs.append((name, 1000 * (i + 1 + args.seed_offset) + SCENARIO_ORDER.index(name), truth_of[name],
                          args.resamples, *([args.only] if args.only else [])))
     records: list[dict] = []
     with ProcessPoolExecutor(args.jobs) as pool:
