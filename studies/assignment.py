@@ -221,7 +221,9 @@ def _attention_count() -> int:
     return int(getattr(settings, "STYLESTUDY_ATTENTION_CHECKS", 2))
 
 
-@transaction.atomic
+# No savepoint of its own: inside an enclosing transaction (a background submission) a failure
+# rolls that back anyway, and two statements per arrival are saved.
+@transaction.atomic(savepoint=False)
 def build_trials(participant: Participant, plans: list[QuestionPlan], *, candidates: list[Candidate] | None = None
                  ) -> list[Trial]:
     """Create the participant's practice trial, balanced trials and attention checks (two INSERTs).

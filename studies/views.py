@@ -454,8 +454,10 @@ def _ref_file_name(ref: str, *, study_id: int | None = None) -> str:
     elif kind == "o":
         name = ContentImage.objects.filter(pk=content_id, **scope).values_list("image", flat=True).first()
     elif kind in ("a", "x"):
+        # The image's dimension fields are loaded too: a model with a deferred one
+        # reads it back from the database on load (one query each).
         content = (ContentImage.objects.filter(pk=content_id, **scope).select_related("study")
-                   .only("id", "study_id", "image", "study__image_size").first())
+                   .only("id", "study_id", "image", "width", "height", "study__image_size").first())
         name = None if content is None else _attention_name(content, seed, scrambled=kind == "x")
     else:
         name = None

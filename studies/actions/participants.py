@@ -15,16 +15,14 @@ from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
 from django.db.models import (
-    Count,
-    Exists,
+    BooleanField,
     F,
     IntegerField,
-    OuterRef,
     Prefetch,
     Subquery,
     prefetch_related_objects,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..access import pseudonymise
@@ -82,8 +80,13 @@ def check_study_open(study: Study, *, preview: bool = False) -> None:
     A study without finished stimuli is never open: there would be nothing to show.
     """
     is_open = study.accepts_participants or (preview and study.status != Study.Status.CLOSED)
-    if not is_open or not study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists():
+    if not is_open:
         raise StudyNotOpen(study.slug)
+    # A yes is remembered on the instance: a consent asks in the view and again in the action.
+    if not getattr(study, "_has_stimuli", False):
+        study._has_stimuli = study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists()
+        if not study._has_stimuli:
+            raise StudyNotOpen(study.slug)
 
 
 def find_returning_participant(study: Study, recruiter: RecruiterInfo) -> Participant | None:
@@ -216,6 +219,21 @@ TRIAL_ITEM_FIELDS = ("id", "trial_id", "slot", "candidate_id", "attention_image"
 _REFERENCE_FILES = {"style_file": F("candidate__style__image"), "content_file": F("candidate__content__image")}
 
 
+# The two per-trial subqueries of the trial reads (each answer and first page) in SQL that
+# PostgreSQL and SQLite both run: built through the ORM (Exists, Subquery with Count) they
+# cost as much Python as the rest of the query. The outer table is never aliased there.
+def _answered() -> RawSQL:
+    """Whether the trial has a response."""
+    return RawSQL(f'EXISTS (SELECT 1 FROM "{Response._meta.db_table}" r WHERE r."trial_id" = '
+                  f'"{Trial._meta.db_table}"."id")', (), output_field=BooleanField())
+
+
+def _n_items() -> RawSQL:
+    """How many items (images) the trial shows."""
+    return RawSQL(f'(SELECT COUNT(*) FROM "{TrialItem._meta.db_table}" i WHERE i."trial_id" = '
+                  f'"{Trial._meta.db_table}"."id")', (), output_field=IntegerField())
+
+
 @dataclass(frozen=True)
 class TrialState:
     """Where a participant is in their trials: the current one, the one after it, progress.
@@ -237,8 +255,8 @@ def trial_state(participant: Participant, trials: list[Trial] | None = None) -> 
     An adaptive 2AFC trial gets its pair when it becomes current (one more query).
     """
     if trials is None:
-        answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
-        trials = list(participant.trials.select_related("question").annotate(answered=answered).order_by("position"))
+        trials = list(participant.trials.select_related("question").annotate(answered=_answered())
+                      .order_by("position"))
     real = [t for t in trials if not t.is_practice]
     index = next((i for i, t in enumerate(trials) if not t.answered), None)
     current = trials[index] if index is not None else None
@@ -253,7 +271,7 @@ def trial_state(participant: Participant, trials: list[Trial] | None = None) -> 
     return TrialState(current, following, len(real), sum(1 for t in real if t.answered))
 
 
-#: Activity is recorded at most this often from page views (answers always record it).
+#: Activity (``last_seen_at``, minutes-scale timeouts) is recorded at most this often by pages and answers.
 _SEEN_RESOLUTION = timedelta(seconds=60)
 
 
@@ -332,29 +350,26 @@ def do_record_response(
     """
     now = timezone.now()
     who = {"token": participant} if isinstance(participant, str) else {"pk": participant.pk}
-    n_items = Subquery(
-        TrialItem.objects.filter(trial=OuterRef("pk")).order_by().values("trial").annotate(n=Count("pk")).values("n"),
-        output_field=IntegerField(),
-    )
-    answered = Exists(Response.objects.filter(trial=OuterRef("pk")))
     try:
         with transaction.atomic():
-            # The UPDATE takes the participant's row lock: concurrent answers of one
-            # participant queue here, and the trials are read after it.
-            locked = Participant.objects.filter(**who, completed_at=None, status__in=_ANSWERING).update(
-                last_seen_at=now)
-            if not locked:
-                if not Participant.objects.filter(**who).exists():
-                    raise Participant.DoesNotExist
+            # The participant's row lock (of=self: the study row stays unlocked): concurrent
+            # answers of one participant queue here, and the trials are read after it.
+            person = Participant.objects.select_for_update(of=("self",)).select_related("study").get(**who)
+            if person.completed_at is not None or person.status not in _ANSWERING:
                 return None
+            if person.last_seen_at is None or now - person.last_seen_at > _SEEN_RESOLUTION:
+                person.last_seen_at = now
+                Participant.objects.filter(pk=person.pk).update(last_seen_at=now)
             # All the participant's trials at once: the current one to validate against,
-            # and what the next page needs (``trials_after``, see Returns).
+            # and what the next page needs (``trials_after``, see Returns). The participant
+            # is attached, not joined: a join would build it and its study once per trial.
             trials = list(
-                Trial.objects.filter(**{f"participant__{k}": v for k, v in who.items()})
-                .select_related("question", "participant__study")
-                .annotate(answered=answered, n_items=Coalesce(n_items, 0))
+                Trial.objects.filter(participant=person).select_related("question")
+                .annotate(answered=_answered(), n_items=_n_items())
                 .order_by("position")
             )
+            for each in trials:
+                each.participant = person
             trial = next((t for t in trials if not t.answered), None)
             if trial is None or trial.position != position:
                 if not any(t.position == position for t in trials):

@@ -1,8 +1,8 @@
 """What one participant request costs: queries per request kind, and how images are delivered.
 
-The ceilings are the budget of a trial (page ≤ 4, answer ≤ 5 with its
-transaction, image ≤ 3); counting on every trial of a whole session keeps
-them from creeping back.
+The ceilings are the budget of a trial (first page ≤ 4, answer with the next
+page ≤ 7, image ≤ 1) and of an arrival (consent ≤ 9, background ≤ 14);
+counting on every trial of a whole session keeps them from creeping back.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _begin(client, study) -> Participant:
 
 
 def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
-    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, image ≤ 3, and the
+    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, image ≤ 1, and the
     answer with the next trial's page in its response ≤ 7 (≤ 6 for the last, which finishes the session)."""
     study = make_study()
     client = Client()
@@ -64,7 +64,7 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
         images = _IMG.findall(html) + _PRELOAD.findall(html)
         assert images or trial.attention_kind == Trial.AttentionKind.INSTRUCTED
         for url in images:
-            with django_assert_max_num_queries(3):
+            with django_assert_max_num_queries(1):
                 image = client.get(url)
             assert image.status_code == 200, url
         url = reverse("studies:participant_answer", args=[participant.token, trial.position])
@@ -80,6 +80,20 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
     assert participant.status == Participant.Status.COMPLETED and participant.completion_code
     assert participant.completion_code.encode() in page.content
     assert {"likert", "2afc", "ranking", "scrambled", "instructed"} <= kinds
+
+
+def test_queries_of_an_arrival(django_assert_max_num_queries):
+    """Consent ≤ 9 queries (the session cookie's included), background questionnaire ≤ 14 (trials built)."""
+    study = make_study()
+    client = Client()
+    with django_assert_max_num_queries(9):
+        response = client.post(reverse("studies:participant_entry", args=[study.slug]), {"decision": "accept"})
+    assert response.status_code == 302
+    participant = Participant.objects.get(token=response["Location"].rstrip("/").split("/")[-1])
+    with django_assert_max_num_queries(14):
+        submit_background(client, participant)
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.IN_PROGRESS and participant.trials.exists()
 
 
 def test_answer_response_is_the_session_page_of_the_next_step():
