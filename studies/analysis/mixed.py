@@ -511,15 +511,7 @@ def _named_contrasts(
     """Contrast vectors of the in-group effect, method pairs and method x group pairs."""
     from itertools import combinations
 
-    spec = result._design_info  # type: ignore[attr-defined]
-    methods = sorted(data[method].unique())
-    cultures = sorted(data[culture].unique())
-    groups = sorted(data[group].unique())
-    grid = pd.DataFrame(
-        [(m, c, g) for m in methods for c in cultures for g in groups],
-        columns=[method, culture, group],
-    ).assign(_y=0.0)
-    rows = _design_rows(spec, grid)
+    methods, cultures, groups, grid, rows = _cell_grid(result, data, method, culture, group)
     index = {key: i for i, key in enumerate(map(tuple, grid[[method, culture, group]].to_numpy()))}
 
     def emm(m: object, gs: list[object]) -> np.ndarray:
@@ -538,6 +530,21 @@ def _named_contrasts(
             out.append(Contrast(f"method:{a}-{b} x group:{g}-{h}", 0.0, 0.0,
                                 family="method x group", vector=vector))
     return out
+
+
+def _cell_grid(
+    result: MixedModelResult, data: pd.DataFrame, method: str, culture: str, group: str,
+) -> tuple[list, list, list, pd.DataFrame, np.ndarray]:
+    """Every method x culture x group cell and its fixed-effects design row."""
+    methods = sorted(data[method].unique())
+    cultures = sorted(data[culture].unique())
+    groups = sorted(data[group].unique())
+    grid = pd.DataFrame(
+        [(m, c, g) for m in methods for c in cultures for g in groups],
+        columns=[method, culture, group],
+    ).assign(_y=0.0)
+    rows = _design_rows(result._design_info, grid)  # type: ignore[attr-defined]
+    return methods, cultures, groups, grid, rows
 
 
 def _design_rows(spec: object, grid: pd.DataFrame) -> np.ndarray:
@@ -596,14 +603,7 @@ def _marginal_means(
     group_culture: str,
 ) -> list[MarginalMean]:
     """Weight vectors of the estimated marginal means (see :func:`study_mixed_model`)."""
-    methods = sorted(data[method].unique())
-    cultures = sorted(data[culture].unique())
-    groups = sorted(data[group].unique())
-    grid = pd.DataFrame(
-        [(m, c, g) for m in methods for c in cultures for g in groups],
-        columns=[method, culture, group],
-    ).assign(_y=0.0)
-    rows = _design_rows(result._design_info, grid)  # type: ignore[attr-defined]
+    methods, _cultures, groups, grid, rows = _cell_grid(result, data, method, culture, group)
 
     def average(**fixed: object) -> np.ndarray:
         keep = np.ones(len(grid), bool)
