@@ -399,6 +399,12 @@ def _effects(doc: Document, qid: Any) -> str:
         + (["Ordinal check (ranks)"] if ordinal else []), body, note))
 
 
+def _bars_caption(ctx: Any, has_ci: bool) -> str:
+    """What the markers of a means plot show, for its caption."""
+    return (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
+            else "hollow markers: no interval, the data are below the minimum for inference")
+
+
 def _ordinal_cell(row: dict[str, Any], guarded: bool) -> str:
     """The rank model's direction relative to the primary estimate, with its p."""
     same = row.get("ordinal_same_direction")
@@ -472,8 +478,7 @@ def _means(doc: Document, qid: Any) -> str:
     fig = plots.means_plot(plotted, groups=groups,
                            group_names={g: ctx.group_name(g) for g in groups},
                            ylabel=scale, level=ctx.level if has_ci else None)
-    bars = (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
-            else "hollow markers: no interval, the data are below the minimum for inference")
+    bars = _bars_caption(ctx, has_ci)
     figure = doc.figure(plots.to_svg(fig),
                         f"Estimated marginal means by method (left) and, for styles of each "
                         f"group's own culture, as rated by that group and by the other groups "
@@ -521,8 +526,7 @@ def _observed_means(doc: Document, qid: Any, rows: list[dict[str, Any]], scale: 
         return f"<h3>{kind} (descriptive)</h3>{table}"
     fig = plots.means_plot(rows, groups=groups, group_names={g: ctx.group_name(g) for g in groups},
                            ylabel=scale, level=ctx.level if has_ci else None)
-    bars = (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
-            else "hollow markers: no interval, the data are below the minimum for inference")
+    bars = _bars_caption(ctx, has_ci)
     fig_html = doc.figure(plots.to_svg(fig),
                           f"{kind} by method (left) and by whether the style is from the "
                           f"participants' own culture (right), per group, "
