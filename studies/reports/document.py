@@ -399,7 +399,7 @@ def _effects(doc: Document, qid: Any) -> str:
         + (["Ordinal check (ranks)"] if ordinal else []), body, note))
 
 
-def _bars_caption(ctx: Any, has_ci: bool) -> str:
+def _bars_caption(ctx: Context, has_ci: bool) -> str:
     """What the markers of a means plot show, for its caption."""
     return (f"bars are {level_text(ctx.level)} confidence intervals" if has_ci
             else "hollow markers: no interval, the data are below the minimum for inference")
