@@ -499,7 +499,7 @@ class StudyAdmin(StudyErasureMixin, OwnedAdmin):
         context = {
             **self._context(request, study, _("Go-live checklist: %(study)s") % {"study": study}),
             "checklist": checklist,
-            "session_length": f"{minutes} min {seconds:02d} s",
+            "session_length": _("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": seconds},
         }
         return TemplateResponse(request, "admin/studies/study/checklist.html", context)
 

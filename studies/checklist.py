@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .assignment import _attention_count, plan_questions, question_units
 from .models import (
@@ -98,23 +100,33 @@ def language_name(code: str) -> str:
     return str(dict(settings.LANGUAGES).get(code, code))
 
 
+def missing_text_messages() -> dict[str, str]:
+    """The finding for each required text, whole, so each language can word it its own way."""
+    return {
+        "consent": _("the consent text is missing in %(language)s"),
+        "instructions": _("the instructions text is missing in %(language)s"),
+        "thanks": _("the thanks text is missing in %(language)s"),
+    }
+
+
 def _languages(study: Study) -> list[str]:
     return list(study.languages or [study.default_language or "en"])
 
 
 def _status(study: Study, counts: dict[str, int]) -> Iterator[Finding]:
     if study.status not in (Study.Status.READY, Study.Status.DRAFT, Study.Status.GENERATING):
-        yield Finding(ERROR, "status", f"the study is {study.get_status_display().lower()}")
+        yield Finding(ERROR, "status", _("the study is %(status)s") % {"status": study.get_status_display().lower()})
     if not counts.get(Candidate.Status.DONE):
-        yield Finding(ERROR, "no_candidates", "no candidates have been generated")
+        yield Finding(ERROR, "no_candidates", _("no candidates have been generated"))
     pending = counts.get(Candidate.Status.QUEUED, 0) + counts.get(Candidate.Status.RUNNING, 0)
     if pending:
-        yield Finding(ERROR, "generation_pending", f"{pending:,} candidate(s) are still queued or running")
+        yield Finding(ERROR, "generation_pending", _("%(n)s candidate(s) are still queued or running")
+                          % {"n": f"{pending:,}"})
 
 
 def _questions_exist(study: Study, questions: list[Question]) -> Iterator[Finding]:
     if not questions:
-        yield Finding(ERROR, "no_questions", "the study has no questions")
+        yield Finding(ERROR, "no_questions", _("the study has no questions"))
 
 
 def _texts(study: Study, questions: list[Question], background: list[BackgroundQuestion]) -> Iterator[Finding]:
@@ -123,66 +135,73 @@ def _texts(study: Study, questions: list[Question], background: list[BackgroundQ
         texts = (study.texts or {}).get(lang) or {}
         for key in REQUIRED_TEXTS:
             if not str(texts.get(key) or "").strip():
-                yield Finding(ERROR, "missing_text", f"the {key} text is missing in {name}")
+                yield Finding(ERROR, "missing_text", missing_text_messages()[key] % {"language": name})
         for q in questions:
             if not str((q.texts or {}).get(lang) or "").strip():
-                yield Finding(ERROR, "missing_text", f"question {q.position} has no text in {name}")
+                yield Finding(ERROR, "missing_text", _("question %(position)s has no text in %(language)s")
+                              % {"position": q.position, "language": name})
             labels = q.scale_labels or {}
             if q.kind == Question.Kind.LIKERT and labels and len(labels.get(lang) or []) != 2:
-                yield Finding(ERROR, "missing_text", f"question {q.position} has no end labels in {name}")
+                yield Finding(ERROR, "missing_text", _("question %(position)s has no end labels in %(language)s")
+                              % {"position": q.position, "language": name})
         for bq in background:
             if not str((bq.texts or {}).get(lang) or "").strip():
-                yield Finding(ERROR, "missing_text", f"background question “{bq.key}” has no text in {name}")
+                yield Finding(ERROR, "missing_text", _("background question “%(key)s” has no text in %(language)s")
+                              % {"key": bq.key, "language": name})
             missing = [str(c.get("value")) for c in bq.choices or []
                        if not str((c.get("labels") or {}).get(lang) or "").strip()]
             if missing:
-                yield Finding(ERROR, "missing_text", f"background question “{bq.key}” has no {name} label for "
-                                                     f"{', '.join(missing)}")
+                yield Finding(ERROR, "missing_text", _("background question “%(key)s” has no %(language)s label for %(values)s")
+                              % {"key": bq.key, "language": name, "values": ", ".join(missing)})
 
 
 def _eligibility(study: Study, groups: list[ParticipantGroup],
                  background: list[BackgroundQuestion]) -> Iterator[Finding]:
     if not groups:
-        yield Finding(ERROR, "no_groups", "the study has no participant groups (every participant would be "
-                                          "screened out)")
+        yield Finding(ERROR, "no_groups", _("the study has no participant groups (every participant would be "
+                                            "screened out)"))
     by_key = {bq.key: bq for bq in background}
     for group in groups:
         rules = group.eligibility or {}
         if not isinstance(rules, dict):
-            yield Finding(ERROR, "group_unreachable", f"group “{group.name}” has an eligibility rule that is not "
-                                                      "a set of answers")
+            yield Finding(ERROR, "group_unreachable", _("group “%(group)s” has an eligibility rule that is not a set of answers")
+                          % {"group": group.name})
             continue
         for key, rule in rules.items():
             bq = by_key.get(key)
             if bq is None:
                 yield Finding(ERROR, "eligibility_missing_question",
-                              f"group “{group.name}” requires an answer to “{key}”, but the study has no such "
-                              "background question")
+                              _("group “%(group)s” requires an answer to “%(key)s”, but the study has no such "
+                                "background question") % {"group": group.name, "key": key})
                 continue
             if isinstance(rule, dict):
                 if bq.kind != BackgroundQuestion.Kind.NUMBER:
-                    yield Finding(ERROR, "group_unreachable", f"group “{group.name}” needs a number range for "
-                                                              f"“{key}”, which is not a number question")
+                    yield Finding(ERROR, "group_unreachable", _("group “%(group)s” needs a number range for “%(key)s”, which is not a number question")
+                                  % {"group": group.name, "key": key})
                 elif "min" in rule and "max" in rule and float(rule["min"]) > float(rule["max"]):
-                    yield Finding(ERROR, "group_unreachable", f"group “{group.name}” needs “{key}” between "
-                                                              f"{rule['min']} and {rule['max']}: no answer can be")
+                    yield Finding(ERROR, "group_unreachable", _("group “%(group)s” needs “%(key)s” between %(min)s and %(max)s: no answer can be")
+                                  % {"group": group.name, "key": key, "min": rule["min"], "max": rule["max"]})
                 continue
             allowed = [str(v) for v in (rule if isinstance(rule, list) else [rule])]
             if not allowed:
-                yield Finding(ERROR, "group_unreachable", f"group “{group.name}” accepts no answer to “{key}”")
+                yield Finding(ERROR, "group_unreachable", _("group “%(group)s” accepts no answer to “%(key)s”")
+                              % {"group": group.name, "key": key})
                 continue
             if bq.kind in (BackgroundQuestion.Kind.CHOICE, BackgroundQuestion.Kind.MULTI):
                 unknown = [v for v in allowed if v not in bq.values()]
                 if unknown:
                     yield Finding(ERROR, "eligibility_missing_value",
-                                  f"group “{group.name}” accepts “{key}” = {', '.join(unknown)}, which is not "
-                                  f"an answer of that question ({', '.join(bq.values()) or 'none'})")
+                                  _("group “%(group)s” accepts “%(key)s” = %(unknown)s, which is not an answer of that "
+                                    "question (%(answers)s)")
+                                  % {"group": group.name, "key": key, "unknown": ", ".join(unknown),
+                                     "answers": ", ".join(bq.values()) or _("none")})
                     if len(unknown) == len(allowed):
                         yield Finding(ERROR, "group_unreachable",
-                                      f"no answer can reach group “{group.name}”")
+                                      _("no answer can reach group “%(group)s”") % {"group": group.name})
             elif bq.kind == BackgroundQuestion.Kind.TEXT:
                 yield Finding(WARNING, "eligibility_free_text",
-                              f"group “{group.name}” needs an exact free-text answer to “{key}”")
+                              _("group “%(group)s” needs an exact free-text answer to “%(key)s”")
+                              % {"group": group.name, "key": key})
 
 
 def _candidates(study: Study, questions: list[Question], candidates: list[Candidate]) -> Iterator[Finding]:
@@ -192,13 +211,15 @@ def _candidates(study: Study, questions: list[Question], candidates: list[Candid
     )
     for config in study.method_configs.all():
         if not done_by_method.get(config.pk):
-            yield Finding(ERROR, "method_no_candidates", f"method “{config.label}” has no finished candidates")
+            yield Finding(ERROR, "method_no_candidates", _("method “%(method)s” has no finished candidates")
+                          % {"method": config.label})
     for q in questions:
         if candidates and not question_units(q, candidates):
-            need = "a finished candidate" if q.kind == Question.Kind.LIKERT else (
-                "candidates of at least two methods for one content × style")
+            need = _("a finished candidate") if q.kind == Question.Kind.LIKERT else (
+                _("candidates of at least two methods for one content × style"))
             yield Finding(ERROR, "question_no_candidates",
-                          f"question {q.position} ({q.get_kind_display()}) needs {need}; none are available")
+                          _("question %(position)s (%(kind)s) needs %(need)s; none are available")
+                          % {"position": q.position, "kind": q.get_kind_display(), "need": need})
 
 
 def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGroup],
@@ -207,30 +228,38 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
     unscored = done.exclude(pk__in=MetricValue.objects.filter(candidate__study=study).values("candidate_id")).count()
     if unscored:
         yield Finding(WARNING, "scoring_unfinished",
-                      f"scoring is unfinished: {unscored:,} of {done.count():,} finished candidates have no metric "
-                      "values yet")
+                      ngettext("scoring is unfinished: %(missing)s of %(total)s finished candidates has no metric "
+                               "values yet",
+                               "scoring is unfinished: %(missing)s of %(total)s finished candidates have no metric "
+                               "values yet", unscored)
+                      % {"missing": f"{unscored:,}", "total": f"{done.count():,}"})
     if counts.get(Candidate.Status.FAILED):
         yield Finding(WARNING, "failed_candidates",
-                      f"{counts[Candidate.Status.FAILED]:,} candidate(s) failed and will not be shown")
+                      _("%(n)s candidate(s) failed and will not be shown")
+                      % {"n": f"{counts[Candidate.Status.FAILED]:,}"})
     for group in groups:
         if group.quota < SMALL_QUOTA:
-            yield Finding(WARNING, "small_quota", f"group “{group.name}” has a quota of {group.quota} "
-                                                  f"(fewer than {SMALL_QUOTA} participants)")
+            yield Finding(WARNING, "small_quota", _("group “%(group)s” has a quota of %(quota)s (fewer than %(small)s participants)")
+                          % {"group": group.name, "quota": group.quota, "small": SMALL_QUOTA})
     if summary.rated and summary.rated < study.trials_per_participant:
         yield Finding(WARNING, "fewer_trials",
-                      f"trials per participant is {study.trials_per_participant} but each participant gets "
-                      f"{summary.rated} rated screen(s): a question shows each content photo at most once and "
-                      "has only so many candidates")
+                      ngettext("trials per participant is %(trials)s but each participant gets %(rated)s rated screen: "
+                               "a question shows each content photo at most once and has only so many candidates",
+                               "trials per participant is %(trials)s but each participant gets %(rated)s rated "
+                               "screens: a question shows each content photo at most once and has only so many "
+                               "candidates", summary.rated)
+                      % {"trials": study.trials_per_participant, "rated": summary.rated})
     for q in summary.questions:
         short = sorted(g for g, n in q.ratings_per_candidate.items() if n < q.min_exposure)
         if short:
             yield Finding(WARNING, "adaptive_never_starts",
-                          f"{q.label}: at full quota each candidate is shown fewer than the {q.min_exposure} times "
-                          f"per group adaptive pairs need before choosing by information ({', '.join(short)}); "
-                          "raise the quotas or lower the minimum showings, or the pairs stay in the exposure phase")
+                          _("%(question)s: at full quota each candidate is shown fewer than the %(min)s times per group "
+                            "adaptive pairs need before choosing by information (%(groups)s); raise the quotas or "
+                            "lower the minimum showings, or the pairs stay in the exposure phase")
+                          % {"question": q.label, "min": q.min_exposure, "groups": ", ".join(short)})
     if not study.completion_url and not study.completion_code:
-        yield Finding(WARNING, "no_completion", "there is no completion code or URL: a recruiter cannot confirm "
-                                                "who finished")
+        yield Finding(WARNING, "no_completion", _("there is no completion code or URL: a recruiter cannot confirm "
+                                                  "who finished"))
 
 
 def design_summary(study: Study, groups: list[ParticipantGroup]) -> DesignSummary:
@@ -257,9 +286,10 @@ def design_summary(study: Study, groups: list[ParticipantGroup]) -> DesignSummar
             label=str(q), kind=q.get_kind_display(), trials=plan.per_participant, units=len(plan.sequence),
             candidates=len(shown), ratings_per_candidate=ratings,
             min_exposure=q.min_exposure if q.is_adaptive else 0,
-            note=(f"adaptive pairs: each candidate is shown {q.min_exposure} times in each group first, then each "
-                  "participant's next pair is the most informative one given the group's answers so far (the counts "
-                  "here are those of the balanced plan)") if q.is_adaptive else "",
+            note=(_("adaptive pairs: each candidate is shown %(min)s times in each group first, then each "
+                    "participant's next pair is the most informative one given the group's answers so far (the "
+                    "counts here are those of the balanced plan)") % {"min": q.min_exposure})
+            if q.is_adaptive else "",
         ))
     summary.seconds = seconds
     return summary

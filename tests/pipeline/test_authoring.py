@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -200,6 +201,20 @@ class TestChecklist:
         page = resp.content.decode()
         assert f"/s/{ready.slug}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&amp;STUDY_ID=" in page
         assert "DONE42" in page
+
+    def test_checklist_findings_follow_the_readers_language(self, client, researcher, ready):
+        c = _client(client, researcher, "pw-alice")
+        ready.texts = {"en": TEXTS, "zh-hans": {**TEXTS_ZH, "consent": ""}}
+        ready.completion_code = ""
+        ready.save()
+        url = reverse("admin:studies_study_checklist", args=[ready.pk])
+        zh = c.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        assert "缺少简体中文的知情同意文本。" in zh and "没有完成码或完成网址：招募平台无法确认谁已完成。" in zh
+        assert "consent text is missing" not in zh and "no completion code" not in zh
+        assert re.search(r"<strong>\d+ 分 \d\d 秒</strong>", zh) and " min " not in zh
+        en = c.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "The consent text is missing in Simplified Chinese." in en and "缺少" not in en
+        assert re.search(r"<strong>\d+ min \d\d s</strong>", en)
 
     def test_go_live_action_on_one_study_opens_its_checklist(self, client, researcher, ready):
         c = _client(client, researcher, "pw-alice")
