@@ -321,7 +321,7 @@ def study_configuration(study_id: int) -> dict[str, Any]:
     config: dict[str, Any] = {"study": {f: getattr(study, f) for f in study_fields}}
     config["participant_groups"] = list(
         ParticipantGroup.objects.filter(study_id=study_id).values(
-            "id", "slug", "name", "culture__slug", "eligibility", "quota"
+            "id", "slug", "name", "culture__slug", "culture__name", "eligibility", "quota"
         )
     )
     config["background_questions"] = list(

@@ -84,7 +84,8 @@ def describe(
 
     Returns:
         ``questions``, ``groups``, ``design``, ``sufficiency``, ``cell_means``,
-        ``candidate_extremes`` and ``software``.
+        ``candidate_extremes``, ``software``, ``configuration_summary`` and
+        ``culture_names``.
     """
     # Only the columns used below: each groupby pass then copies a few columns,
     # not the whole tidy frame (a million rows in the benchmark).
@@ -107,6 +108,7 @@ def describe(
         "candidate_extremes": _candidate_extremes(scored),
         "software": software_versions(),
         "configuration_summary": _configuration_summary(config),
+        "culture_names": culture_names(config),
     }
 
 
@@ -134,6 +136,13 @@ def _configuration_summary(config: dict[str, Any]) -> dict[str, Any]:
         ],
         "live_edits": config.get("changes_while_live"),
     }
+
+
+def culture_names(config: dict[str, Any]) -> dict[str, str]:
+    """Culture slug -> its configured name, from the groups and the style images."""
+    rows = [*config.get("participant_groups", []), *config.get("style_images", [])]
+    return {str(r["culture__slug"]): str(r["culture__name"]) for r in rows
+            if r.get("culture__slug") and r.get("culture__name")}
 
 
 def question_numbers(frame: pd.DataFrame, config: dict[str, Any]) -> dict[Any, int]:

@@ -185,7 +185,7 @@ def _participants(doc: Document) -> str:
     groups = list(doc.ctx.groups.values())
     if not groups:
         return ""
-    rows = [[g["name"], g["culture"].replace("-", " ") or DASH, fmt_int(g["recruited"]),
+    rows = [[g["name"], doc.ctx.culture_name(g["culture"]) or DASH, fmt_int(g["recruited"]),
              fmt_int(g["recruited"] - g["analysed"]), fmt_int(g["analysed"])] for g in groups]
     table = doc.table(Table("Participants per group", ["Group", "Own culture", "Recruited",
                                                         "Excluded", "Analysed"], rows,
@@ -621,7 +621,7 @@ def _candidates(doc: Document, qid: Any) -> str:
                 tiles.append(
                     f'<div class="tile {end}">{img}<div class="cap"><b>{end} {r["rank"]}</b> · '
                     f'M = {esc(fmt(r["mean_score"]))} (n = {r["n_ratings"]})<br>'
-                    f'{esc(r["method"])} · {esc(r["style_culture"].replace("-", " "))}</div></div>')
+                    f'{esc(r["method"])} · {esc(ctx.culture_name(r["style_culture"]))}</div></div>')
         blocks.append(f'<div class="grid-row"><div class="grid-group">{esc(ctx.group_name(g))}'
                       f'</div><div class="tiles">{"".join(tiles)}</div></div>')
     caption = (f"Best- and worst-rated candidates per group, {ctx.question_title(qid)}: mean "
@@ -682,7 +682,7 @@ def _set_metrics(doc: Document) -> str:
             x = number((by_name.get(name) or {}).get("value"))
             values.append(DASH if x is None else fmt(x, 3 if abs(x) < 1 else 2))
         sizes = {r.get("n_candidates") for r in by_name.values()}
-        body.append([method, culture.replace("-", " "), *values,
+        body.append([method, doc.ctx.culture_name(culture), *values,
                      fmt_int(sizes.pop()) if len(sizes) == 1 else DASH])
     missing = sorted({r.get("unavailable_reason") or "" for r in rows if number(r.get("value")) is None} - {""})
     note = ("Each value compares all finished candidates of a method whose style has the culture "
@@ -719,7 +719,7 @@ def _appendix(doc: Document) -> str:
     if config.get("groups"):
         parts.append(doc.table(Table(
             "Participant groups", ["Group", "Own culture", "Quota", "Eligibility"],
-            [[g.get("name", ""), g.get("culture") or DASH, fmt_int(g.get("quota")),
+            [[g.get("name", ""), ctx.culture_name(g.get("culture")) or DASH, fmt_int(g.get("quota")),
               _short(g.get("eligibility")) or DASH] for g in config["groups"]], "", 4)))
     edits = config.get("live_edits")
     if edits:

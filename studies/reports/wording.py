@@ -242,6 +242,13 @@ class Context:
         group = self.groups.get(slug)
         return group["name"] if group else str(slug)
 
+    def culture_name(self, slug: Any) -> str:
+        """A culture as the configuration names it ("Chinese ink wash"), else its slug in words."""
+        if slug is None or slug == "":
+            return ""
+        names = self.results.get("culture_names") or {}
+        return str(names.get(slug) or str(slug).replace("-", " ").replace("_", " "))
+
     def group_people(self, slug: Any) -> str:
         """The group's members: "western participants", "Chinese participants"."""
         return people(self.group_name(slug))

@@ -235,6 +235,10 @@ class TestStudyReport:
         assert "<figure><div class=\"fig\"><svg" in html and "<table>" in html
         assert "Set metrics per method and style culture" in html
         assert "<td class=\"n\">123.25</td>" in html and "weights not installed" in html
+        # Cultures as the configuration names them, in every table.
+        assert results["culture_names"] == {"chinese-ink": "Chinese ink", "western-oil": "Western oil"}
+        assert html.count('<td class="l">Chinese ink</td>') == 4  # participants, two set-metric rows, appendix
+        assert "chinese-ink" not in html.split("<body")[-1]
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
     def test_study_without_responses(self, tmp_path):

@@ -265,3 +265,17 @@ def test_questions_are_numbered_as_the_study_orders_them():
                             {"id": 3, "order": 2}]}
     assert question_numbers(frame, config) == {9: 1, 10: 2, 11: 3, 3: 4}
     assert question_numbers(frame, {}) == {3: 1, 9: 2, 10: 3, 11: 4}
+
+
+def test_cultures_are_named_as_configured():
+    """Tables name a culture as the configuration does; without a name, its slug in words."""
+    results = _results()
+    results["culture_names"] = {"chinese-ink": "Chinese ink wash"}
+    results["configuration_summary"] = {
+        "study": {"title": "Named cultures"}, "live_edits": [],
+        "groups": [{"name": "Chinese", "culture": "chinese-ink", "quota": 40, "eligibility": None}]}
+    cells = scan(render_html(results)).cells
+    participants = cells[cells.index("Chinese"):][:2]
+    assert participants == ["Chinese", "Chinese ink wash"]
+    assert "western oil" in cells and "western-oil" not in cells
+    assert "chinese-ink" not in cells
