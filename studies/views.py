@@ -37,6 +37,7 @@ from .models import (
     Trial,
     TrialItem,
 )
+from .participant_reads import ShownItem
 from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
@@ -324,7 +325,7 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
 def _presentation(trial: Trial) -> dict:
     """How a trial is shown: kind, points and item count (attention checks included)."""
     question = trial.question
-    n_items = trial.n_items if hasattr(trial, "n_items") else len(trial.items.all())
+    n_items = len(trial.shown_items)
     if trial.attention_kind == Trial.AttentionKind.SCRAMBLED:
         return {"kind": Question.Kind.TWO_AFC, "points": 0, "n_items": 2}
     if trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
@@ -333,7 +334,7 @@ def _presentation(trial: Trial) -> dict:
     return {"kind": question.kind, "points": question.scale_points, "n_items": n_items}
 
 
-def _item_ref(item: TrialItem) -> str:
+def _item_ref(item: TrialItem | ShownItem) -> str:
     """The opaque reference of an item's image (no file or method name in it)."""
     if item.candidate_id:
         return f"c{item.candidate_id}"
@@ -357,19 +358,15 @@ def _trial_images(trial: Trial) -> tuple[list[tuple[int, str]], list[tuple[str, 
     the URL is the permission check.
     """
     links = serves_links()
-    items = list(trial.items.all())
-    slots = [(item.slot, _signed_url(_item_ref(item), item.candidate.image.name if item.candidate_id else "", links))
-             for item in items]
+    items = trial.shown_items
+    slots = [(item.slot, _signed_url(_item_ref(item), item.image, links)) for item in items]
     references = []
-    item = next((item for item in items if item.candidate_id), None)
-    if not trial.attention_kind and item is not None:
-        first = item.candidate
+    first = next((item for item in items if item.candidate_id), None)
+    if not trial.attention_kind and first is not None:
         if trial.question.show_style:
-            name = getattr(item, "style_file", "")
-            references.append(("style", _signed_url(f"s{first.style_id}", name, links)))
+            references.append(("style", _signed_url(f"s{first.style_id}", first.style_file, links)))
         if trial.question.show_content:
-            name = getattr(item, "content_file", "")
-            references.append(("content", _signed_url(f"o{first.content_id}", name, links)))
+            references.append(("content", _signed_url(f"o{first.content_id}", first.content_file, links)))
     return slots, references
 
 

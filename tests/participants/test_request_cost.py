@@ -25,7 +25,8 @@ from django.urls import reverse
 
 from studies.actions.participants import do_record_response, trial_state
 from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
-from studies.models import Participant, Response, Trial
+from studies.models import Participant, Response, Trial, TrialItem
+from studies.participant_reads import participant_with_study, trials_with_items
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
@@ -94,6 +95,45 @@ def test_queries_of_an_arrival(django_assert_max_num_queries):
         submit_background(client, participant)
     participant.refresh_from_db()
     assert participant.status == Participant.Status.IN_PROGRESS and participant.trials.exists()
+
+
+def _fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def test_hand_written_reads_load_what_the_orm_loads():
+    """The participant and trial reads in SQL give the instances the ORM gives (same values and types,
+    datetimes aware, JSON decoded), and each trial's items as stored, by slot, with their files."""
+    study = make_study(questions=("likert", "2afc", "ranking"))
+    client = Client()
+    participant = _begin(client, study)
+    first = participant.trials.order_by("position").first()
+    client.get(session_url(participant.token))
+    client.post(reverse("studies:participant_answer", args=[participant.token, first.position]), answer_for(first))
+
+    loaded = participant_with_study(token=participant.token)
+    orm = Participant.objects.select_related("study").get(pk=participant.pk)
+    assert _fields(loaded) == _fields(orm) and _fields(loaded.study) == _fields(orm.study)
+    assert loaded.last_seen_at.tzinfo is not None and isinstance(loaded.study.texts, dict)
+    assert participant_with_study(pk=participant.pk).token == participant.token
+    with pytest.raises(Participant.DoesNotExist):
+        participant_with_study(token="no-such-token")
+
+    trials = trials_with_items(loaded)
+    expected = list(Trial.objects.filter(participant=participant).select_related("question").order_by("position"))
+    assert [_fields(t) for t in trials] == [_fields(t) for t in expected]
+    assert [_fields(t.question) for t in trials] == [_fields(t.question) for t in expected]
+    assert [t.answered for t in trials] == [Response.objects.filter(trial=t).exists() for t in expected]
+    assert trials[0].answered and trials[0].shown_at is not None and trials[1].shown_at is not None
+    assert all(t.participant is loaded for t in trials)
+    for trial in trials:
+        items = TrialItem.objects.filter(trial=trial).select_related("candidate__style", "candidate__content")
+        assert [(i.id, i.slot, i.candidate_id, i.attention_image) for i in trial.shown_items] == [
+            (i.id, i.slot, i.candidate_id, i.attention_image) for i in items.order_by("slot")]
+        assert [(i.image, i.style_file, i.content_file) for i in trial.shown_items] == [
+            (i.candidate.image.name, i.candidate.style.image.name, i.candidate.content.image.name)
+            if i.candidate_id else ("", "", "") for i in items.order_by("slot")]
+    assert any(len(t.shown_items) > 1 for t in trials) and any(t.attention_kind for t in trials)
 
 
 def test_answer_response_is_the_session_page_of_the_next_step():
@@ -241,7 +281,7 @@ def test_images_as_links_nginx_verifies_without_django(settings):
     links = [u for u in urls if u.startswith("/m/")]
     assert links and all(u.startswith(("/m/", "/i/")) for u in urls)
     trial = trial_state(participant).current
-    names = {item.candidate.image.name for item in trial.items.all() if item.candidate_id}
+    names = {item.image for item in trial.shown_items if item.candidate_id}
     targets = set()
     for url in links:
         expires, signature, alias = _LINK.match(url).groups()

@@ -1,0 +1,162 @@
+"""The reads every participant request makes, as SQL written once per process.
+
+A participant request reads the participant with their study, and (trial
+pages and answers) the participant's trials with their questions and items.
+Built through the ORM these statements cost more Python than the rest of
+the request (most of it compiling the same SQL again each time), so their
+SQL is written here, from the models' column lists, and rows become model
+instances with each field's database converters, as the ORM does: the
+instances are the same as a queryset's (``Model.from_db``). PostgreSQL and
+SQLite both run it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Model
+
+from .models import Candidate, ContentImage, Participant, Question, Response, StyleImage, Study, Trial, TrialItem
+
+
+class _Columns:
+    """A model's concrete columns under a table alias, and how a row's slice of them becomes an instance."""
+
+    def __init__(self, model: type[Model], alias: str) -> None:
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        self.sql = ", ".join(f'{alias}."{field.column}"' for field in self.fields)
+        self.attnames = [field.attname for field in self.fields]
+        self._converters: dict[str, list] = {}  # by database vendor
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def load(self, values) -> Model:
+        converters = self._converters.get(connection.vendor)
+        if converters is None:
+            converters = self._converters[connection.vendor] = []
+            for i, field in enumerate(self.fields):
+                column = field.get_col(self.model._meta.db_table)
+                # The backend's, then the field's (as the ORM's compiler applies them).
+                if functions := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                    converters.append((i, functions, column))
+        if converters:
+            values = list(values)
+            for i, functions, column in converters:
+                for convert in functions:
+                    values[i] = convert(values[i], column, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+_PARTICIPANT = _Columns(Participant, "p")
+_STUDY = _Columns(Study, "s")
+_TRIAL = _Columns(Trial, "t")
+_QUESTION = _Columns(Question, "q")
+
+
+def participant_with_study(*, token: str | None = None, pk: int | None = None, for_update: bool = False
+                           ) -> Participant:
+    """The participant with this ``token`` (or ``pk``), their study loaded, in one statement.
+
+    ``for_update``: lock the participant's row (not the study's, which every
+    participant shares) until the transaction ends.
+
+    Raises:
+        Participant.DoesNotExist: no such participant.
+    """
+    where, value = ('p."token"', token) if token is not None else ('p."id"', pk)
+    lock = " FOR UPDATE OF p" if for_update and connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {_PARTICIPANT.sql}, {_STUDY.sql} FROM "{Participant._meta.db_table}" p '
+            f'INNER JOIN "{Study._meta.db_table}" s ON s."id" = p."study_id" WHERE {where} = %s{lock}', [value])
+        row = cursor.fetchone()
+    if row is None:
+        raise Participant.DoesNotExist("no such participant")
+    participant = _PARTICIPANT.load(row[:len(_PARTICIPANT)])
+    participant.study = _STUDY.load(row[len(_PARTICIPANT):])
+    return participant
+
+
+@dataclass(frozen=True)
+class ShownItem:
+    """An image of a trial as its page and its answer need it: plain values, no model instances."""
+
+    id: int
+    slot: int
+    candidate_id: int | None
+    attention_image: str
+    #: The candidate's file, and those of its style and content images ('' for attention-check images).
+    image: str
+    style_id: int | None
+    content_id: int | None
+    style_file: str
+    content_file: str
+
+
+def _items_sql(aggregate: str) -> str:
+    """A trial's items with their files, one JSON array each (fields as :class:`ShownItem`)."""
+    columns = ('i."id", i."slot", i."candidate_id", i."attention_image", c."image", c."style_id", '
+               'c."content_id", st."image", co."image"')
+    return (f'(SELECT {aggregate.format(columns)} FROM "{TrialItem._meta.db_table}" i '
+            f'LEFT JOIN "{Candidate._meta.db_table}" c ON c."id" = i."candidate_id" '
+            f'LEFT JOIN "{StyleImage._meta.db_table}" st ON st."id" = c."style_id" '
+            f'LEFT JOIN "{ContentImage._meta.db_table}" co ON co."id" = c."content_id" '
+            f'WHERE i."trial_id" = t."id")')
+
+
+def _items_json() -> str:
+    if connection.vendor == "postgresql":
+        return _items_sql("json_agg(json_build_array({}))::text")
+    return _items_sql("json_group_array(json_array({}))")
+
+
+def _shown_items(text: str | None) -> list[ShownItem]:
+    items = [ShownItem(pk, slot, candidate_id, attention or "", image or "", style_id, content_id, style or "",
+                       content or "")
+             for pk, slot, candidate_id, attention, image, style_id, content_id, style, content
+             in json.loads(text or "[]")]
+    return sorted(items, key=lambda item: item.slot)
+
+
+def trials_with_items(participant: Participant) -> list[Trial]:
+    """All of ``participant``'s trials in order, in one statement.
+
+    Each comes with its question, ``answered`` (whether it has a response)
+    and ``shown_items`` (:class:`ShownItem`, by slot), and ``participant``
+    attached (the same instance).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {_TRIAL.sql}, {_QUESTION.sql}, '
+            f'EXISTS (SELECT 1 FROM "{Response._meta.db_table}" r WHERE r."trial_id" = t."id"), {_items_json()} '
+            f'FROM "{Trial._meta.db_table}" t INNER JOIN "{Question._meta.db_table}" q ON q."id" = t."question_id" '
+            f'WHERE t."participant_id" = %s ORDER BY t."position"', [participant.pk])
+        rows = cursor.fetchall()
+    questions: dict[int, Question] = {}
+    trials = []
+    n_trial, n_question = len(_TRIAL), len(_QUESTION)
+    for row in rows:
+        trial = _TRIAL.load(row[:n_trial])
+        question = questions.get(trial.question_id)
+        if question is None:
+            question = questions[trial.question_id] = _QUESTION.load(row[n_trial:n_trial + n_question])
+        trial.question = question
+        trial.participant = participant
+        trial.answered = bool(row[-2])
+        trial.shown_items = _shown_items(row[-1])
+        trials.append(trial)
+    return trials
+
+
+def shown_items_of(trial: Trial) -> list[ShownItem]:
+    """``trial``'s items as :func:`trials_with_items` reads them (after they were just stored)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT {_items_json()} FROM "{Trial._meta.db_table}" t WHERE t."id" = %s', [trial.pk])
+        return _shown_items(cursor.fetchone()[0])
+
+
+__all__ = ["ShownItem", "participant_with_study", "shown_items_of", "trials_with_items"]
