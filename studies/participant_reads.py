@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Model
 
-from .models import Candidate, ContentImage, Participant, Question, Response, StyleImage, Study, Trial, TrialItem
+from .models import (
+    Candidate,
+    ContentImage,
+    Participant,
+    Question,
+    Response,
+    Study,
+    StyleImage,
+    Trial,
+    TrialItem,
+)
 
 
 class _Columns:

@@ -34,7 +34,11 @@ from ..models import (
     Study,
     Trial,
 )
-from ..participant_reads import participant_with_study, shown_items_of, trials_with_items
+from ..participant_reads import (
+    participant_with_study,
+    shown_items_of,
+    trials_with_items,
+)
 
 logger = logging.getLogger(__name__)
 
