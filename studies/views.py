@@ -7,8 +7,10 @@ is reached only through :func:`studies.access.access_participant_by_token`.
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -47,7 +49,28 @@ from .ratelimit import (
     participant_limit,
 )
 
+#: A signed cookie ``{study slug: token}``: returns a participant who opens the study link again on the
+#: same browser to their session. A cookie, not the session store, so that a consent writes no session row.
+_SESSIONS_COOKIE = "stylestudy_sessions"
+_SESSIONS_SALT = "stylestudy.views.sessions"
+#: Where sessions started before the cookie were remembered (read, never written).
 _SESSION_KEY = "stylestudy_sessions"
+
+
+def _known_sessions(request: HttpRequest) -> dict[str, str]:
+    try:
+        sessions = json.loads(request.get_signed_cookie(_SESSIONS_COOKIE, default="{}", salt=_SESSIONS_SALT))
+    except ValueError:
+        return {}
+    return sessions if isinstance(sessions, dict) else {}
+
+
+def _remember_sessions(response: HttpResponse, sessions: dict[str, str]) -> HttpResponse:
+    response.set_signed_cookie(
+        _SESSIONS_COOKIE, json.dumps(sessions, separators=(",", ":")), salt=_SESSIONS_SALT,
+        max_age=settings.SESSION_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax",
+    )
+    return response
 
 
 @require_GET
@@ -162,7 +185,9 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
 
     returning = actions.find_returning_participant(study, recruiter)
     if returning is None:
-        token = request.session.get(_SESSION_KEY, {}).get(study.slug)
+        token = _known_sessions(request).get(study.slug)
+        if not token and settings.SESSION_COOKIE_NAME in request.COOKIES:
+            token = request.session.get(_SESSION_KEY, {}).get(study.slug)
         if token and not recruiter.external_id:
             returning = Participant.objects.filter(token=token, study=study).first()
     if returning is not None:
@@ -188,10 +213,8 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     except RateLimited:
         return _rate_limited(request, study)
     participant = actions.do_consent(study, recruiter, language=language, preview=preview)
-    sessions = dict(request.session.get(_SESSION_KEY, {}))
-    sessions[study.slug] = participant.token
-    request.session[_SESSION_KEY] = sessions
-    return redirect(_session_url(participant))
+    return _remember_sessions(redirect(_session_url(participant)),
+                              {**_known_sessions(request), study.slug: participant.token})
 
 
 # --- the session ----------------------------------------------------------------
@@ -512,9 +535,10 @@ def participant_withdraw(request: HttpRequest, participant: Participant) -> Http
     if request.POST.get("confirm") != "withdraw":
         return redirect(_session_url(participant))
     erasure.do_withdraw(participant)
-    sessions = dict(request.session.get(_SESSION_KEY, {}))
-    if sessions.pop(study.slug, None) is not None:
-        request.session[_SESSION_KEY] = sessions
     # No language links: they would point at the session that no longer exists.
     context.update(participant=None, languages=[])
-    return _render(request, "withdrawn.html", context)
+    response = _render(request, "withdrawn.html", context)
+    sessions = _known_sessions(request)
+    if sessions.pop(study.slug, None) is not None:
+        _remember_sessions(response, sessions)
+    return response

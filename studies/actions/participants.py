@@ -152,8 +152,10 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
     plans: dict[int, list] = {}
     candidates: list[Candidate] = []
     if eligible_ids:
+        # Only what the design uses: a study has thousands of candidates, every arrival reads them.
         candidates = list(
             Candidate.objects.filter(study=study, status=Candidate.Status.DONE).exclude(image="").order_by("id")
+            .only("id", "content_id", "style_id", "seed")
         )
         questions = list(study.questions.order_by("order", "id"))
         plans = {g.pk: plan_questions(study, g, candidates=candidates, questions=questions)

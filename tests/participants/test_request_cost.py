@@ -1,8 +1,9 @@
 """What one participant request costs: queries per request kind, and how images are delivered.
 
-The ceilings are the budget of a trial (first page ≤ 4, answer with the next
-page ≤ 7, image ≤ 1) and of an arrival (consent ≤ 9, background ≤ 14);
-counting on every trial of a whole session keeps them from creeping back.
+The ceilings are the budget of a trial (first page ≤ 3, answer with the next
+page ≤ 6 with its transaction's BEGIN and COMMIT, image ≤ 1) and of an
+arrival (consent ≤ 5, background ≤ 14); counting on every trial of a whole
+session keeps them from creeping back.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ def _begin(client, study) -> Participant:
 
 
 def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
-    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, image ≤ 1, and the
-    answer with the next trial's page in its response ≤ 7 (≤ 6 for the last, which finishes the session)."""
+    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 3 (participant, trials
+    with their items, shown), image ≤ 1, and the answer with the next trial's page in its response ≤ 6
+    (BEGIN, lock, trials, response, next trial shown or session finished, COMMIT)."""
     study = make_study()
     client = Client()
     participant = _begin(client, study)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         page = client.get(session_url(participant.token))
     answered = 0
     kinds = set()
@@ -70,8 +72,7 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
             assert image.status_code == 200, url
         url = reverse("studies:participant_answer", args=[participant.token, trial.position])
         data = answer_for(trial)
-        last = not participant.trials.filter(response__isnull=True, position__gt=trial.position).exists()
-        with django_assert_max_num_queries(6 if last else 7):
+        with django_assert_max_num_queries(6):
             page = client.post(url, data)
         assert page.status_code == 200
         answered += 1
@@ -84,10 +85,11 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
 
 
 def test_queries_of_an_arrival(django_assert_max_num_queries):
-    """Consent ≤ 9 queries (the session cookie's included), background questionnaire ≤ 14 (trials built)."""
+    """Consent ≤ 5 queries (no session row: the browser's session list is a signed cookie), background
+    questionnaire ≤ 14 (trials built)."""
     study = make_study()
     client = Client()
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(5):
         response = client.post(reverse("studies:participant_entry", args=[study.slug]), {"decision": "accept"})
     assert response.status_code == 302
     participant = Participant.objects.get(token=response["Location"].rstrip("/").split("/")[-1])
