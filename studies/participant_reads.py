@@ -132,19 +132,35 @@ def _shown_items(text: str | None) -> list[ShownItem]:
     return sorted(items, key=lambda item: item.slot)
 
 
-def trials_with_items(participant: Participant) -> list[Trial]:
-    """All of ``participant``'s trials in order, in one statement.
+@dataclass(frozen=True)
+class Upcoming:
+    """A participant's next unanswered trials, in order, and their progress through the rated ones."""
 
-    Each comes with its question, ``answered`` (whether it has a response)
-    and ``shown_items`` (:class:`ShownItem`, by slot), and ``participant``
-    attached (the same instance).
+    #: The first unanswered trials (answers come in position order, so the first is the current one);
+    #: each with its question, ``shown_items`` (:class:`ShownItem`, by slot) and the participant.
+    trials: list[Trial]
+    #: Trials that are not practice, all and answered.
+    total: int
+    done: int
+
+
+def upcoming_trials(participant: Participant, count: int) -> Upcoming:
+    """``participant``'s first ``count`` unanswered trials and their progress, in one statement.
+
+    Only the trials a page shows are read (the current one and the next to
+    preload), however long the session: the progress is counted in SQL.
     """
+    trial, response = Trial._meta.db_table, Response._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT {_TRIAL.sql}, {_QUESTION.sql}, '
-            f'EXISTS (SELECT 1 FROM "{Response._meta.db_table}" r WHERE r."trial_id" = t."id"), {_items_json()} '
-            f'FROM "{Trial._meta.db_table}" t INNER JOIN "{Question._meta.db_table}" q ON q."id" = t."question_id" '
-            f'WHERE t."participant_id" = %s ORDER BY t."position"', [participant.pk])
+            f'SELECT {_TRIAL.sql}, {_QUESTION.sql}, {_items_json()}, '
+            f'(SELECT COUNT(*) FROM "{trial}" a WHERE a."participant_id" = t."participant_id" '
+            f'AND NOT a."is_practice"), '
+            f'(SELECT COUNT(*) FROM "{trial}" a INNER JOIN "{response}" r ON r."trial_id" = a."id" '
+            f'WHERE a."participant_id" = t."participant_id" AND NOT a."is_practice") '
+            f'FROM "{trial}" t INNER JOIN "{Question._meta.db_table}" q ON q."id" = t."question_id" '
+            f'WHERE t."participant_id" = %s AND NOT EXISTS (SELECT 1 FROM "{response}" r WHERE r."trial_id" = t."id") '
+            f'ORDER BY t."position" LIMIT %s', [participant.pk, count])
         rows = cursor.fetchall()
     questions: dict[int, Question] = {}
     trials = []
@@ -156,10 +172,10 @@ def trials_with_items(participant: Participant) -> list[Trial]:
             question = questions[trial.question_id] = _QUESTION.load(row[n_trial:n_trial + n_question])
         trial.question = question
         trial.participant = participant
-        trial.answered = bool(row[-2])
-        trial.shown_items = _shown_items(row[-1])
+        trial.shown_items = _shown_items(row[-3])
         trials.append(trial)
-    return trials
+    total, done = (rows[0][-2], rows[0][-1]) if rows else (0, 0)
+    return Upcoming(trials, total, done)
 
 
 def shown_items_of(trial: Trial) -> list[ShownItem]:
@@ -169,4 +185,4 @@ def shown_items_of(trial: Trial) -> list[ShownItem]:
         return _shown_items(cursor.fetchone()[0])
 
 
-__all__ = ["ShownItem", "participant_with_study", "shown_items_of", "trials_with_items"]
+__all__ = ["ShownItem", "Upcoming", "participant_with_study", "shown_items_of", "upcoming_trials"]

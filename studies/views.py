@@ -39,7 +39,7 @@ from .models import (
     Trial,
     TrialItem,
 )
-from .participant_reads import ShownItem
+from .participant_reads import ShownItem, Upcoming
 from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
@@ -227,9 +227,9 @@ def participant_session(request: HttpRequest, participant: Participant) -> HttpR
     return _current_step(request, participant)
 
 
-def _current_step(request: HttpRequest, participant: Participant, trials: list[Trial] | None = None
+def _current_step(request: HttpRequest, participant: Participant, upcoming: Upcoming | None = None
                   ) -> HttpResponse:
-    """The page of the participant's current step (``trials``: theirs, when already read)."""
+    """The page of the participant's current step (``upcoming``: their next trials, when already read)."""
     study = participant.study
     context = _base_context(study, participant.language, participant)
     status = participant.status
@@ -248,7 +248,7 @@ def _current_step(request: HttpRequest, participant: Participant, trials: list[T
     if participant.instructions_read_at is None:
         context["instructions_text"] = study.text("instructions", participant.language)
         return _render(request, "instructions.html", context)
-    state = actions.trial_state(participant, trials)
+    state = actions.trial_state(participant, upcoming)
     if state.current is None:
         participant = actions.do_complete(participant)
         return _done(request, participant, context)
@@ -339,7 +339,7 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
     # The participant and their trials as read under the answer's lock (study included).
     participant = stored.trial.participant
     _activate(request, _choose_language(request, participant.study, participant))
-    return _current_step(request, participant, stored.trials_after)
+    return _current_step(request, participant, stored.upcoming)
 
 
 # --- trial presentation -----------------------------------------------------------

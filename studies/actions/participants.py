@@ -35,9 +35,10 @@ from ..models import (
     Trial,
 )
 from ..participant_reads import (
+    Upcoming,
     participant_with_study,
     shown_items_of,
-    trials_with_items,
+    upcoming_trials,
 )
 
 logger = logging.getLogger(__name__)
@@ -226,24 +227,20 @@ class TrialState:
     done: int
 
 
-def trial_state(participant: Participant, trials: list[Trial] | None = None) -> TrialState:
+def trial_state(participant: Participant, upcoming: Upcoming | None = None) -> TrialState:
     """The participant's current trial, the next one (to preload) and progress, in one query.
 
-    ``trials``: the participant's trials as
-    :func:`~studies.participant_reads.trials_with_items` returns them,
-    when already read (no query).
+    ``upcoming``: the participant's next trials and progress
+    (:func:`~studies.participant_reads.upcoming_trials`), when already read (no query).
     An adaptive 2AFC trial gets its pair when it becomes current (two more queries).
     """
-    if trials is None:
-        trials = trials_with_items(participant)
-    real = [t for t in trials if not t.is_practice]
-    index = next((i for i, t in enumerate(trials) if not t.answered), None)
-    current = trials[index] if index is not None else None
+    if upcoming is None:
+        upcoming = upcoming_trials(participant, 2)
+    current, following = (upcoming.trials + [None, None])[:2]
     if current is not None and not current.shown_items and is_adaptive_trial(current):
         do_assign_pair(current)  # its pair is chosen now that the participant reached it
         current.shown_items = shown_items_of(current)
-    following = trials[index + 1] if index is not None and index + 1 < len(trials) else None
-    return TrialState(current, following, len(real), sum(1 for t in real if t.answered))
+    return TrialState(current, following, upcoming.total, upcoming.done)
 
 
 #: Activity (``last_seen_at``, minutes-scale timeouts) is recorded at most this often by pages and answers.
@@ -314,12 +311,11 @@ def do_record_response(
 
     Returns:
         The stored response, or None if nothing was stored. Its
-        ``trials_after`` are the participant's trials as read under the lock
-        (:func:`~studies.participant_reads.trials_with_items`; participant
-        and study loaded), this answer
-        counted: the next page is built from them (:func:`trial_state`)
-        without a second read. That page's trial is marked shown in the
-        answer's transaction.
+        ``upcoming`` are the participant's next trials and progress as read
+        under the lock (:func:`~studies.participant_reads.upcoming_trials`;
+        participant and study loaded), this answer counted: the next page is
+        built from them (:func:`trial_state`) without a second read. That
+        page's trial is marked shown in the answer's transaction.
 
     Raises:
         Participant.DoesNotExist: no such participant.
@@ -338,12 +334,12 @@ def do_record_response(
             if person.last_seen_at is None or now - person.last_seen_at > _SEEN_RESOLUTION:
                 person.last_seen_at = now
                 Participant.objects.filter(pk=person.pk).update(last_seen_at=now)
-            # All the participant's trials at once: the current one to validate against,
-            # and what the next page needs (``trials_after``, see Returns).
-            trials = trials_with_items(person)
-            trial = next((t for t in trials if not t.answered), None)
+            # The current trial to validate against, and what the next page needs
+            # (``upcoming``, see Returns): the one after it, and the one after that to preload.
+            upcoming = upcoming_trials(person, 3)
+            trial = upcoming.trials[0] if upcoming.trials else None
             if trial is None or trial.position != position:
-                if not any(t.position == position for t in trials):
+                if not Trial.objects.filter(participant_id=person.pk, position=position).exists():
                     raise Trial.DoesNotExist
                 return None  # already answered, or not reached yet
             if callable(answer):
@@ -365,10 +361,9 @@ def do_record_response(
                 passed_attention=passed,
                 submitted_at=now,
             )
-            trial.answered = True
             if passed is False:
                 _count_attention_failure(trial.participant)
-            following = next((t for t in trials if not t.answered), None)
+            following = upcoming.trials[1] if len(upcoming.trials) > 1 else None
             if following is None:
                 _finish(trial.participant)  # the last answer: finished under the same lock
             elif following.shown_at is None:
@@ -377,7 +372,7 @@ def do_record_response(
                 Trial.objects.filter(pk=following.pk, shown_at=None).update(shown_at=now)
     except IntegrityError:
         return None  # stored by a request that did not take the lock first
-    response.trials_after = trials
+    response.upcoming = Upcoming(upcoming.trials[1:], upcoming.total, upcoming.done + (0 if trial.is_practice else 1))
     return response
 
 

@@ -27,7 +27,7 @@ from django.urls import reverse
 from studies.actions.participants import do_record_response, trial_state
 from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
 from studies.models import Participant, Response, Trial, TrialItem
-from studies.participant_reads import participant_with_study, trials_with_items
+from studies.participant_reads import participant_with_study, upcoming_trials
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
@@ -105,7 +105,8 @@ def _fields(instance) -> dict:
 
 def test_hand_written_reads_load_what_the_orm_loads():
     """The participant and trial reads in SQL give the instances the ORM gives (same values and types,
-    datetimes aware, JSON decoded), and each trial's items as stored, by slot, with their files."""
+    datetimes aware, JSON decoded), the unanswered trials in order with the progress counts, and each
+    trial's items as stored, by slot, with their files."""
     study = make_study(questions=("likert", "2afc", "ranking"))
     client = Client()
     participant = _begin(client, study)
@@ -121,12 +122,16 @@ def test_hand_written_reads_load_what_the_orm_loads():
     with pytest.raises(Participant.DoesNotExist):
         participant_with_study(token="no-such-token")
 
-    trials = trials_with_items(loaded)
-    expected = list(Trial.objects.filter(participant=participant).select_related("question").order_by("position"))
-    assert [_fields(t) for t in trials] == [_fields(t) for t in expected]
+    upcoming = upcoming_trials(loaded, 100)
+    trials = upcoming.trials
+    expected = list(Trial.objects.filter(participant=participant, response__isnull=True).select_related("question")
+                    .order_by("position"))
+    assert len(expected) > 3 and [_fields(t) for t in trials] == [_fields(t) for t in expected]
     assert [_fields(t.question) for t in trials] == [_fields(t.question) for t in expected]
-    assert [t.answered for t in trials] == [Response.objects.filter(trial=t).exists() for t in expected]
-    assert trials[0].answered and trials[0].shown_at is not None and trials[1].shown_at is not None
+    assert [t.pk for t in upcoming_trials(loaded, 2).trials] == [t.pk for t in expected[:2]]
+    real = Trial.objects.filter(participant=participant, is_practice=False)
+    assert (upcoming.total, upcoming.done) == (real.count(), real.filter(response__isnull=False).count())
+    assert trials[0].position == first.position + 1 and trials[0].shown_at is not None
     assert all(t.participant is loaded for t in trials)
     for trial in trials:
         items = TrialItem.objects.filter(trial=trial).select_related("candidate__style", "candidate__content")
