@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 from .models import (
@@ -44,21 +44,22 @@ class _Columns:
     def __len__(self) -> int:
         return len(self.fields)
 
-    def load(self, values) -> Model:
-        converters = self._converters.get(connection.vendor)
+    def load(self, values, db) -> Model:
+        """The instance of the row slice ``values`` read from the database connection ``db``."""
+        converters = self._converters.get(db.vendor)
         if converters is None:
-            converters = self._converters[connection.vendor] = []
+            converters = self._converters[db.vendor] = []
             for i, field in enumerate(self.fields):
                 column = field.get_col(self.model._meta.db_table)
                 # The backend's, then the field's (as the ORM's compiler applies them).
-                if functions := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                if functions := db.ops.get_db_converters(column) + column.get_db_converters(db):
                     converters.append((i, functions, column))
         if converters:
             values = list(values)
             for i, functions, column in converters:
                 for convert in functions:
-                    values[i] = convert(values[i], column, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
+                    values[i] = convert(values[i], column, db)
+        return self.model.from_db(db.alias, self.attnames, values)
 
 
 _PARTICIPANT = _Columns(Participant, "p")
@@ -86,8 +87,9 @@ def participant_with_study(*, token: str | None = None, pk: int | None = None, f
         row = cursor.fetchone()
     if row is None:
         raise Participant.DoesNotExist("no such participant")
-    participant = _PARTICIPANT.load(row[:len(_PARTICIPANT)])
-    participant.study = _STUDY.load(row[len(_PARTICIPANT):])
+    db = connections[DEFAULT_DB_ALIAS]
+    participant = _PARTICIPANT.load(row[:len(_PARTICIPANT)], db)
+    participant.study = _STUDY.load(row[len(_PARTICIPANT):], db)
     return participant
 
 
@@ -162,14 +164,15 @@ def upcoming_trials(participant: Participant, count: int) -> Upcoming:
             f'WHERE t."participant_id" = %s AND NOT EXISTS (SELECT 1 FROM "{response}" r WHERE r."trial_id" = t."id") '
             f'ORDER BY t."position" LIMIT %s', [participant.pk, count])
         rows = cursor.fetchall()
+    db = connections[DEFAULT_DB_ALIAS]
     questions: dict[int, Question] = {}
     trials = []
     n_trial, n_question = len(_TRIAL), len(_QUESTION)
     for row in rows:
-        trial = _TRIAL.load(row[:n_trial])
+        trial = _TRIAL.load(row[:n_trial], db)
         question = questions.get(trial.question_id)
         if question is None:
-            question = questions[trial.question_id] = _QUESTION.load(row[n_trial:n_trial + n_question])
+            question = questions[trial.question_id] = _QUESTION.load(row[n_trial:n_trial + n_question], db)
         trial.question = question
         trial.participant = participant
         trial.shown_items = _shown_items(row[-3])
