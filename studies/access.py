@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import Http404
 
 from .models import Participant, Study
-from .participant_reads import participant_with_study
+from .participant_sql import participant_with_study
 from .privacy import TOKEN_RE
 
 

@@ -39,7 +39,7 @@ from .models import (
     Trial,
     TrialItem,
 )
-from .participant_reads import ShownItem, Upcoming
+from .participant_sql import ShownItem, Upcoming
 from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,

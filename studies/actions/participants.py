@@ -34,8 +34,10 @@ from ..models import (
     Study,
     Trial,
 )
-from ..participant_reads import (
+from ..participant_sql import (
     Upcoming,
+    insert_response,
+    mark_shown,
     participant_with_study,
     shown_items_of,
     upcoming_trials,
@@ -231,7 +233,7 @@ def trial_state(participant: Participant, upcoming: Upcoming | None = None) -> T
     """The participant's current trial, the next one (to preload) and progress, in one query.
 
     ``upcoming``: the participant's next trials and progress
-    (:func:`~studies.participant_reads.upcoming_trials`), when already read (no query).
+    (:func:`~studies.participant_sql.upcoming_trials`), when already read (no query).
     An adaptive 2AFC trial gets its pair when it becomes current (two more queries).
     """
     if upcoming is None:
@@ -312,7 +314,7 @@ def do_record_response(
     Returns:
         The stored response, or None if nothing was stored. Its
         ``upcoming`` are the participant's next trials and progress as read
-        under the lock (:func:`~studies.participant_reads.upcoming_trials`;
+        under the lock (:func:`~studies.participant_sql.upcoming_trials`;
         participant and study loaded), this answer counted: the next page is
         built from them (:func:`trial_state`) without a second read. That
         page's trial is marked shown in the answer's transaction.
@@ -351,8 +353,8 @@ def do_record_response(
             if trial.shown_at is not None:
                 server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
             passed = _attention_passed(trial, answer)
-            response = Response.objects.create(
-                trial=trial,
+            response = insert_response(
+                trial_id=trial.pk,
                 value=answer.value,
                 choice_id=choice_id,
                 ranking=answer.ranking,
@@ -361,15 +363,14 @@ def do_record_response(
                 passed_attention=passed,
                 submitted_at=now,
             )
+            response.trial = trial
             if passed is False:
                 _count_attention_failure(trial.participant)
             following = upcoming.trials[1] if len(upcoming.trials) > 1 else None
             if following is None:
                 _finish(trial.participant)  # the last answer: finished under the same lock
             elif following.shown_at is None:
-                # The response is the next trial's page: it is shown now, recorded in this commit.
-                following.shown_at = now
-                Trial.objects.filter(pk=following.pk, shown_at=None).update(shown_at=now)
+                mark_shown(following, now)  # the response is its page: shown now, recorded in this commit
     except IntegrityError:
         return None  # stored by a request that did not take the lock first
     response.upcoming = Upcoming(upcoming.trials[1:], upcoming.total, upcoming.done + (0 if trial.is_practice else 1))

@@ -27,7 +27,7 @@ from django.urls import reverse
 from studies.actions.participants import do_record_response, trial_state
 from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
 from studies.models import Participant, Response, Trial, TrialItem
-from studies.participant_reads import participant_with_study, upcoming_trials
+from studies.participant_sql import participant_with_study, upcoming_trials
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
@@ -141,6 +141,36 @@ def test_hand_written_reads_load_what_the_orm_loads():
             (i.candidate.image.name, i.candidate.style.image.name, i.candidate.content.image.name)
             if i.candidate_id else ("", "", "") for i in items.order_by("slot")]
     assert any(len(t.shown_items) > 1 for t in trials) and any(t.attention_kind for t in trials)
+
+
+def test_answers_stored_in_sql_read_back_as_given():
+    """Every kind of answer through the written INSERT reads back through the ORM as given: rating,
+    chosen item, ranking (JSON), response times, attention result, submission time (aware); and the
+    next trial is marked shown at the answer's time, once."""
+    study = make_study(questions=("likert", "2afc", "ranking"))
+    client = Client()
+    participant = _begin(client, study)
+    kinds = set()
+    for trial in participant.trials.select_related("question").order_by("position"):
+        answer = answer_for_trial(trial)
+        answer = type(answer)(value=answer.value, choice=answer.choice, ranking=answer.ranking, client_rt_ms=1234)
+        returned = do_record_response(participant, trial.position, answer)
+        stored = Response.objects.get(trial=trial)
+        assert returned.pk == stored.pk and returned.trial_id == trial.pk
+        assert (stored.value, stored.ranking, stored.client_rt_ms) == (answer.value, answer.ranking, 1234)
+        assert stored.choice_id == returned.choice_id
+        if answer.choice is not None:
+            assert stored.choice.slot == answer.choice and stored.choice.trial_id == trial.pk
+        assert stored.passed_attention == returned.passed_attention
+        assert (stored.passed_attention is None) == (not trial.attention_kind)
+        assert stored.submitted_at == returned.submitted_at and stored.submitted_at.tzinfo is not None
+        following = Trial.objects.filter(participant=participant, position=trial.position + 1).first()
+        if following is not None:
+            assert following.shown_at == stored.submitted_at
+        kinds.add("ranking" if answer.ranking else "choice" if answer.choice is not None else "value")
+    assert kinds == {"value", "choice", "ranking"}
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.COMPLETED
 
 
 def test_answer_response_is_the_session_page_of_the_next_step():

@@ -1,13 +1,14 @@
-"""The reads every participant request makes, as SQL written once per process.
+"""The statements every participant request runs, as SQL written once per process.
 
-A participant request reads the participant with their study, and (trial
-pages and answers) the participant's trials with their questions and items.
-Built through the ORM these statements cost more Python than the rest of
-the request (most of it compiling the same SQL again each time), so their
-SQL is written here, from the models' column lists, and rows become model
-instances with each field's database converters, as the ORM does: the
-instances are the same as a queryset's (``Model.from_db``). PostgreSQL and
-SQLite both run it.
+A participant request reads the participant with their study; trial pages
+and answers read the next trials with their questions and items; an answer
+stores its response and marks the next trial shown. Built through the ORM
+these statements cost more Python than the rest of the request (most of it
+compiling the same SQL again each time), so their SQL is written here, from
+the models' column lists. Rows become model instances with each field's
+database converters and values are stored with each field's preparation,
+as the ORM does: the instances are the same as a queryset's
+(``Model.from_db``). PostgreSQL and SQLite both run it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ _PARTICIPANT = _Columns(Participant, "p")
 _STUDY = _Columns(Study, "s")
 _TRIAL = _Columns(Trial, "t")
 _QUESTION = _Columns(Question, "q")
+_RESPONSE = _Columns(Response, "r")
 
 
 def participant_with_study(*, token: str | None = None, pk: int | None = None, for_update: bool = False
@@ -91,6 +93,34 @@ def participant_with_study(*, token: str | None = None, pk: int | None = None, f
     participant = _PARTICIPANT.load(row[:len(_PARTICIPANT)], db)
     participant.study = _STUDY.load(row[len(_PARTICIPANT):], db)
     return participant
+
+
+def insert_response(**values) -> Response:
+    """Store a :class:`~studies.models.Response` of ``values`` (field attnames, ``trial_id`` included;
+    the rest at their defaults) and return it, as ``Response.objects.create`` would."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = [field for field in _RESPONSE.fields if not field.primary_key]
+    row = {field.attname: values[field.attname] if field.attname in values else field.get_default()
+           for field in fields}
+    params = [field.get_db_prep_save(row[field.attname], db) for field in fields]
+    returning = ' RETURNING "id"' if db.features.can_return_columns_from_insert else ""
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    with db.cursor() as cursor:
+        cursor.execute(f'INSERT INTO "{Response._meta.db_table}" ({columns}) '
+                       f'VALUES ({", ".join(["%s"] * len(fields))}){returning}', params)
+        pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    response = Response(id=pk, **row)
+    response._state.adding, response._state.db = False, db.alias
+    return response
+
+
+def mark_shown(trial: Trial, when) -> None:
+    """Record ``when`` as the time ``trial`` was first shown, unless it already was."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        cursor.execute(f'UPDATE "{Trial._meta.db_table}" SET "shown_at" = %s WHERE "id" = %s AND "shown_at" IS NULL',
+                       [Trial._meta.get_field("shown_at").get_db_prep_save(when, db), trial.pk])
+    trial.shown_at = trial.shown_at or when
 
 
 @dataclass(frozen=True)
@@ -188,4 +218,5 @@ def shown_items_of(trial: Trial) -> list[ShownItem]:
         return _shown_items(cursor.fetchone()[0])
 
 
-__all__ = ["ShownItem", "Upcoming", "participant_with_study", "shown_items_of", "upcoming_trials"]
+__all__ = ["ShownItem", "Upcoming", "insert_response", "mark_shown", "participant_with_study", "shown_items_of",
+           "upcoming_trials"]
