@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import get_language_from_request
@@ -242,8 +243,7 @@ def _current_step(request: HttpRequest, participant: Participant, upcoming: Upco
         return _done(request, participant, context)
     if participant.group_id is None:
         questions = list(study.background_questions.order_by("order", "id"))
-        form = BackgroundForm(questions=questions, language=participant.language)
-        context["form"] = form
+        context["fields"] = _background_fields(questions, participant.language)
         return _render(request, "background.html", context)
     if participant.instructions_read_at is None:
         context["instructions_text"] = study.text("instructions", participant.language)
@@ -254,6 +254,24 @@ def _current_step(request: HttpRequest, participant: Participant, upcoming: Upco
         return _done(request, participant, context)
     actions.do_show_trial(state.current, participant)
     return _render(request, "trial.html", {**context, **_trial_context(participant, state)})
+
+
+#: The empty questionnaire's fields as HTML, by everything they are made from (language, each question's
+#: key, kind, wording and choices): a question edited while live is a new key, never a stale page.
+_BACKGROUND_FIELDS: dict[tuple, str] = {}
+
+
+def _background_fields(questions: list, language: str) -> str:
+    """The fields of the unanswered background questionnaire (the same for every participant)."""
+    key = (language, *((q.pk, q.key, q.kind, q.required, json.dumps([q.texts, q.choices], sort_keys=True))
+                       for q in questions))
+    html = _BACKGROUND_FIELDS.get(key)
+    if html is None:
+        if len(_BACKGROUND_FIELDS) >= 64:
+            _BACKGROUND_FIELDS.clear()
+        form = BackgroundForm(questions=questions, language=language)
+        html = _BACKGROUND_FIELDS[key] = render_to_string("studies/participant/background_fields.html", {"form": form})
+    return html
 
 
 def _done(request, participant: Participant, context: dict) -> HttpResponse:
@@ -283,7 +301,7 @@ def participant_background(request: HttpRequest, participant: Participant) -> Ht
     form = BackgroundForm(request.POST, questions=questions, language=participant.language)
     if not form.is_valid():
         context = _base_context(participant.study, participant.language, participant)
-        context["form"] = form
+        context.update(form=form, fields=render_to_string("studies/participant/background_fields.html", {"form": form}))
         return _render(request, "background.html", context, status=400)
     actions.do_submit_background(participant, form.answers())
     return redirect(_session_url(participant))

@@ -173,6 +173,34 @@ def test_answers_stored_in_sql_read_back_as_given():
     assert participant.status == Participant.Status.COMPLETED
 
 
+def test_background_page_reuses_its_fields_only_while_the_wording_is_the_same():
+    """The empty questionnaire's HTML is reused across participants, per language, but a question
+    reworded or relabelled while the study is live shows at once (audited live edit)."""
+    from studies.actions.live_edits import do_save_live_edit
+    from studies.models import BackgroundQuestion
+
+    study = make_study()
+    first = Client()
+    p1 = consent(first, study)
+    page = first.get(session_url(p1.token)).content.decode()
+    question = BackgroundQuestion.objects.get(study=study, key="country_grew_up")
+    assert question.texts["en"] in page and 'name="country_grew_up"' in page
+    second = Client()
+    p2 = consent(second, study, lang="ja")
+    assert question.texts["ja"] in second.get(session_url(p2.token)).content.decode()
+
+    question.texts = {**question.texts, "en": "Which country did you grow up in (edited)?"}
+    do_save_live_edit(question)
+    choice = BackgroundQuestion.objects.get(study=study, key="art_training")
+    choice.choices = [{**c, "labels": {**c["labels"], "en": c["labels"]["en"] + " (edited)"}} for c in choice.choices]
+    do_save_live_edit(choice)
+    third = Client()
+    page = third.get(session_url(consent(third, study).token)).content.decode()
+    assert "Which country did you grow up in (edited)?" in page and "None (edited)" in page
+    assert "In which country did you grow up?" not in page
+    assert 'name="country_grew_up"' in first.get(session_url(p1.token)).content.decode()
+
+
 def test_answer_response_is_the_session_page_of_the_next_step():
     """The page an answer returns is the one a GET of the session shows next (nothing missed, nothing twice)."""
     study = make_study()
