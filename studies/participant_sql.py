@@ -95,6 +95,27 @@ def participant_with_study(*, token: str | None = None, pk: int | None = None, f
     return participant
 
 
+def study_for_entry(slug: str) -> Study:
+    """The study with this ``slug`` for its consent page, with whether it has finished stimuli, in one
+    statement (``_has_stimuli``, as :func:`~studies.actions.participants.check_study_open` remembers it).
+
+    Raises:
+        Study.DoesNotExist: no such study.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {_STUDY.sql}, EXISTS (SELECT 1 FROM "{Candidate._meta.db_table}" c WHERE c."study_id" = s."id" '
+            f'AND c."status" = %s AND c."image" <> %s) FROM "{Study._meta.db_table}" s WHERE s."slug" = %s',
+            [Candidate.Status.DONE.value, "", slug])
+        row = cursor.fetchone()
+    if row is None:
+        raise Study.DoesNotExist("no such study")
+    study = _STUDY.load(row[:-1], db)
+    study._has_stimuli = bool(row[-1])
+    return study
+
+
 def insert_response(**values) -> Response:
     """Store a :class:`~studies.models.Response` of ``values`` (field attnames, ``trial_id`` included;
     the rest at their defaults) and return it, as ``Response.objects.create`` would."""
@@ -219,4 +240,4 @@ def shown_items_of(trial: Trial) -> list[ShownItem]:
 
 
 __all__ = ["ShownItem", "Upcoming", "insert_response", "mark_shown", "participant_with_study", "shown_items_of",
-           "upcoming_trials"]
+           "study_for_entry", "upcoming_trials"]

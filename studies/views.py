@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -40,7 +40,7 @@ from .models import (
     Trial,
     TrialItem,
 )
-from .participant_sql import ShownItem, Upcoming
+from .participant_sql import ShownItem, Upcoming, study_for_entry
 from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
@@ -172,7 +172,10 @@ def _base_context(study: Study, language: str, participant: Participant | None =
 @never_cache
 def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The study link: consent page (GET), accept or decline (POST)."""
-    study = get_object_or_404(Study, slug=slug)
+    try:
+        study = study_for_entry(slug)
+    except Study.DoesNotExist:
+        raise Http404("no such study") from None
     language = _choose_language(request, study)
     _activate(request, language)
     source = request.GET if request.method == "GET" else request.POST

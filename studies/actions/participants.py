@@ -80,7 +80,8 @@ def check_study_open(study: Study, *, preview: bool = False) -> None:
     is_open = study.accepts_participants or (preview and study.status != Study.Status.CLOSED)
     if not is_open:
         raise StudyNotOpen(study.slug)
-    # A yes is remembered on the instance: a consent asks in the view and again in the action.
+    # A yes is remembered on the instance: a consent asks in the view and again in the action
+    # (the consent views read it with the study: ``participant_sql.study_for_entry``).
     if not getattr(study, "_has_stimuli", False):
         study._has_stimuli = study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists()
         if not study._has_stimuli:

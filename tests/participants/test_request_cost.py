@@ -2,7 +2,7 @@
 
 The ceilings are the budget of a trial (first page ≤ 3, answer with the next
 page ≤ 6 with its transaction's BEGIN and COMMIT, image ≤ 1) and of an
-arrival (consent ≤ 5, background ≤ 14); counting on every trial of a whole
+arrival (consent page 1, consent ≤ 4, background ≤ 14); counting on every trial of a whole
 session keeps them from creeping back.
 """
 
@@ -26,8 +26,12 @@ from django.urls import reverse
 
 from studies.actions.participants import do_record_response, trial_state
 from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
-from studies.models import Participant, Response, Trial, TrialItem
-from studies.participant_sql import participant_with_study, upcoming_trials
+from studies.models import Candidate, Participant, Response, Study, Trial, TrialItem
+from studies.participant_sql import (
+    participant_with_study,
+    study_for_entry,
+    upcoming_trials,
+)
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
@@ -85,11 +89,13 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
 
 
 def test_queries_of_an_arrival(django_assert_max_num_queries):
-    """Consent ≤ 5 queries (no session row: the browser's session list is a signed cookie), background
-    questionnaire ≤ 14 (trials built)."""
+    """Consent page 1 query (the study with whether it has stimuli), consent ≤ 4 (no session row: the
+    browser's session list is a signed cookie), background questionnaire ≤ 14 (trials built)."""
     study = make_study()
     client = Client()
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(1):
+        assert client.get(reverse("studies:participant_entry", args=[study.slug])).status_code == 200
+    with django_assert_max_num_queries(4):
         response = client.post(reverse("studies:participant_entry", args=[study.slug]), {"decision": "accept"})
     assert response.status_code == 302
     participant = Participant.objects.get(token=response["Location"].rstrip("/").split("/")[-1])
@@ -121,6 +127,10 @@ def test_hand_written_reads_load_what_the_orm_loads():
     assert participant_with_study(pk=participant.pk).token == participant.token
     with pytest.raises(Participant.DoesNotExist):
         participant_with_study(token="no-such-token")
+    entry = study_for_entry(study.slug)
+    assert _fields(entry) == _fields(orm.study) and entry._has_stimuli is True
+    with pytest.raises(Study.DoesNotExist):
+        study_for_entry("no-such-study")
 
     upcoming = upcoming_trials(loaded, 100)
     trials = upcoming.trials
@@ -141,6 +151,8 @@ def test_hand_written_reads_load_what_the_orm_loads():
             (i.candidate.image.name, i.candidate.style.image.name, i.candidate.content.image.name)
             if i.candidate_id else ("", "", "") for i in items.order_by("slot")]
     assert any(len(t.shown_items) > 1 for t in trials) and any(t.attention_kind for t in trials)
+    Candidate.objects.filter(study=study).update(image="")
+    assert study_for_entry(study.slug)._has_stimuli is False
 
 
 def test_answers_stored_in_sql_read_back_as_given():
