@@ -40,7 +40,9 @@ class _Columns:
         self.fields = model._meta.concrete_fields
         self.sql = ", ".join(f'{alias}."{field.column}"' for field in self.fields)
         self.attnames = [field.attname for field in self.fields]
-        self._converters: dict[str, list] = {}  # by database vendor
+        # By database vendor: a backend's converters read only settings (the time zone), the same for
+        # every connection of that backend.
+        self._converters: dict[str, list] = {}
 
     def __len__(self) -> int:
         return len(self.fields)
