@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import Http404
 
 from .models import Participant, Study
+from .participant_sql import participant_with_study
 from .privacy import TOKEN_RE
 
 
@@ -43,11 +44,8 @@ def access_participant_by_token(token: str, *, for_update: bool = False) -> Part
     """
     if not is_token_shaped(token):
         raise Http404("unknown session")
-    queryset = Participant.objects.select_related("study")
-    if for_update:
-        # The participant's row only: the study and group rows are shared by everyone.
-        queryset = queryset.select_for_update(of=("self",))
     try:
-        return queryset.get(token=token)
+        # for_update locks the participant's row only: the study row is shared by everyone.
+        return participant_with_study(token=token, for_update=for_update)
     except Participant.DoesNotExist:
         raise Http404("unknown session") from None

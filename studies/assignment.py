@@ -189,7 +189,8 @@ def held_participants(group: ParticipantGroup):
 
 def free_slot(group: ParticipantGroup) -> int:
     """The smallest design slot of ``group`` that no holding session uses."""
-    taken = set(held_participants(group).exclude(slot=None).values_list("slot", flat=True))
+    # Unordered: the default ordering (by study, then start) would join the study table and sort for a set.
+    taken = set(held_participants(group).exclude(slot=None).order_by().values_list("slot", flat=True))
     slot = 0
     while slot in taken:
         slot += 1
@@ -200,7 +201,7 @@ def group_fill(groups: list[ParticipantGroup]) -> dict[int, int]:
     """Held places per group id (sessions in progress count, expired ones and previews do not)."""
     counts = (
         Participant.objects.counted().filter(group__in=groups, status__in=HOLDING_STATUSES)
-        .values("group")
+        .order_by().values("group")
         .annotate(n=Count("id"))
     )
     fill = {g.pk: 0 for g in groups}

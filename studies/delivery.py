@@ -162,8 +162,9 @@ def check_signed_ref(ref: str, expires: int, signature: str, *, now: float | Non
 
 #: Folder under MEDIA_ROOT holding the published aliases (symbolic links to stimuli).
 PUBLISHED_DIR = "_published"
-#: ``(folder, alias)`` already made by this process (a page then costs no file-system call).
-_published: set[tuple[str, str]] = set()
+#: The aliases this process has made, by ``(media folder, secret, file name)``: a page then costs no hashing
+#: of the name and no file-system call.
+_published: dict[tuple[str, str, str], str] = {}
 
 
 def image_link_secret() -> str:
@@ -184,10 +185,12 @@ def _alias(name: str) -> str:
 
 def publish(name: str, storage=None) -> str:
     """The alias of the stored file ``name`` under ``PUBLISHED_DIR``, made on first use."""
-    alias = _alias(name)
     storage = storage or default_storage
-    folder = Path(storage.location) / PUBLISHED_DIR
-    if (str(folder), alias) not in _published:
+    key = (storage.location, image_link_secret(), name)
+    alias = _published.get(key)
+    if alias is None:
+        alias = _alias(name)
+        folder = Path(storage.location) / PUBLISHED_DIR
         link = folder / alias
         if not link.is_symlink():
             folder.mkdir(parents=True, exist_ok=True)
@@ -195,7 +198,7 @@ def publish(name: str, storage=None) -> str:
                 os.symlink(os.path.relpath(Path(storage.path(name)), folder), link)
             except FileExistsError:
                 pass  # made by another process meanwhile
-        _published.add((str(folder), alias))
+        _published[key] = alias
     return alias
 
 

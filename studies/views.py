@@ -7,13 +7,16 @@ is reached only through :func:`studies.access.access_participant_by_token`.
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import get_language_from_request
@@ -37,6 +40,7 @@ from .models import (
     Trial,
     TrialItem,
 )
+from .participant_sql import ShownItem, Upcoming, study_for_entry
 from .permissions import can_access_study
 from .ratelimit import (
     RateLimited,
@@ -46,7 +50,28 @@ from .ratelimit import (
     participant_limit,
 )
 
+#: A signed cookie ``{study slug: token}``: returns a participant who opens the study link again on the
+#: same browser to their session. A cookie, not the session store, so that a consent writes no session row.
+_SESSIONS_COOKIE = "stylestudy_sessions"
+_SESSIONS_SALT = "stylestudy.views.sessions"
+#: Where sessions started before the cookie were remembered (read, never written).
 _SESSION_KEY = "stylestudy_sessions"
+
+
+def _known_sessions(request: HttpRequest) -> dict[str, str]:
+    try:
+        sessions = json.loads(request.get_signed_cookie(_SESSIONS_COOKIE, default="{}", salt=_SESSIONS_SALT))
+    except ValueError:
+        return {}
+    return sessions if isinstance(sessions, dict) else {}
+
+
+def _remember_sessions(response: HttpResponse, sessions: dict[str, str]) -> HttpResponse:
+    response.set_signed_cookie(
+        _SESSIONS_COOKIE, json.dumps(sessions, separators=(",", ":")), salt=_SESSIONS_SALT,
+        max_age=settings.SESSION_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax",
+    )
+    return response
 
 
 @require_GET
@@ -147,7 +172,10 @@ def _base_context(study: Study, language: str, participant: Participant | None =
 @never_cache
 def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The study link: consent page (GET), accept or decline (POST)."""
-    study = get_object_or_404(Study, slug=slug)
+    try:
+        study = study_for_entry(slug)
+    except Study.DoesNotExist:
+        raise Http404("no such study") from None
     language = _choose_language(request, study)
     _activate(request, language)
     source = request.GET if request.method == "GET" else request.POST
@@ -161,7 +189,9 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
 
     returning = actions.find_returning_participant(study, recruiter)
     if returning is None:
-        token = request.session.get(_SESSION_KEY, {}).get(study.slug)
+        token = _known_sessions(request).get(study.slug)
+        if not token and settings.SESSION_COOKIE_NAME in request.COOKIES:
+            token = request.session.get(_SESSION_KEY, {}).get(study.slug)
         if token and not recruiter.external_id:
             returning = Participant.objects.filter(token=token, study=study).first()
     if returning is not None:
@@ -187,10 +217,8 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     except RateLimited:
         return _rate_limited(request, study)
     participant = actions.do_consent(study, recruiter, language=language, preview=preview)
-    sessions = dict(request.session.get(_SESSION_KEY, {}))
-    sessions[study.slug] = participant.token
-    request.session[_SESSION_KEY] = sessions
-    return redirect(_session_url(participant))
+    return _remember_sessions(redirect(_session_url(participant)),
+                              {**_known_sessions(request), study.slug: participant.token})
 
 
 # --- the session ----------------------------------------------------------------
@@ -203,9 +231,9 @@ def participant_session(request: HttpRequest, participant: Participant) -> HttpR
     return _current_step(request, participant)
 
 
-def _current_step(request: HttpRequest, participant: Participant, trials: list[Trial] | None = None
+def _current_step(request: HttpRequest, participant: Participant, upcoming: Upcoming | None = None
                   ) -> HttpResponse:
-    """The page of the participant's current step (``trials``: theirs, when already read)."""
+    """The page of the participant's current step (``upcoming``: their next trials, when already read)."""
     study = participant.study
     context = _base_context(study, participant.language, participant)
     status = participant.status
@@ -218,18 +246,35 @@ def _current_step(request: HttpRequest, participant: Participant, trials: list[T
         return _done(request, participant, context)
     if participant.group_id is None:
         questions = list(study.background_questions.order_by("order", "id"))
-        form = BackgroundForm(questions=questions, language=participant.language)
-        context["form"] = form
+        context["fields"] = _background_fields(questions, participant.language)
         return _render(request, "background.html", context)
     if participant.instructions_read_at is None:
         context["instructions_text"] = study.text("instructions", participant.language)
         return _render(request, "instructions.html", context)
-    state = actions.trial_state(participant, trials)
+    state = actions.trial_state(participant, upcoming)
     if state.current is None:
         participant = actions.do_complete(participant)
         return _done(request, participant, context)
     actions.do_show_trial(state.current, participant)
     return _render(request, "trial.html", {**context, **_trial_context(participant, state)})
+
+
+#: The empty questionnaire's fields as HTML, by everything they are made from (language, each question's
+#: key, kind, wording and choices): a question edited while live is a new key, never a stale page.
+_BACKGROUND_FIELDS: dict[tuple, str] = {}
+
+
+def _background_fields(questions: list, language: str) -> str:
+    """The fields of the unanswered background questionnaire (the same for every participant)."""
+    key = (language, *((q.pk, q.key, q.kind, q.required, json.dumps([q.texts, q.choices], sort_keys=True))
+                       for q in questions))
+    html = _BACKGROUND_FIELDS.get(key)
+    if html is None:
+        if len(_BACKGROUND_FIELDS) >= 64:
+            _BACKGROUND_FIELDS.clear()
+        form = BackgroundForm(questions=questions, language=language)
+        html = _BACKGROUND_FIELDS[key] = render_to_string("studies/participant/background_fields.html", {"form": form})
+    return html
 
 
 def _done(request, participant: Participant, context: dict) -> HttpResponse:
@@ -259,7 +304,7 @@ def participant_background(request: HttpRequest, participant: Participant) -> Ht
     form = BackgroundForm(request.POST, questions=questions, language=participant.language)
     if not form.is_valid():
         context = _base_context(participant.study, participant.language, participant)
-        context["form"] = form
+        context.update(form=form, fields=render_to_string("studies/participant/background_fields.html", {"form": form}))
         return _render(request, "background.html", context, status=400)
     actions.do_submit_background(participant, form.answers())
     return redirect(_session_url(participant))
@@ -315,7 +360,7 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
     # The participant and their trials as read under the answer's lock (study included).
     participant = stored.trial.participant
     _activate(request, _choose_language(request, participant.study, participant))
-    return _current_step(request, participant, stored.trials_after)
+    return _current_step(request, participant, stored.upcoming)
 
 
 # --- trial presentation -----------------------------------------------------------
@@ -324,7 +369,7 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
 def _presentation(trial: Trial) -> dict:
     """How a trial is shown: kind, points and item count (attention checks included)."""
     question = trial.question
-    n_items = trial.n_items if hasattr(trial, "n_items") else len(trial.items.all())
+    n_items = len(trial.shown_items)
     if trial.attention_kind == Trial.AttentionKind.SCRAMBLED:
         return {"kind": Question.Kind.TWO_AFC, "points": 0, "n_items": 2}
     if trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
@@ -333,7 +378,7 @@ def _presentation(trial: Trial) -> dict:
     return {"kind": question.kind, "points": question.scale_points, "n_items": n_items}
 
 
-def _item_ref(item: TrialItem) -> str:
+def _item_ref(item: TrialItem | ShownItem) -> str:
     """The opaque reference of an item's image (no file or method name in it)."""
     if item.candidate_id:
         return f"c{item.candidate_id}"
@@ -357,19 +402,15 @@ def _trial_images(trial: Trial) -> tuple[list[tuple[int, str]], list[tuple[str, 
     the URL is the permission check.
     """
     links = serves_links()
-    items = list(trial.items.all())
-    slots = [(item.slot, _signed_url(_item_ref(item), item.candidate.image.name if item.candidate_id else "", links))
-             for item in items]
+    items = trial.shown_items
+    slots = [(item.slot, _signed_url(_item_ref(item), item.image, links)) for item in items]
     references = []
-    item = next((item for item in items if item.candidate_id), None)
-    if not trial.attention_kind and item is not None:
-        first = item.candidate
+    first = next((item for item in items if item.candidate_id), None)
+    if not trial.attention_kind and first is not None:
         if trial.question.show_style:
-            name = getattr(item, "style_file", "")
-            references.append(("style", _signed_url(f"s{first.style_id}", name, links)))
+            references.append(("style", _signed_url(f"s{first.style_id}", first.style_file, links)))
         if trial.question.show_content:
-            name = getattr(item, "content_file", "")
-            references.append(("content", _signed_url(f"o{first.content_id}", name, links)))
+            references.append(("content", _signed_url(f"o{first.content_id}", first.content_file, links)))
     return slots, references
 
 
@@ -515,9 +556,10 @@ def participant_withdraw(request: HttpRequest, participant: Participant) -> Http
     if request.POST.get("confirm") != "withdraw":
         return redirect(_session_url(participant))
     erasure.do_withdraw(participant)
-    sessions = dict(request.session.get(_SESSION_KEY, {}))
-    if sessions.pop(study.slug, None) is not None:
-        request.session[_SESSION_KEY] = sessions
     # No language links: they would point at the session that no longer exists.
     context.update(participant=None, languages=[])
-    return _render(request, "withdrawn.html", context)
+    response = _render(request, "withdrawn.html", context)
+    sessions = _known_sessions(request)
+    if sessions.pop(study.slug, None) is not None:
+        _remember_sessions(response, sessions)
+    return response

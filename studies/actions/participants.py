@@ -14,15 +14,6 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
-from django.db.models import (
-    BooleanField,
-    F,
-    IntegerField,
-    Prefetch,
-    Subquery,
-    prefetch_related_objects,
-)
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..access import pseudonymise
@@ -42,7 +33,14 @@ from ..models import (
     Response,
     Study,
     Trial,
-    TrialItem,
+)
+from ..participant_sql import (
+    Upcoming,
+    insert_response,
+    mark_shown,
+    participant_with_study,
+    shown_items_of,
+    upcoming_trials,
 )
 
 logger = logging.getLogger(__name__)
@@ -82,7 +80,8 @@ def check_study_open(study: Study, *, preview: bool = False) -> None:
     is_open = study.accepts_participants or (preview and study.status != Study.Status.CLOSED)
     if not is_open:
         raise StudyNotOpen(study.slug)
-    # A yes is remembered on the instance: a consent asks in the view and again in the action.
+    # A yes is remembered on the instance: a consent asks in the view and again in the action
+    # (the consent views read it with the study: ``participant_sql.study_for_entry``).
     if not getattr(study, "_has_stimuli", False):
         study._has_stimuli = study.candidates.filter(status=Candidate.Status.DONE).exclude(image="").exists()
         if not study._has_stimuli:
@@ -157,8 +156,10 @@ def do_submit_background(participant: Participant, answers: dict) -> Participant
     plans: dict[int, list] = {}
     candidates: list[Candidate] = []
     if eligible_ids:
+        # Only what the design uses: a study has thousands of candidates, every arrival reads them.
         candidates = list(
             Candidate.objects.filter(study=study, status=Candidate.Status.DONE).exclude(image="").order_by("id")
+            .only("id", "content_id", "style_id", "seed")
         )
         questions = list(study.questions.order_by("order", "id"))
         plans = {g.pk: plan_questions(study, g, candidates=candidates, questions=questions)
@@ -211,34 +212,16 @@ def next_trial(participant: Participant) -> Trial | None:
     )
 
 
-#: Only what a trial page and its image URLs need from the items and their candidates.
+#: Only what a trial's image view needs from its items and their candidates.
 TRIAL_ITEM_FIELDS = ("id", "trial_id", "slot", "candidate_id", "attention_image",
                 "candidate__id", "candidate__content_id", "candidate__style_id", "candidate__image")
-#: The reference images' file names (``style_file``, ``content_file``), for pages that link them
-#: for nginx to send: plain strings, since loading an image model reads its dimensions.
-_REFERENCE_FILES = {"style_file": F("candidate__style__image"), "content_file": F("candidate__content__image")}
-
-
-# The two per-trial subqueries of the trial reads (each answer and first page) in SQL that
-# PostgreSQL and SQLite both run: built through the ORM (Exists, Subquery with Count) they
-# cost as much Python as the rest of the query. The outer table is never aliased there.
-def _answered() -> RawSQL:
-    """Whether the trial has a response."""
-    return RawSQL(f'EXISTS (SELECT 1 FROM "{Response._meta.db_table}" r WHERE r."trial_id" = '
-                  f'"{Trial._meta.db_table}"."id")', (), output_field=BooleanField())
-
-
-def _n_items() -> RawSQL:
-    """How many items (images) the trial shows."""
-    return RawSQL(f'(SELECT COUNT(*) FROM "{TrialItem._meta.db_table}" i WHERE i."trial_id" = '
-                  f'"{Trial._meta.db_table}"."id")', (), output_field=IntegerField())
 
 
 @dataclass(frozen=True)
 class TrialState:
     """Where a participant is in their trials: the current one, the one after it, progress.
 
-    ``current`` and ``following`` come with their question and items loaded.
+    ``current`` and ``following`` come with their question and ``shown_items``.
     """
 
     current: Trial | None
@@ -247,28 +230,20 @@ class TrialState:
     done: int
 
 
-def trial_state(participant: Participant, trials: list[Trial] | None = None) -> TrialState:
-    """The participant's current trial, the next one (to preload) and progress, in two queries.
+def trial_state(participant: Participant, upcoming: Upcoming | None = None) -> TrialState:
+    """The participant's current trial, the next one (to preload) and progress, in one query.
 
-    ``trials``: all of the participant's trials in order, with ``answered``
-    annotated and their questions, when already read (one query less).
-    An adaptive 2AFC trial gets its pair when it becomes current (one more query).
+    ``upcoming``: the participant's next trials and progress
+    (:func:`~studies.participant_sql.upcoming_trials`), when already read (no query).
+    An adaptive 2AFC trial gets its pair when it becomes current (two more queries).
     """
-    if trials is None:
-        trials = list(participant.trials.select_related("question").annotate(answered=_answered())
-                      .order_by("position"))
-    real = [t for t in trials if not t.is_practice]
-    index = next((i for i, t in enumerate(trials) if not t.answered), None)
-    current = trials[index] if index is not None else None
-    if current is not None and is_adaptive_trial(current):
+    if upcoming is None:
+        upcoming = upcoming_trials(participant, 2)
+    current, following = (upcoming.trials + [None, None])[:2]
+    if current is not None and not current.shown_items and is_adaptive_trial(current):
         do_assign_pair(current)  # its pair is chosen now that the participant reached it
-    following = trials[index + 1] if index is not None and index + 1 < len(trials) else None
-    shown = [t for t in (current, following) if t is not None]
-    if shown:
-        items = (TrialItem.objects.select_related("candidate").only(*TRIAL_ITEM_FIELDS)
-                 .annotate(**_REFERENCE_FILES).order_by("slot"))
-        prefetch_related_objects(shown, Prefetch("items", queryset=items))
-    return TrialState(current, following, len(real), sum(1 for t in real if t.answered))
+        current.shown_items = shown_items_of(current)
+    return TrialState(current, following, upcoming.total, upcoming.done)
 
 
 #: Activity (``last_seen_at``, minutes-scale timeouts) is recorded at most this often by pages and answers.
@@ -339,9 +314,11 @@ def do_record_response(
 
     Returns:
         The stored response, or None if nothing was stored. Its
-        ``trials_after`` are the participant's trials as read under the lock
-        (question, participant and study loaded), this answer counted: the
-        next page is built from them (:func:`trial_state`) without a second read.
+        ``upcoming`` are the participant's next trials and progress as read
+        under the lock (:func:`~studies.participant_sql.upcoming_trials`;
+        participant and study loaded), this answer counted: the next page is
+        built from them (:func:`trial_state`) without a second read. That
+        page's trial is marked shown in the answer's transaction.
 
     Raises:
         Participant.DoesNotExist: no such participant.
@@ -354,38 +331,31 @@ def do_record_response(
         with transaction.atomic():
             # The participant's row lock (of=self: the study row stays unlocked): concurrent
             # answers of one participant queue here, and the trials are read after it.
-            person = Participant.objects.select_for_update(of=("self",)).select_related("study").get(**who)
+            person = participant_with_study(for_update=True, **who)
             if person.completed_at is not None or person.status not in _ANSWERING:
                 return None
             if person.last_seen_at is None or now - person.last_seen_at > _SEEN_RESOLUTION:
                 person.last_seen_at = now
                 Participant.objects.filter(pk=person.pk).update(last_seen_at=now)
-            # All the participant's trials at once: the current one to validate against,
-            # and what the next page needs (``trials_after``, see Returns). The participant
-            # is attached, not joined: a join would build it and its study once per trial.
-            trials = list(
-                Trial.objects.filter(participant=person).select_related("question")
-                .annotate(answered=_answered(), n_items=_n_items())
-                .order_by("position")
-            )
-            for each in trials:
-                each.participant = person
-            trial = next((t for t in trials if not t.answered), None)
+            # The current trial to validate against, and what the next page needs
+            # (``upcoming``, see Returns): the one after it, and the one after that to preload.
+            upcoming = upcoming_trials(person, 3)
+            trial = upcoming.trials[0] if upcoming.trials else None
             if trial is None or trial.position != position:
-                if not any(t.position == position for t in trials):
+                if not Trial.objects.filter(participant_id=person.pk, position=position).exists():
                     raise Trial.DoesNotExist
                 return None  # already answered, or not reached yet
             if callable(answer):
                 answer = answer(trial)
             choice_id = None
             if answer.choice is not None:
-                choice_id = Subquery(TrialItem.objects.filter(trial=trial, slot=answer.choice).values("pk")[:1])
+                choice_id = next((item.id for item in trial.shown_items if item.slot == answer.choice), None)
             server_rt = None
             if trial.shown_at is not None:
                 server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
             passed = _attention_passed(trial, answer)
-            response = Response.objects.create(
-                trial=trial,
+            response = insert_response(
+                trial_id=trial.pk,
                 value=answer.value,
                 choice_id=choice_id,
                 ranking=answer.ranking,
@@ -394,16 +364,17 @@ def do_record_response(
                 passed_attention=passed,
                 submitted_at=now,
             )
-            if choice_id is not None:
-                response.__dict__.pop("choice_id")  # the subquery's value: loaded from the row if asked for
+            response.trial = trial
             if passed is False:
                 _count_attention_failure(trial.participant)
-            if all(t.answered or t is trial for t in trials):
+            following = upcoming.trials[1] if len(upcoming.trials) > 1 else None
+            if following is None:
                 _finish(trial.participant)  # the last answer: finished under the same lock
+            elif following.shown_at is None:
+                mark_shown(following, now)  # the response is its page: shown now, recorded in this commit
     except IntegrityError:
         return None  # stored by a request that did not take the lock first
-    trial.answered = True
-    response.trials_after = trials
+    response.upcoming = Upcoming(upcoming.trials[1:], upcoming.total, upcoming.done + (0 if trial.is_practice else 1))
     return response
 
 

@@ -68,7 +68,7 @@ def test_answer_post_during_outage_stores_nothing_and_retry_leads_to_the_session
     url = reverse("studies:participant_answer", args=[in_trials.token, trial.position])
     from studies.actions import participants as actions
 
-    monkeypatch.setattr(actions.Response.objects, "create", _db_down)
+    monkeypatch.setattr(actions, "insert_response", _db_down)  # the database fails at the insert
     page = web.post(url, answer_for(trial))
     assert page.status_code == 503 and page["Retry-After"]
     assert f'href="{session_url(in_trials.token)}"' in page.content.decode()
@@ -88,8 +88,12 @@ def test_json_clients_get_a_json_503(web, in_trials, monkeypatch):
     assert body["retry"] is True and body["retry_after"] == RETRY_AFTER_SECONDS and body["message"]
 
 
-def test_outage_outside_a_view_is_also_a_503(web, study, monkeypatch):
+def test_outage_outside_a_view_is_also_a_503(web, study, monkeypatch, settings):
     """Saving the session happens in middleware after the view: handler500 must catch it."""
+    session = web.session  # a browser with a session (a researcher's, say), saved on every request
+    session["seen"] = True
+    session.save()
+    settings.SESSION_SAVE_EVERY_REQUEST = True
     monkeypatch.setattr(SessionStore, "save", lambda *a, **k: _db_down())
     page = web.post(reverse("studies:participant_entry", args=[study.slug]), {"decision": "accept"})
     assert page.status_code == 503 and page["Retry-After"] == str(RETRY_AFTER_SECONDS)

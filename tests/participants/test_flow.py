@@ -131,6 +131,39 @@ def test_reload_shows_the_next_unanswered_trial():
     assert client.get(entry_url(study))["Location"] == session_url(p.token)
 
 
+def test_the_study_link_resumes_from_a_signed_cookie_not_the_session_store():
+    """The browser's session list is a signed cookie: a consent stores no session row, a forged cookie
+    resumes nothing, withdrawing forgets the session, and a list kept in the session store still resumes."""
+    from django.contrib.sessions.models import Session
+    from django.core.signing import get_cookie_signer
+
+    study = make_study()
+    client = Client()
+    p = consent(client, study)
+    assert not Session.objects.exists()
+    cookie = client.cookies["stylestudy_sessions"]
+    assert p.token in cookie.value and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert client.get(entry_url(study))["Location"] == session_url(p.token)
+
+    other = consent(Client(), study)
+    forged = Client()
+    forged.cookies["stylestudy_sessions"] = cookie.value.replace(p.token, other.token)
+    assert forged.get(entry_url(study)).status_code == 200  # the consent page: nothing resumed
+    unsigned = get_cookie_signer(salt="stylestudy_sessions" + "wrong-salt").sign(f'{{"{study.slug}":"{other.token}"}}')
+    forged.cookies["stylestudy_sessions"] = unsigned
+    assert forged.get(entry_url(study)).status_code == 200
+
+    legacy = Client()
+    session = legacy.session
+    session["stylestudy_sessions"] = {study.slug: other.token}
+    session.save()
+    assert legacy.get(entry_url(study))["Location"] == session_url(other.token)
+
+    assert client.post(reverse("studies:participant_withdraw", args=[p.token]), {"confirm": "withdraw"}).status_code == 200
+    assert p.token not in client.cookies["stylestudy_sessions"].value
+    assert client.get(entry_url(study)).status_code == 200
+
+
 def test_failed_attention_checks_exclude_and_free_the_slot():
     """Past the allowed failures a participant is flagged excluded, may finish, and their slot is reused."""
     study = make_study(attention_allowed=1)

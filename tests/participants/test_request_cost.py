@@ -1,8 +1,9 @@
 """What one participant request costs: queries per request kind, and how images are delivered.
 
-The ceilings are the budget of a trial (first page ≤ 4, answer with the next
-page ≤ 7, image ≤ 1) and of an arrival (consent ≤ 9, background ≤ 14);
-counting on every trial of a whole session keeps them from creeping back.
+The ceilings are the budget of a trial (first page ≤ 3, answer with the next
+page ≤ 6 with its transaction's BEGIN and COMMIT, image ≤ 1) and of an
+arrival (consent page 1, consent ≤ 4, background ≤ 14); counting on every trial of a whole
+session keeps them from creeping back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from django.urls import reverse
 
 from studies.actions.participants import do_record_response, trial_state
 from studies.delivery import check_signed_ref, image_link, serves_links, sign_ref
-from studies.models import Participant, Response, Trial
+from studies.models import Candidate, Participant, Response, Study, Trial, TrialItem
+from studies.participant_sql import (
+    participant_with_study,
+    study_for_entry,
+    upcoming_trials,
+)
 
 from .factories import make_study
 from .helpers import answer_for, consent, session_url, start, submit_background
@@ -45,12 +51,13 @@ def _begin(client, study) -> Participant:
 
 
 def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
-    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 4, image ≤ 1, and the
-    answer with the next trial's page in its response ≤ 7 (≤ 6 for the last, which finishes the session)."""
+    """Every trial of a session (likert, 2AFC, ranking, attention checks): page ≤ 3 (participant, trials
+    with their items, shown), image ≤ 1, and the answer with the next trial's page in its response ≤ 6
+    (BEGIN, lock, trials, response, next trial shown or session finished, COMMIT)."""
     study = make_study()
     client = Client()
     participant = _begin(client, study)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         page = client.get(session_url(participant.token))
     answered = 0
     kinds = set()
@@ -69,8 +76,7 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
             assert image.status_code == 200, url
         url = reverse("studies:participant_answer", args=[participant.token, trial.position])
         data = answer_for(trial)
-        last = not participant.trials.filter(response__isnull=True, position__gt=trial.position).exists()
-        with django_assert_max_num_queries(6 if last else 7):
+        with django_assert_max_num_queries(6):
             page = client.post(url, data)
         assert page.status_code == 200
         answered += 1
@@ -83,10 +89,13 @@ def test_queries_per_trial_page_answer_and_image(django_assert_max_num_queries):
 
 
 def test_queries_of_an_arrival(django_assert_max_num_queries):
-    """Consent ≤ 9 queries (the session cookie's included), background questionnaire ≤ 14 (trials built)."""
+    """Consent page 1 query (the study with whether it has stimuli), consent ≤ 4 (no session row: the
+    browser's session list is a signed cookie), background questionnaire ≤ 14 (trials built)."""
     study = make_study()
     client = Client()
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(1):
+        assert client.get(reverse("studies:participant_entry", args=[study.slug])).status_code == 200
+    with django_assert_max_num_queries(4):
         response = client.post(reverse("studies:participant_entry", args=[study.slug]), {"decision": "accept"})
     assert response.status_code == 302
     participant = Participant.objects.get(token=response["Location"].rstrip("/").split("/")[-1])
@@ -94,6 +103,114 @@ def test_queries_of_an_arrival(django_assert_max_num_queries):
         submit_background(client, participant)
     participant.refresh_from_db()
     assert participant.status == Participant.Status.IN_PROGRESS and participant.trials.exists()
+
+
+def _fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def test_hand_written_reads_load_what_the_orm_loads():
+    """The participant and trial reads in SQL give the instances the ORM gives (same values and types,
+    datetimes aware, JSON decoded), the unanswered trials in order with the progress counts, and each
+    trial's items as stored, by slot, with their files."""
+    study = make_study(questions=("likert", "2afc", "ranking"))
+    client = Client()
+    participant = _begin(client, study)
+    first = participant.trials.order_by("position").first()
+    client.get(session_url(participant.token))
+    client.post(reverse("studies:participant_answer", args=[participant.token, first.position]), answer_for(first))
+
+    loaded = participant_with_study(token=participant.token)
+    orm = Participant.objects.select_related("study").get(pk=participant.pk)
+    assert _fields(loaded) == _fields(orm) and _fields(loaded.study) == _fields(orm.study)
+    assert loaded.last_seen_at.tzinfo is not None and isinstance(loaded.study.texts, dict)
+    assert participant_with_study(pk=participant.pk).token == participant.token
+    with pytest.raises(Participant.DoesNotExist):
+        participant_with_study(token="no-such-token")
+    entry = study_for_entry(study.slug)
+    assert _fields(entry) == _fields(orm.study) and entry._has_stimuli is True
+    with pytest.raises(Study.DoesNotExist):
+        study_for_entry("no-such-study")
+
+    upcoming = upcoming_trials(loaded, 100)
+    trials = upcoming.trials
+    expected = list(Trial.objects.filter(participant=participant, response__isnull=True).select_related("question")
+                    .order_by("position"))
+    assert len(expected) > 3 and [_fields(t) for t in trials] == [_fields(t) for t in expected]
+    assert [_fields(t.question) for t in trials] == [_fields(t.question) for t in expected]
+    assert [t.pk for t in upcoming_trials(loaded, 2).trials] == [t.pk for t in expected[:2]]
+    real = Trial.objects.filter(participant=participant, is_practice=False)
+    assert (upcoming.total, upcoming.done) == (real.count(), real.filter(response__isnull=False).count())
+    assert trials[0].position == first.position + 1 and trials[0].shown_at is not None
+    assert all(t.participant is loaded for t in trials)
+    for trial in trials:
+        items = TrialItem.objects.filter(trial=trial).select_related("candidate__style", "candidate__content")
+        assert [(i.id, i.slot, i.candidate_id, i.attention_image) for i in trial.shown_items] == [
+            (i.id, i.slot, i.candidate_id, i.attention_image) for i in items.order_by("slot")]
+        assert [(i.image, i.style_file, i.content_file) for i in trial.shown_items] == [
+            (i.candidate.image.name, i.candidate.style.image.name, i.candidate.content.image.name)
+            if i.candidate_id else ("", "", "") for i in items.order_by("slot")]
+    assert any(len(t.shown_items) > 1 for t in trials) and any(t.attention_kind for t in trials)
+    Candidate.objects.filter(study=study).update(image="")
+    assert study_for_entry(study.slug)._has_stimuli is False
+
+
+def test_answers_stored_in_sql_read_back_as_given():
+    """Every kind of answer through the written INSERT reads back through the ORM as given: rating,
+    chosen item, ranking (JSON), response times, attention result, submission time (aware); and the
+    next trial is marked shown at the answer's time, once."""
+    study = make_study(questions=("likert", "2afc", "ranking"))
+    client = Client()
+    participant = _begin(client, study)
+    kinds = set()
+    for trial in participant.trials.select_related("question").order_by("position"):
+        answer = answer_for_trial(trial)
+        answer = type(answer)(value=answer.value, choice=answer.choice, ranking=answer.ranking, client_rt_ms=1234)
+        returned = do_record_response(participant, trial.position, answer)
+        stored = Response.objects.get(trial=trial)
+        assert returned.pk == stored.pk and returned.trial_id == trial.pk
+        assert (stored.value, stored.ranking, stored.client_rt_ms) == (answer.value, answer.ranking, 1234)
+        assert stored.choice_id == returned.choice_id
+        if answer.choice is not None:
+            assert stored.choice.slot == answer.choice and stored.choice.trial_id == trial.pk
+        assert stored.passed_attention == returned.passed_attention
+        assert (stored.passed_attention is None) == (not trial.attention_kind)
+        assert stored.submitted_at == returned.submitted_at and stored.submitted_at.tzinfo is not None
+        following = Trial.objects.filter(participant=participant, position=trial.position + 1).first()
+        if following is not None:
+            assert following.shown_at == stored.submitted_at
+        kinds.add("ranking" if answer.ranking else "choice" if answer.choice is not None else "value")
+    assert kinds == {"value", "choice", "ranking"}
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.COMPLETED
+
+
+def test_background_page_reuses_its_fields_only_while_the_wording_is_the_same():
+    """The empty questionnaire's HTML is reused across participants, per language, but a question
+    reworded or relabelled while the study is live shows at once (audited live edit)."""
+    from studies.actions.live_edits import do_save_live_edit
+    from studies.models import BackgroundQuestion
+
+    study = make_study()
+    first = Client()
+    p1 = consent(first, study)
+    page = first.get(session_url(p1.token)).content.decode()
+    question = BackgroundQuestion.objects.get(study=study, key="country_grew_up")
+    assert question.texts["en"] in page and 'name="country_grew_up"' in page
+    second = Client()
+    p2 = consent(second, study, lang="ja")
+    assert question.texts["ja"] in second.get(session_url(p2.token)).content.decode()
+
+    question.texts = {**question.texts, "en": "Which country did you grow up in (edited)?"}
+    do_save_live_edit(question)
+    choice = BackgroundQuestion.objects.get(study=study, key="art_training")
+    choice.choices = [{**c, "labels": {**c["labels"], "en": c["labels"]["en"] + " (edited)"}} for c in choice.choices]
+    do_save_live_edit(choice)
+    third = Client()
+    page = third.get(session_url(consent(third, study).token)).content.decode()
+    assert "Which country did you grow up in (edited)?" in page and "None (edited)" in page
+    assert "In which country did you grow up?" not in page
+    assert 'name="country_grew_up"' in first.get(session_url(p1.token)).content.decode()
 
 
 def test_answer_response_is_the_session_page_of_the_next_step():
@@ -241,7 +358,7 @@ def test_images_as_links_nginx_verifies_without_django(settings):
     links = [u for u in urls if u.startswith("/m/")]
     assert links and all(u.startswith(("/m/", "/i/")) for u in urls)
     trial = trial_state(participant).current
-    names = {item.candidate.image.name for item in trial.items.all() if item.candidate_id}
+    names = {item.image for item in trial.shown_items if item.candidate_id}
     targets = set()
     for url in links:
         expires, signature, alias = _LINK.match(url).groups()

@@ -159,6 +159,7 @@ def test_recruiter_id_is_stored_only_as_a_keyed_hash(settings):
     assert p.external_id_hash != hashlib.sha256(PID.encode()).hexdigest()
     assert PID not in repr(model_to_dict(p))
     assert PID not in str(dict(client.session.items()))
+    assert PID not in str(client.cookies)
     settings.STYLESTUDY_PSEUDONYM_KEY = "test-key-2"
     assert pseudonymise(study, PID) != expected
     assert p.recruiter == "prolific" and p.recruiter_study_id == "st1"

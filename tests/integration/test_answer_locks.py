@@ -1,0 +1,96 @@
+"""Answers on PostgreSQL: the participant's row lock orders one participant's answers; nothing else waits.
+
+The answer's statements are written in SQL (``studies.participant_sql``):
+these check that its lock is the participant's row only and that the trials
+are read after the lock is held, so an answer that waited sees the one
+committed before it. Row locks are PostgreSQL's, so these run on the
+services pass only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+
+from studies.actions.participants import (
+    RecruiterInfo,
+    do_consent,
+    do_read_instructions,
+    do_record_response,
+    do_submit_background,
+)
+from studies.models import Response, Study
+from studies.participant_sql import participant_with_study
+from tests.participants.factories import BACKGROUND_POST, make_study
+from tests.participants.test_request_cost import answer_for_trial
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _start(fn):
+    outcome: dict = {}
+
+    def run():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '5s'")
+            outcome["value"] = fn()
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            outcome["error"] = exc
+        finally:
+            close_old_connections()
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _finish(thread, outcome, timeout: float = 10):
+    thread.join(timeout)
+    assert not thread.is_alive(), "the answer is still waiting"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _in_trials(study):
+    participant = do_consent(study, RecruiterInfo(), language="en")
+    participant = do_submit_background(participant, BACKGROUND_POST)
+    do_read_instructions(participant)
+    return participant
+
+
+def test_an_answer_that_waited_for_the_lock_sees_the_answer_before_it(expect_services):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    study = make_study()
+    participant = _in_trials(study)
+    trial = participant.trials.select_related("question").order_by("position").first()
+    with transaction.atomic():
+        # The first submission holds the lock and has stored its answer, not yet committed.
+        participant_with_study(pk=participant.pk, for_update=True)
+        first = do_record_response(participant, trial.position, answer_for_trial(trial))
+        assert first is not None
+        thread, outcome = _start(lambda: do_record_response(participant, trial.position, answer_for_trial(trial)))
+        time.sleep(0.5)
+        assert thread.is_alive()  # the repeat waits for the participant's lock
+    assert _finish(thread, outcome) is None  # it then finds the trial answered: nothing stored twice
+    assert Response.objects.filter(trial=trial).count() == 1
+
+
+def test_an_answer_does_not_wait_for_the_study_row(expect_services):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    study = make_study()
+    participant = _in_trials(study)
+    trial = participant.trials.select_related("question").order_by("position").first()
+    with transaction.atomic():
+        # A researcher's edit holds the study row; participants keep answering.
+        list(Study.objects.select_for_update().filter(pk=study.pk))
+        thread, outcome = _start(lambda: do_record_response(participant, trial.position, answer_for_trial(trial)))
+        stored = _finish(thread, outcome)
+    assert stored is not None and Response.objects.filter(trial=trial).count() == 1
