@@ -180,6 +180,7 @@ class Browser:
         message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         while True:
             reader, writer, reused = await self._connection()
+            started = time.monotonic()
             timer = asyncio.get_running_loop().call_later(self.timeout, writer.transport.abort)
             answered = False
             try:
@@ -189,7 +190,7 @@ class Browser:
                 response, keep = await self._read(reader, method, head)
             except (OSError, EOFError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
                 writer.close()
-                if reused and not answered:
+                if reused and not answered and time.monotonic() - started < self.timeout:
                     continue  # the server closed the idle connection: once more on a new one
                 raise ConnectionError(f"{method} {url}: {exc!r}") from None
             finally:
