@@ -481,6 +481,40 @@ def summarise(stats: Stats) -> dict:
     }
 
 
+def digest(result: dict) -> str:
+    """The figures of a run in a few lines (the JSON has the rest)."""
+    setup, load, audit = result["setup"], result["load"], result["audit"]
+    cpu, in_process = load["cpu_s"], result["queries_per_request"]
+    before, after = setup["loadavg_before_after"]
+    lines = [
+        f"{setup['participants']} participants, think {setup['think_s']:g} s, {setup['duration_s']:g} s of load "
+        f"(arrivals over {setup['ramp_s']:g} s), workers {setup['workers']} x threads {setup['threads']}"
+        f"{', nginx' if setup['nginx'] else ''}; started {setup['started_utc']} UTC, load average "
+        f"{before[0] if before else '?'} -> {after[0] if after else '?'}",
+        f"answers: {load['responses_acknowledged']} in {load['elapsed_s']} s = {load['responses_per_s']} answers/s "
+        f"({load['requests']} requests, {load['participants_started']} participants started)",
+        f"{'latency (ms)':<14}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}",
+    ]
+    rows = [("answer", load["answer_latency"]), ("page", load["page_latency"]), ("image", load["image_latency"]),
+            ("arrivals", load["arrival_latency"])]
+    rows += [(f"  {kind}", load["other_latency"].get(kind, {"n": 0})) for kind in ARRIVAL_KINDS]
+    for name, p in rows:
+        if p.get("n"):
+            lines.append(f"{name:<14}{p['n']:>7}{p['p50_ms']:>9.0f}{p['p95_ms']:>9.0f}{p['p99_ms']:>9.0f}")
+    lines += [
+        f"errors: {load['server_errors']} server, {load['connection_errors']} connection, {load['retries']} retries",
+        f"CPU s: gunicorn {cpu.get('gunicorn', 0)}, PostgreSQL {cpu.get('postgresql', 0)}, nginx {cpu.get('nginx', 0)}"
+        f" = server {cpu['server_total']}; load client {cpu['load_client']} "
+        f"({load['load_client_cpu_ms_per_request']} ms per request)",
+        f"server CPU ms per answered trial: {load['cpu_ms_per_answered_trial']} with arrivals, "
+        f"{load['cpu_ms_per_answered_trial_without_arrivals']} without (in-process: "
+        f"{in_process['per_trial']['cpu_ms']} per trial, {in_process['per_arrival']['cpu_ms']} per arrival)",
+        f"audit: {audit['acknowledged']} acknowledged, {audit['stored']} stored, {audit['lost']} lost, "
+        f"{audit['duplicated']} duplicated, {audit['mismatched']} mismatched",
+    ]
+    return "\n".join(lines)
+
+
 # --- server-side set-up, audit (need Django) -------------------------------------------------
 
 
@@ -580,6 +614,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def gunicorn_settings(env: dict[str, str]) -> dict:
+    """The values ``config/gunicorn.conf.py`` takes in the environment ``env``."""
+    import runpy
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        return runpy.run_path(str(REPO / "config" / "gunicorn.conf.py"))
 
 
 def start_gunicorn(env: dict[str, str], port: int, log_path: Path, *, workers: int | None = None) -> subprocess.Popen:
@@ -942,8 +985,11 @@ def command_run(args: argparse.Namespace) -> int:
         if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
             raise SystemExit(f"--server-env {setting!r}: NAME=value, NAME in capitals")
         extra[name] = value
-    server = start_gunicorn(server_env(database_url, work, args.redis_url, **extra), port, work / "gunicorn.log",
-                            workers=args.workers)
+    if args.workers:
+        extra["GUNICORN_WORKERS"] = str(args.workers)
+    environment = server_env(database_url, work, args.redis_url, **extra)
+    gunicorn = gunicorn_settings(environment)
+    server = start_gunicorn(environment, port, work / "gunicorn.log")
     front = None
     base_port = port
     if args.nginx:
@@ -993,11 +1039,12 @@ def command_run(args: argparse.Namespace) -> int:
                                                                   / answers, 2)
     result = {"setup": {"participants": participants, "duration_s": duration, "ramp_s": min(args.ramp, duration / 2),
                         "think_s": args.think, "nginx": bool(args.nginx), "images": not args.no_images,
-                        "workers": args.workers or "conf", "threads": args.threads or "conf",
+                        "workers": gunicorn["workers"], "threads": gunicorn["threads"],
                         "server_env": args.server_env, "cpus": os.cpu_count(),
                         "started_utc": started_utc, "loadavg_before_after": [load_before, _loadavg()]},
               "load": summary, "queries_per_request": queries, "audit": audit}
     print(json.dumps(result, indent=2))
+    print(digest(result), file=sys.stderr)
     if not args.keep:
         _drop_database(args.pg_url, args.db_name)
     ok = audit["lost"] == 0 and audit["duplicated"] == 0 and audit["mismatched"] == 0 and summary["server_errors"] == 0
