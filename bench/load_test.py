@@ -503,6 +503,8 @@ def digest(result: dict) -> str:
             lines.append(f"{name:<14}{p['n']:>7}{p['p50_ms']:>9.0f}{p['p95_ms']:>9.0f}{p['p99_ms']:>9.0f}")
     lines += [
         f"errors: {load['server_errors']} server, {load['connection_errors']} connection, {load['retries']} retries",
+        "PostgreSQL backends waiting for a lock: in {share_with_a_waiter:.0%} of {samples} samples, at most "
+        "{max_waiting} at once".format(**load["postgresql_lock_waits"]),
         f"CPU s: gunicorn {cpu.get('gunicorn', 0)}, PostgreSQL {cpu.get('postgresql', 0)}, nginx {cpu.get('nginx', 0)}"
         f" = server {cpu['server_total']}; load client {cpu['load_client']} "
         f"({load['load_client_cpu_ms_per_request']} ms per request)",
@@ -728,7 +730,9 @@ class CpuMeter:
     Follows the gunicorn master and its workers, nginx and its workers, and the
     PostgreSQL backends connected to the load-test database (sampled every
     0.5 s, so a backend that exits loses at most its last half second). Only
-    these processes count: other work on the machine does not.
+    these processes count: other work on the machine does not. Each sample
+    also counts the backends waiting for a lock (requests queued behind each
+    other's row locks).
     """
 
     def __init__(self, roots: dict[str, int], pg_url: str, db_name: str) -> None:
@@ -739,6 +743,7 @@ class CpuMeter:
         self.last: dict[tuple[str, int], float] = {}
         self._stop = threading.Event()
         self.own_cpu_s = 0.0  # this meter's sampling, in the load generator's process
+        self.lock_waiters: list[int] = []  # per sample: backends waiting for a lock
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _pids(self, conn) -> list[tuple[str, int, bool]]:
@@ -747,8 +752,10 @@ class CpuMeter:
         for name, root in self.roots.items():
             pids.append((name, root, True))
             pids.extend((name, child, False) for child in children[root])
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchall()
-        pids.extend(("postgresql", pid, False) for (pid,) in rows)
+        rows = conn.execute("SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = %s",
+                            (self.db_name,)).fetchall()
+        pids.extend(("postgresql", pid, False) for pid, _wait in rows)
+        self.lock_waiters.append(sum(wait == "Lock" for _pid, wait in rows))
         return pids
 
     def sample(self, conn) -> None:
@@ -780,6 +787,13 @@ class CpuMeter:
         for (name, pid), last in self.last.items():
             used[name] = used.get(name, 0.0) + last - self.first[(name, pid)]
         return {name: round(v, 2) for name, v in used.items()}
+
+    def lock_waits(self) -> dict:
+        """How often requests waited for each other's locks: share of samples with a waiter, most at once."""
+        samples = max(len(self.lock_waiters), 1)
+        return {"samples": len(self.lock_waiters),
+                "share_with_a_waiter": round(sum(n > 0 for n in self.lock_waiters) / samples, 3),
+                "max_waiting": max(self.lock_waiters, default=0)}
 
 
 # --- nginx in front (X-Accel-Redirect for images) ---------------------------------------
@@ -1026,6 +1040,7 @@ def command_run(args: argparse.Namespace) -> int:
     summary["cpu_ms_per_answered_trial"] = round(1000 * server_cpu / answers, 2)
     summary["cpu_ms_per_request"] = round(1000 * server_cpu / requests, 2)
     summary["load_client_cpu_ms_per_request"] = round(1000 * client_cpu / requests, 3)
+    summary["postgresql_lock_waits"] = meter.lock_waits()
     acked_path = work / "acked.json"
     acked_path.write_text(json.dumps(stats.acked))
     audit = _subprocess_json(["verify", "--database-url", database_url, "--data-dir", str(work),

@@ -141,3 +141,33 @@ def test_retry_policy_waits_out_503_and_counts_it():
     assert (stats.retries, stats.retry_pages, stats.retry_pages_with_message, stats.server_errors) == (1, 1, 1, 1)
     assert stats.statuses == {503: 1, 200: 1, 500: 1}
     assert [len(stats.latencies[k]) for k in ("page", "answer")] == [2, 1]
+
+
+def test_digest_reports_latencies_per_kind_cpu_and_audit():
+    stats = load.Stats(started=0.0, finished=10.0)
+    for kind, seconds in [("answer", 0.02), ("answer", 0.04), ("image", 0.001), ("consent", 0.03),
+                          ("background", 0.05)]:
+        stats.record(kind, seconds, 200)
+    stats.acked = [{"token": "t", "position": 1, "value": 3}, {"token": "t", "position": 2, "value": 1}]
+    summary = load.summarise(stats)
+    assert summary["arrival_latency"]["n"] == 2 and summary["arrival_latency"]["max_ms"] == 50.0
+    summary.update(cpu_s={"gunicorn": 1.5, "postgresql": 0.5, "server_total": 2.0, "load_client": 0.1},
+                   load_client_cpu_ms_per_request=20.0, cpu_ms_per_answered_trial=1000.0,
+                   cpu_ms_per_answered_trial_without_arrivals=900.0,
+                   postgresql_lock_waits={"samples": 20, "share_with_a_waiter": 0.05, "max_waiting": 2})
+    result = {"setup": {"participants": 2, "think_s": 3.0, "duration_s": 10.0, "ramp_s": 5.0, "workers": 2,
+                        "threads": 8, "nginx": True, "started_utc": "2026-11-30 07:00:00",
+                        "loadavg_before_after": [[0.5, 0.4, 0.3], [1.5, 0.6, 0.4]]},
+              "load": summary, "queries_per_request": {"per_trial": {"cpu_ms": 9.5}, "per_arrival": {"cpu_ms": 30.0}},
+              "audit": {"acknowledged": 2, "stored": 2, "lost": 0, "duplicated": 0, "mismatched": 0}}
+    text = load.digest(result)
+    assert "workers 2 x threads 8, nginx" in text and "load average 0.5 -> 1.5" in text
+    assert "answers: 2 in 10.0 s = 0.2 answers/s (5 requests" in text
+    answer = next(line for line in text.splitlines() if line.startswith("answer "))
+    assert answer.split() == ["answer", "2", "30", "39", "40"]
+    assert next(line for line in text.splitlines() if line.startswith("arrivals")).split()[1] == "2"
+    assert "  background        1       50       50       50" in text
+    assert "in 5% of 20 samples, at most 2 at once" in text
+    assert "load client 0.1 (20.0 ms per request)" in text
+    assert "1000.0 with arrivals, 900.0 without (in-process: 9.5 per trial, 30.0 per arrival)" in text
+    assert "audit: 2 acknowledged, 2 stored, 0 lost, 0 duplicated, 0 mismatched" in text
