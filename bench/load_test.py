@@ -208,7 +208,10 @@ class Browser:
             if now - since < self.IDLE_S and not reader.at_eof():
                 return reader, writer, True
             writer.close()
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        except asyncio.TimeoutError:  # not an OSError before Python 3.11
+            raise ConnectionError(f"no connection to {self.netloc} within {self.timeout} s") from None
         return reader, writer, False
 
     async def _read(self, reader: asyncio.StreamReader, method: str, head: bytes) -> tuple[Response, bool]:

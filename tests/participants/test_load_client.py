@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -171,3 +173,20 @@ def test_digest_reports_latencies_per_kind_cpu_and_audit():
     assert "load client 0.1 (20.0 ms per request)" in text
     assert "1000.0 with arrivals, 900.0 without (in-process: 9.5 per trial, 30.0 per arrival)" in text
     assert "audit: 2 acknowledged, 2 stored, 0 lost, 0 duplicated, 0 mismatched" in text
+
+
+def test_children_of_several_processes_in_one_pass():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        found = load._children({os.getpid(), child.pid})
+        assert child.pid in found[os.getpid()] and found[child.pid] == []
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_report_names_the_workers_and_threads_the_config_takes():
+    configured = load.gunicorn_settings({"GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "6"})
+    assert (configured["workers"], configured["threads"]) == (3, 6)
+    default = load.gunicorn_settings({})
+    assert (default["workers"], default["threads"]) == (2 * os.cpu_count() + 1, 4)
