@@ -46,7 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_DURATION_S = 300
@@ -54,6 +54,8 @@ MAX_PARTICIPANTS = 1000
 #: Signed image URLs live half to all of this; nginx lets browsers cache them for the half.
 IMAGE_URL_MAX_AGE = 7200
 CULTURES = ("western", "chinese", "japanese")
+#: A participant's requests before the first trial: consent, background questionnaire, instructions.
+ARRIVAL_KINDS = ("consent_page", "consent", "entry_page", "background", "start")
 
 _ACTION = re.compile(r'<form method="post" action="([^"]+/trial/\d+)"')
 _KIND = re.compile(r'data-kind="([\w-]+)"')
@@ -117,15 +119,152 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "max_ms": 1000 * ordered[-1]}
 
 
-async def _request(client, stats: Stats, kind: str, method: str, url: str, deadline: float, **kw):
-    """One logical request with the retry policy; returns the final response."""
-    import httpx
+class Response:
+    """The status, headers (lower-case names) and body of an HTTP response."""
 
+    __slots__ = ("status_code", "headers", "content")
+
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes) -> None:
+        self.status_code, self.headers, self.content = status_code, headers, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class Browser:
+    """A participant's browser: its cookies and keep-alive HTTP/1.1 connections to one server.
+
+    The requests are written and parsed on asyncio streams rather than by a
+    general HTTP client: the load generator shares the server's cores, and a
+    general client costs several times the CPU of the request it measures.
+    Like a browser it keeps up to :attr:`MAX_CONNECTIONS` connections open
+    between requests, sends the cookies it was given, and resends a request
+    once on a fresh connection when a reused one was closed before it
+    answered. Bodies by ``Content-Length``, chunked, or up to the close; any
+    transport or protocol failure (and no answer within ``timeout`` seconds)
+    raises :class:`ConnectionError`.
+    """
+
+    MAX_CONNECTIONS = 6
+    #: An idle connection is dropped before the server's keep-alive (gunicorn: 5 s) closes it.
+    IDLE_S = 4.0
+
+    def __init__(self, base: str, *, timeout: float = 30.0) -> None:
+        parts = urlsplit(base)
+        self.host, self.port, self.netloc = parts.hostname, parts.port or 80, parts.netloc
+        self.timeout = timeout
+        self.cookies: dict[str, str] = {}
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def __aenter__(self) -> Browser:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for _reader, writer, _since in self._idle:
+            writer.close()
+        self._idle.clear()
+
+    async def request(self, method: str, url: str, *, params: dict | None = None, data: dict | None = None,
+                      headers: dict | None = None) -> Response:
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        lines = [f"{method} {url} HTTP/1.1", f"Host: {self.netloc}"]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        body = b""
+        if data is not None:
+            body = urlencode(data, doseq=True).encode()
+            lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+        lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        while True:
+            reader, writer, reused = await self._connection()
+            started = time.monotonic()
+            timer = asyncio.get_running_loop().call_later(self.timeout, writer.transport.abort)
+            answered = False
+            try:
+                writer.write(message)
+                head = await reader.readuntil(b"\r\n\r\n")
+                answered = True
+                response, keep = await self._read(reader, method, head)
+            except (OSError, EOFError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
+                writer.close()
+                if reused and not answered and time.monotonic() - started < self.timeout:
+                    continue  # the server closed the idle connection: once more on a new one
+                raise ConnectionError(f"{method} {url}: {exc!r}") from None
+            finally:
+                timer.cancel()
+            if keep and len(self._idle) < self.MAX_CONNECTIONS:
+                self._idle.append((reader, writer, time.monotonic()))
+            else:
+                writer.close()
+            return response
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if now - since < self.IDLE_S and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        except asyncio.TimeoutError:  # not an OSError before Python 3.11
+            raise ConnectionError(f"no connection to {self.netloc} within {self.timeout} s") from None
+        return reader, writer, False
+
+    async def _read(self, reader: asyncio.StreamReader, method: str, head: bytes) -> tuple[Response, bool]:
+        status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+        version, status = status_line.split(" ", 2)[:2]
+        status_code = int(status)
+        headers: dict[str, str] = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "set-cookie":
+                self._store_cookie(value)
+            else:
+                headers[name] = value
+        keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        if method == "HEAD" or status_code in (204, 304) or status_code < 200:
+            content = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            content = await self._read_chunked(reader)
+        elif "content-length" in headers:
+            content = await reader.readexactly(int(headers["content-length"]))
+        else:
+            content, keep = await reader.read(), False  # the body ends with the connection
+        return Response(status_code, headers, content), keep
+
+    @staticmethod
+    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+        chunks = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                    pass
+                return b"".join(chunks)
+            chunks.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+
+    def _store_cookie(self, header: str) -> None:
+        pair, *attributes = header.split(";")
+        name, _, value = pair.strip().partition("=")
+        if any(a.strip().lower() == "max-age=0" for a in attributes):
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
+
+
+async def _request(client: Browser, stats: Stats, kind: str, method: str, url: str, deadline: float, **kw):
+    """One logical request with the retry policy; returns the final response."""
     while True:
         t0 = time.perf_counter()
         try:
             response = await client.request(method, url, **kw)
-        except (httpx.TransportError, OSError):
+        except OSError:
             stats.connection_errors += 1
             if time.monotonic() > deadline:
                 raise ParticipantFailed(f"{kind}: connection errors until the deadline") from None
@@ -137,12 +276,12 @@ async def _request(client, stats: Stats, kind: str, method: str, url: str, deadl
             if response.status_code == 503:
                 stats.retry_pages += 1
                 text = response.text
-                if response.headers.get("Retry-After") and ("try again" in text.lower() or '"retry"' in text):
+                if response.headers.get("retry-after") and ("try again" in text.lower() or '"retry"' in text):
                     stats.retry_pages_with_message += 1
             if time.monotonic() > deadline:
                 raise ParticipantFailed(f"{kind}: still {response.status_code} at the deadline")
             stats.retries += 1
-            wait = min(5.0, float(response.headers.get("Retry-After", "1") or 1))
+            wait = min(5.0, float(response.headers.get("retry-after", "1") or 1))
             await asyncio.sleep(wait * random.uniform(0.5, 1.0))
             continue
         if response.status_code >= 500:
@@ -166,11 +305,11 @@ class BrowserCache:
         return {"If-None-Match": entry[1]} if entry and entry[1] else {}
 
     def store(self, url: str, response) -> None:
-        control = response.headers.get("Cache-Control", "")
+        control = response.headers.get("cache-control", "")
         match = _MAX_AGE.search(control)
         if "no-store" in control or not match:
             return
-        self.entries[url] = (time.monotonic() + int(match.group(1)), response.headers.get("ETag", ""))
+        self.entries[url] = (time.monotonic() + int(match.group(1)), response.headers.get("etag", ""))
 
 
 async def fetch_images(client, stats: Stats, page: str, cache: BrowserCache, deadline: float) -> None:
@@ -216,13 +355,10 @@ def _answer(kind: str, page: str, token: str, position: int) -> tuple[dict, dict
 async def run_participant(base: str, slug: str, number: int, stats: Stats, deadline: float,
                           *, think_s: float = 0.0, images: bool = True) -> None:
     """One participant from the study link to the completion page."""
-    import httpx
-
     # Retries may go on 30 s past the load deadline; new steps stop at it.
     hard_deadline = deadline + 30
     stats.participants_started += 1
-    timeout = httpx.Timeout(30.0)
-    async with httpx.AsyncClient(base_url=base, timeout=timeout, follow_redirects=False) as client:
+    async with Browser(base) as client:
 
         def csrf() -> dict:
             return {"X-CSRFToken": client.cookies.get("csrftoken", "")}
@@ -235,16 +371,17 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
                            data={"decision": "accept", "PROLIFIC_PID": pid}, headers=csrf())
         if r.status_code != 302:
             raise ParticipantFailed(f"consent: HTTP {r.status_code}")
-        session = r.headers["Location"]
+        session = r.headers["location"]
         token = session.rstrip("/").split("/")[-1]
         text = ""  # the page to act on: from a GET of the session, or the answer's response
+        page_kind = "entry_page"  # the background and instructions pages; "page" once started
         while True:
             if time.monotonic() > deadline:
                 # The run is over: this participant leaves mid-way (what is acknowledged is audited).
                 stats.participants_left += 1
                 return
             if not text:
-                page = await _request(client, stats, "page", "GET", session, hard_deadline)
+                page = await _request(client, stats, page_kind, "GET", session, hard_deadline)
                 if page.status_code != 200:
                     raise ParticipantFailed(f"session page: HTTP {page.status_code}")
                 text = page.text
@@ -271,6 +408,7 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
                     continue
             elif (start := _START.search(text)) is not None:
                 r = await _request(client, stats, "start", "POST", start.group(1), hard_deadline, headers=csrf())
+                page_kind = "page"
             else:
                 break  # the completion (or screen-out) page: no form left
             if r.status_code != 302:
@@ -328,6 +466,8 @@ def summarise(stats: Stats) -> dict:
         "answer_latency": {k: round(v, 1) for k, v in _percentiles(stats.latencies.get("answer", [])).items()},
         "page_latency": {k: round(v, 1) for k, v in _percentiles(stats.latencies.get("page", [])).items()},
         "image_latency": {k: round(v, 1) for k, v in _percentiles(stats.latencies.get("image", [])).items()},
+        "arrival_latency": {k: round(v, 1) for k, v in _percentiles(
+            [v for kind in ARRIVAL_KINDS for v in stats.latencies.get(kind, [])]).items()},
         "other_latency": {kind: {k: round(v, 1) for k, v in _percentiles(values).items()}
                           for kind, values in sorted(stats.latencies.items())
                           if kind not in ("answer", "page", "image")},
@@ -342,6 +482,42 @@ def summarise(stats: Stats) -> dict:
         "retry_pages_with_message": stats.retry_pages_with_message,
         "failures": sorted(set(getattr(stats, "failures", [])))[:10],
     }
+
+
+def digest(result: dict) -> str:
+    """The figures of a run in a few lines (the JSON has the rest)."""
+    setup, load, audit = result["setup"], result["load"], result["audit"]
+    cpu, in_process = load["cpu_s"], result["queries_per_request"]
+    before, after = setup["loadavg_before_after"]
+    lines = [
+        f"{setup['participants']} participants, think {setup['think_s']:g} s, {setup['duration_s']:g} s of load "
+        f"(arrivals over {setup['ramp_s']:g} s), workers {setup['workers']} x threads {setup['threads']}"
+        f"{', nginx' if setup['nginx'] else ''}; started {setup['started_utc']} UTC, load average "
+        f"{before[0] if before else '?'} -> {after[0] if after else '?'}",
+        f"answers: {load['responses_acknowledged']} in {load['elapsed_s']} s = {load['responses_per_s']} answers/s "
+        f"({load['requests']} requests, {load['participants_started']} participants started)",
+        f"{'latency (ms)':<14}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}",
+    ]
+    rows = [("answer", load["answer_latency"]), ("page", load["page_latency"]), ("image", load["image_latency"]),
+            ("arrivals", load["arrival_latency"])]
+    rows += [(f"  {kind}", load["other_latency"].get(kind, {"n": 0})) for kind in ARRIVAL_KINDS]
+    for name, p in rows:
+        if p.get("n"):
+            lines.append(f"{name:<14}{p['n']:>7}{p['p50_ms']:>9.0f}{p['p95_ms']:>9.0f}{p['p99_ms']:>9.0f}")
+    lines += [
+        f"errors: {load['server_errors']} server, {load['connection_errors']} connection, {load['retries']} retries",
+        "PostgreSQL backends waiting for a lock: in {share_with_a_waiter:.0%} of {samples} samples, at most "
+        "{max_waiting} at once".format(**load["postgresql_lock_waits"]),
+        f"CPU s: gunicorn {cpu.get('gunicorn', 0)}, PostgreSQL {cpu.get('postgresql', 0)}, nginx {cpu.get('nginx', 0)}"
+        f" = server {cpu['server_total']}; load client {cpu['load_client']} "
+        f"({load['load_client_cpu_ms_per_request']} ms per request)",
+        f"server CPU ms per answered trial: {load['cpu_ms_per_answered_trial']} with arrivals, "
+        f"{load['cpu_ms_per_answered_trial_without_arrivals']} without (in-process: "
+        f"{in_process['per_trial']['cpu_ms']} per trial, {in_process['per_arrival']['cpu_ms']} per arrival)",
+        f"audit: {audit['acknowledged']} acknowledged, {audit['stored']} stored, {audit['lost']} lost, "
+        f"{audit['duplicated']} duplicated, {audit['mismatched']} mismatched",
+    ]
+    return "\n".join(lines)
 
 
 # --- server-side set-up, audit (need Django) -------------------------------------------------
@@ -445,9 +621,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def gunicorn_settings(env: dict[str, str]) -> dict:
+    """The values ``config/gunicorn.conf.py`` takes in the environment ``env``."""
+    import runpy
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        return runpy.run_path(str(REPO / "config" / "gunicorn.conf.py"))
+
+
 def start_gunicorn(env: dict[str, str], port: int, log_path: Path, *, workers: int | None = None) -> subprocess.Popen:
     """gunicorn with ``config/gunicorn.conf.py`` on ``127.0.0.1:port``; returns when it answers."""
-    import httpx
+    from urllib.request import urlopen
 
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     if workers:
@@ -462,9 +647,10 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path, *, workers: i
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {log_path}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
+            with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as health:
+                if health.status == 200:
+                    return proc
+        except OSError:  # not listening yet (URLError), or an error status (HTTPError)
             pass
         time.sleep(0.3)
     stop_process(proc)
@@ -526,15 +712,18 @@ def _proc_cpu_s(pid: int, *, children: bool = False) -> float | None:
     return used / _TICKS
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+def _children(parents: set[int]) -> dict[int, list[int]]:
+    """The child processes of each of ``parents`` (one pass over /proc)."""
+    found: dict[int, list[int]] = {pid: [] for pid in parents}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
             try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
+                with open(f"/proc/{name}/stat", "rb") as stat:
+                    parent = int(stat.read().rsplit(b")", 1)[1].split(None, 2)[1])
             except (OSError, IndexError, ValueError):
                 continue
+            if parent in found:
+                found[parent].append(int(name))
     return found
 
 
@@ -544,7 +733,9 @@ class CpuMeter:
     Follows the gunicorn master and its workers, nginx and its workers, and the
     PostgreSQL backends connected to the load-test database (sampled every
     0.5 s, so a backend that exits loses at most its last half second). Only
-    these processes count: other work on the machine does not.
+    these processes count: other work on the machine does not. Each sample
+    also counts the backends waiting for a lock (requests queued behind each
+    other's row locks).
     """
 
     def __init__(self, roots: dict[str, int], pg_url: str, db_name: str) -> None:
@@ -554,15 +745,20 @@ class CpuMeter:
         self.first: dict[tuple[str, int], float] = {}
         self.last: dict[tuple[str, int], float] = {}
         self._stop = threading.Event()
+        self.own_cpu_s = 0.0  # this meter's sampling, in the load generator's process
+        self.lock_waiters: list[int] = []  # per sample: backends waiting for a lock
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _pids(self, conn) -> list[tuple[str, int, bool]]:
         pids = []
+        children = _children(set(self.roots.values()))
         for name, root in self.roots.items():
             pids.append((name, root, True))
-            pids.extend((name, child, False) for child in _children(root))
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchall()
-        pids.extend(("postgresql", pid, False) for (pid,) in rows)
+            pids.extend((name, child, False) for child in children[root])
+        rows = conn.execute("SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = %s",
+                            (self.db_name,)).fetchall()
+        pids.extend(("postgresql", pid, False) for pid, _wait in rows)
+        self.lock_waiters.append(sum(wait == "Lock" for _pid, wait in rows))
         return pids
 
     def sample(self, conn) -> None:
@@ -575,11 +771,13 @@ class CpuMeter:
     def _loop(self) -> None:
         import psycopg
 
+        started = time.thread_time()
         with psycopg.connect(_with_db(self.pg_url, "postgres"), autocommit=True) as conn:
             while not self._stop.is_set():
                 self.sample(conn)
                 self._stop.wait(0.5)
             self.sample(conn)
+        self.own_cpu_s = time.thread_time() - started
 
     def start(self) -> None:
         self._thread.start()
@@ -592,6 +790,13 @@ class CpuMeter:
         for (name, pid), last in self.last.items():
             used[name] = used.get(name, 0.0) + last - self.first[(name, pid)]
         return {name: round(v, 2) for name, v in used.items()}
+
+    def lock_waits(self) -> dict:
+        """How often requests waited for each other's locks: share of samples with a waiter, most at once."""
+        samples = max(len(self.lock_waiters), 1)
+        return {"samples": len(self.lock_waiters),
+                "share_with_a_waiter": round(sum(n > 0 for n in self.lock_waiters) / samples, 3),
+                "max_waiting": max(self.lock_waiters, default=0)}
 
 
 # --- nginx in front (X-Accel-Redirect for images) ---------------------------------------
@@ -720,11 +925,13 @@ def count_queries(database_url: str, data_dir: Path, slug: str = "load", partici
     # A trial's pages: the session page (the first trial; before answers rendered the next
     # page, every trial) and the answer, with the images Django sends.
     per_trial = sum(sum(cpu[k]) + sum(db_cpu[k]) for k in ("page", "answer", "image") if k in cpu) / trials
+    per_arrival = sum(sum(cpu[k]) + sum(db_cpu[k]) for k in ARRIVAL_KINDS if k in cpu) / participants
     result["per_trial"] = {"trials": trials, "cpu_ms": round(1000 * per_trial, 2),
                            "django_requests": round(sum(len(counts.get(k, [])) for k in ("page", "answer", "image"))
                                                     / trials, 2),
                            "image_requests": round(len(counts.get("image", [])) / trials, 2),
                            "image_requests_nginx": round(len(counts.get("image_nginx", [])) / trials, 2)}
+    result["per_arrival"] = {"participants": participants, "cpu_ms": round(1000 * per_arrival, 2)}
     return result
 
 
@@ -733,8 +940,9 @@ def _one_participant(call, slug: str) -> None:
     call("consent_page", "get", f"/s/{slug}/")
     session = call("consent", "post", f"/s/{slug}/", decision="accept")["Location"]
     text = ""
+    page_kind = "entry_page"  # the background and instructions pages; "page" once started
     for _ in range(100):
-        text = text or call("page", "get", session).content.decode()
+        text = text or call(page_kind, "get", session).content.decode()
         if _BACKGROUND.search(text):
             call("background", "post", f"{session}background", cultural_background="western",
                  country_grew_up="Testland", languages=["en"], years_abroad="1", art_training="some",
@@ -756,6 +964,7 @@ def _one_participant(call, slug: str) -> None:
             continue
         elif (start := _START.search(text)) is not None:
             call("start", "post", start.group(1))
+            page_kind = "page"
         else:
             break
         text = ""
@@ -773,6 +982,7 @@ def command_run(args: argparse.Namespace) -> int:
         _check_loopback(args.redis_url)
     duration = min(args.duration, MAX_DURATION_S)
     participants = min(args.participants, MAX_PARTICIPANTS)
+    started_utc, load_before = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), _loadavg()
     database_url = _with_db(args.pg_url, args.db_name)
     work = Path(tempfile.mkdtemp(prefix="stylestudy-load-"))
     print(f"# database {args.db_name}, work folder {work}", file=sys.stderr)
@@ -787,8 +997,16 @@ def command_run(args: argparse.Namespace) -> int:
                  "STYLESTUDY_IMAGE_URL_MAX_AGE": str(IMAGE_URL_MAX_AGE)}
     if args.threads:
         extra["GUNICORN_THREADS"] = str(args.threads)
-    server = start_gunicorn(server_env(database_url, work, args.redis_url, **extra), port, work / "gunicorn.log",
-                            workers=args.workers)
+    for setting in args.server_env:
+        name, sep, value = setting.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise SystemExit(f"--server-env {setting!r}: NAME=value, NAME in capitals")
+        extra[name] = value
+    if args.workers:
+        extra["GUNICORN_WORKERS"] = str(args.workers)
+    environment = server_env(database_url, work, args.redis_url, **extra)
+    gunicorn = gunicorn_settings(environment)
+    server = start_gunicorn(environment, port, work / "gunicorn.log")
     front = None
     base_port = port
     if args.nginx:
@@ -814,25 +1032,37 @@ def command_run(args: argparse.Namespace) -> int:
         stop_process(server)
         if profiler is not None:
             profiler.wait(timeout=60)
-    client_cpu = time.process_time() - client_cpu0
+    # The clients' event loop; the CPU meter's sampling thread shares the process and is counted apart.
+    client_cpu = time.process_time() - client_cpu0 - meter.own_cpu_s
     summary = summarise(stats)
     answers = max(len(stats.acked), 1)
+    requests = max(summary["requests"], 1)
     server_cpu = sum(cpu.values())
-    summary["cpu_s"] = {**cpu, "server_total": round(server_cpu, 2), "load_client": round(client_cpu, 2)}
+    summary["cpu_s"] = {**cpu, "server_total": round(server_cpu, 2), "load_client": round(client_cpu, 2),
+                        "cpu_meter": round(meter.own_cpu_s, 2)}
     summary["cpu_ms_per_answered_trial"] = round(1000 * server_cpu / answers, 2)
-    summary["cpu_ms_per_request"] = round(1000 * server_cpu / max(summary["requests"], 1), 2)
+    summary["cpu_ms_per_request"] = round(1000 * server_cpu / requests, 2)
+    summary["load_client_cpu_ms_per_request"] = round(1000 * client_cpu / requests, 3)
+    summary["postgresql_lock_waits"] = meter.lock_waits()
     acked_path = work / "acked.json"
     acked_path.write_text(json.dumps(stats.acked))
     audit = _subprocess_json(["verify", "--database-url", database_url, "--data-dir", str(work),
                               "--acked", str(acked_path)], env)
     queries = _subprocess_json(["queries", "--database-url", database_url, "--data-dir", str(work),
                                 *(["--links"] if args.nginx else [])], env)
+    # Without arrivals: the server CPU less every started participant's entry requests at their
+    # in-process cost (under load they cost more, so this leans high).
+    arrivals_cpu_s = stats.participants_started * queries["per_arrival"]["cpu_ms"] / 1000
+    summary["cpu_ms_per_answered_trial_without_arrivals"] = round(1000 * max(server_cpu - arrivals_cpu_s, 0)
+                                                                  / answers, 2)
     result = {"setup": {"participants": participants, "duration_s": duration, "ramp_s": min(args.ramp, duration / 2),
                         "think_s": args.think, "nginx": bool(args.nginx), "images": not args.no_images,
-                        "workers": args.workers or "conf", "threads": args.threads or "conf",
-                        "cpus": os.cpu_count(), "loadavg_before_after": _loadavg()},
+                        "workers": gunicorn["workers"], "threads": gunicorn["threads"],
+                        "server_env": args.server_env, "cpus": os.cpu_count(),
+                        "started_utc": started_utc, "loadavg_before_after": [load_before, _loadavg()]},
               "load": summary, "queries_per_request": queries, "audit": audit}
     print(json.dumps(result, indent=2))
+    print(digest(result), file=sys.stderr)
     if not args.keep:
         _drop_database(args.pg_url, args.db_name)
     ok = audit["lost"] == 0 and audit["duplicated"] == 0 and audit["mismatched"] == 0 and summary["server_errors"] == 0
@@ -880,6 +1110,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (default: the config's)")
         p.add_argument("--nginx", action="store_true", help="put nginx (X-Accel-Redirect for images) in front")
         p.add_argument("--no-images", action="store_true", help="do not fetch the trial images")
+        p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                       help="an environment setting of the server (e.g. DATABASE_POOL=0); repeatable")
     s = sub.add_parser("seed")
     s.add_argument("--database-url", required=True)
     s.add_argument("--data-dir", type=Path, required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,25 @@ def test_bad_boolean_setting_is_a_clear_error():
     proc = _run_python(_SETUP, DEBUG="maybe")
     assert proc.returncode != 0
     assert "DEBUG must be one of" in proc.stderr
+
+
+@pytest.mark.parametrize(("pool", "expected"), [(None, [60, True, False]), ("1", [0, True, True])])
+def test_postgresql_connection_per_thread_unless_pooled(pool, expected):
+    """By default each thread keeps one PostgreSQL connection, checked when a request first uses it;
+    DATABASE_POOL=1 shares a psycopg pool (which keeps the connections) among a process's threads."""
+    code = "\n".join([
+        "import json, os",
+        *(f"os.environ.pop({name!r}, None)" for name in ("DATABASE_POOL", "DATABASE_CONN_MAX_AGE",
+                                                          "DATABASE_HEALTH_CHECKS")),
+        *([f"os.environ['DATABASE_POOL'] = {pool!r}"] if pool else []),
+        _SETUP,
+        "from django.conf import settings",
+        "db = settings.DATABASES['default']",
+        "print(json.dumps([db['CONN_MAX_AGE'], db['CONN_HEALTH_CHECKS'], 'pool' in db.get('OPTIONS', {})]))",
+    ])
+    proc = _run_python(code, DATABASE_URL="postgres://stylestudy@127.0.0.1:5432/stylestudy")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == expected
 
 
 def _assert_imports_without_django(package: str, *extra: str) -> None:
