@@ -15,7 +15,8 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -50,19 +51,39 @@ def check_rate_limit(scope: str, key: str, *, limit: int, window_s: int = 60) ->
 
 
 def _count(cache_key: str, window_s: int) -> int:
-    # The counter usually exists (a participant's requests come within the minute): incr()
-    # first, then add() (atomic) for the first request of a window; one cache round trip less.
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        return _count_in_redis(backend, cache_key, window_s)
+    # Other caches: incr() first (the counter usually exists: a participant's requests come
+    # within the minute), then add() (atomic) for the first request of a window.
     try:
-        return cache.incr(cache_key)
+        return backend.incr(cache_key)
     except ValueError:
         pass
-    if cache.add(cache_key, 1, timeout=window_s + 5):
+    if backend.add(cache_key, 1, timeout=window_s + 5):
         return 1
     try:
-        return cache.incr(cache_key)  # created meanwhile by a concurrent request
+        return backend.incr(cache_key)  # created meanwhile by a concurrent request
     except ValueError:  # and expired already
-        cache.set(cache_key, 1, timeout=window_s + 5)
+        backend.set(cache_key, 1, timeout=window_s + 5)
         return 1
+
+
+def _count_in_redis(backend: RedisCache, cache_key: str, window_s: int) -> int:
+    """One round trip per request: Redis' INCR creates the counter at 1 when it is missing.
+
+    Django's ``RedisCache.incr`` asks ``EXISTS`` first (two round trips). The
+    key and the stored integer are the cache's own, so ``cache.get`` reads
+    the count. The first request of a window also sets the expiry; were that
+    call lost, the counter would only outlive its window (the bucket is in
+    the key), never count against the next one.
+    """
+    key = backend.make_and_validate_key(cache_key)
+    client = backend._cache.get_client(key, write=True)
+    count = client.incr(key)
+    if count == 1:
+        client.expire(key, window_s + 5)
+    return count
 
 
 def participant_limit() -> int:

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from studies.access import access_participant_by_token, pseudonymise
 from studies.models import Participant, Response
+from tests.conftest import require
 
 from .factories import make_study
 from .helpers import (
@@ -192,3 +193,36 @@ def test_token_does_not_leak_to_other_sites():
     page = client.get(session_url(p.token))
     assert page["Referrer-Policy"] == "same-origin"
     assert "no-store" in page["Cache-Control"]
+
+
+def test_rate_limit_in_redis_counts_in_one_round_trip(settings, monkeypatch):
+    """With Redis as the cache a request's count is one INCR (the window's first also sets the
+    expiry), the count is the cache's own integer, and the limit holds."""
+    import redis
+
+    from studies.ratelimit import RateLimited, check_rate_limit
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError as exc:
+        require(False, f"Redis is not reachable at {url}: {exc}")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    from django.core.cache import cache
+
+    cache.clear()
+    sent = []
+    execute = redis.Redis.execute_command
+    monkeypatch.setattr(redis.Redis, "execute_command",
+                        lambda self, *args, **options: sent.append(args[0]) or execute(self, *args, **options))
+    for _ in range(3):
+        check_rate_limit("test", "participant-1", limit=3)
+    assert sent == ["INCRBY", "EXPIRE", "INCRBY", "INCRBY"]
+    with pytest.raises(RateLimited):
+        check_rate_limit("test", "participant-1", limit=3)
+    check_rate_limit("test", "participant-2", limit=3)  # another key is not affected
+    (key,) = [k for k in redis.Redis.from_url(url).keys("*rl:test:*")
+              if int(redis.Redis.from_url(url).get(k)) == 4]
+    assert 0 < redis.Redis.from_url(url).ttl(key) <= 65
+    assert cache.get(key.decode().split(":", 2)[2]) == 4  # the cache reads the counter as its own value
+    cache.clear()
