@@ -640,8 +640,8 @@ def optimal_design(
         budget: Total comparisons (positive; need not be whole).
         prior_sd: Standard deviation of the independent prior of each strength.
         pairs: ``(m, 2)`` pairs that may be compared; every pair by default.
-        start: ``(m,)`` positive weights to start from (e.g. the design for a
-            nearby budget); rescaled to ``budget``. Equal weights by default.
+        start: ``(m,)`` weights to start from (e.g. the design for a nearby
+            budget); rescaled to ``budget``. Equal weights by default.
         tol: Relative duality gap to stop at.
         max_iter: Updates before giving up (``converged`` is then False).
 
@@ -675,9 +675,10 @@ def optimal_design(
         weights = np.full(len(pairs), budget / len(pairs))
     else:
         weights = np.asarray(start, dtype=np.float64)
-        if weights.shape != (len(pairs),) or not np.all(weights > 0):
-            raise ValueError(f"start must be {len(pairs)} positive weights")
-        weights = weights * (budget / weights.sum())
+        if weights.shape != (len(pairs),) or not np.all(weights >= 0) or not weights.sum() > 0:
+            raise ValueError(f"start must be {len(pairs)} non-negative weights, not all zero")
+        # A pair at zero weight would stay there: every pair keeps a little.
+        weights = budget * (0.999 * weights / weights.sum() + 0.001 / len(pairs))
     first, second = pairs[:, 0], pairs[:, 1]
     p = special.expit(strengths[first] - strengths[second])
     fisher = p * (1.0 - p)

@@ -309,7 +309,8 @@ class TestOptimalDesign:
         ((np.zeros(3), 10.0), {"prior_sd": np.inf}, "prior_sd"),
         ((np.zeros(3), 10.0), {"pairs": np.array([[0, 0]])}, "distinct"),
         ((np.zeros(3), 10.0), {"pairs": np.array([[0, 3]])}, "0..2"),
-        ((np.zeros(3), 10.0), {"start": np.array([1.0, 0.0, 1.0])}, "positive weights"),
+        ((np.zeros(3), 10.0), {"start": np.array([1.0, -1.0, 1.0])}, "non-negative"),
+        ((np.zeros(3), 10.0), {"start": np.zeros(3)}, "not all zero"),
     ])
     def test_bad_input(self, args, options, message):
         with pytest.raises(ValueError, match=message):
