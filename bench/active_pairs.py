@@ -15,6 +15,8 @@ average):
   defaults (expected reduction of the centred strengths' posterior variance on
   the Laplace posterior, refitted every ``batch`` answers; answers since the
   last refit count as pending, as screens of concurrent participants would);
+* ``adaptive-width``: the same with ``criterion="width"``, the expected drop of
+  the mean posterior sd (the mean interval width) instead of the summed variance;
 * ``adaptive-capped``: the earlier default (no pair repeated before every pair
   was compared, near-best pairs within 30 %);
 * ``oracle``: the adaptive rule choosing from the true strengths, a bound on
@@ -22,7 +24,7 @@ average):
   the design width only: its choices depend on the truth, so its answers are
   not ignorable and mislead any fit);
 * ``bound`` (not a simulation): :func:`studies.analysis.design.optimal_design`
-  at the balanced repetitions' true strengths, the continuous design with the
+  at the repetitions' true strengths (the same for every design), the continuous design with the
   smallest mean design width for a budget; the share of the budget at which
   its width, averaged over those strengths, equals the balanced design's at
   its full budget. No design whatsoever needs fewer comparisons for that width.
@@ -67,6 +69,7 @@ from studies.analysis import design  # noqa: E402
 #: The first is what the study uses.
 ADAPTIVE = {
     "adaptive": {"criterion": "variance", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
+    "adaptive-width": {"criterion": "width", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
     "adaptive-capped": {"criterion": "variance", "max_repeats": 1, "slack": 0.3, "prior_sd": 2.0},
 }
 #: "oracle": the adaptive default choosing from the true strengths (a posterior centred on
@@ -168,11 +171,10 @@ def bound_share(truths: list[np.ndarray], spread: float, budget: int, target: fl
     return float(optimize.brentq(excess, 0.02, 1.0, xtol=1e-3))
 
 
-def simulate(n: int, design_name: str, *, budget: int, checkpoints: np.ndarray, spread: float,
-             batch: int, min_exposure: int, draws: int, rng: np.random.Generator,
-             timings: dict) -> tuple[np.ndarray, np.ndarray]:
-    """``(len(checkpoints), len(MEASURES))`` at each checkpoint (posterior draws at the last), and the truth."""
-    truth = rng.normal(0.0, spread, n)
+def simulate(truth: np.ndarray, design_name: str, *, budget: int, checkpoints: np.ndarray, spread: float,
+             batch: int, min_exposure: int, draws: int, rng: np.random.Generator, timings: dict) -> np.ndarray:
+    """``(len(checkpoints), len(MEASURES))`` at each checkpoint (posterior draws at the last)."""
+    n = len(truth)
     winners: list[int] = []
     losers: list[int] = []
     out = np.empty((len(checkpoints), len(MEASURES)))
@@ -219,7 +221,7 @@ def simulate(n: int, design_name: str, *, budget: int, checkpoints: np.ndarray, 
             out[next_check] = evaluate(truth, spread, winners, losers, draws=draws if final else 0, rng=rng,
                                        timings=timings)
             next_check += 1
-    return out, truth
+    return out
 
 
 def first_reaching(values: np.ndarray, checkpoints: np.ndarray, target: float, *, below: bool) -> float:
@@ -242,13 +244,15 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
     batch = args.batch or max(5, n // 4)
     reps = args.reps or {20: 60, 50: 20, 200: 6}.get(n, 6)
     timings: dict[str, list[float]] = {}
-    curves, truths = {}, {}
+    # Every design meets the same true strengths (common random numbers: smaller differences show).
+    truths = [rng.normal(0.0, spread, n) for _ in range(reps)]
+    curves = {}
     for name in args.designs:
-        runs = [simulate(n, name, budget=budget, checkpoints=checkpoints, spread=spread, batch=batch,
-                         min_exposure=args.min_exposure, draws=args.draws, rng=rng, timings=timings)
-                for _ in range(reps)]
-        curves[name] = np.stack([out for out, _ in runs])  # (reps, checkpoints, measures)
-        truths[name] = [truth for _, truth in runs]
+        curves[name] = np.stack([
+            simulate(truth, name, budget=budget, checkpoints=checkpoints, spread=spread, batch=batch,
+                     min_exposure=args.min_exposure, draws=args.draws, rng=rng, timings=timings)
+            for truth in truths
+        ])  # (reps, checkpoints, measures)
     col = {m: k for k, m in enumerate(MEASURES)}
     target = {m: curves["balanced"][:, -1, col[m]].mean() for m in ("wald_width", "laplace_width", "design_width")}
     # Fisher information per comparison of a uniformly drawn pair relative to an even one
@@ -263,7 +267,7 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
         for m in target:
             row[f"to_{m}"] = first_reaching(c[:, :, col[m]].mean(axis=0), checkpoints, target[m], below=True)
         rows[name] = row
-    bound = bound_share(truths["balanced"], spread, budget, target["design_width"], timings)
+    bound = bound_share(truths, spread, budget, target["design_width"], timings)
     return {"n": n, "budget": budget, "reps": reps, "batch": batch, "step": checkpoints[0], "target": target,
             "rows": rows, "bound": bound, "information_share": information_share,
             "ms": {k: (1000 * statistics.median(v), 1000 * float(np.percentile(v, 99)))
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, nargs="+", default=[1.5, 3.0], help="sds of the true log-strengths")
     parser.add_argument("--batch", type=int, default=0, help="answers per posterior refit (default n/4)")
     parser.add_argument("--min-exposure", type=int, default=2, help="adaptive: showings per item first")
-    parser.add_argument("--checkpoints", type=int, default=20, help="evaluations along the budget")
+    parser.add_argument("--checkpoints", type=int, default=40, help="evaluations along the budget")
     parser.add_argument("--rho", type=float, default=0.9, help="Spearman target")
     parser.add_argument("--seed", type=int, default=20261130)
     parser.add_argument("--bound-only", action="store_true", help="only the optimal design's share of the budget")

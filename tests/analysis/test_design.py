@@ -172,11 +172,34 @@ class TestCriteria:
             after = post.covariance - w * np.outer(s_d, s_d) / (1 + w * v)
             assert value == pytest.approx(before - np.trace(centre @ after @ centre), rel=1e-9)
 
+    def test_width_reduction_weights_the_laplace_update_by_each_sd(self):
+        """The criterion is the first-order drop of the mean centred sd after one rank-one update,
+        and close to the exact drop when one answer changes little."""
+        rng = np.random.default_rng(5)
+        a = rng.normal(size=(6, 6))
+        post = design.PairPosterior(rng.normal(size=6), a @ a.T / 60 + np.eye(6) * 0.01)
+        pairs = design.all_pairs(6)
+        reduction = design.width_reduction(post, pairs)
+        centre = np.eye(6) - 1 / 6
+        sd = np.sqrt(np.diag(centre @ post.covariance @ centre))
+        for (i, j), value in zip(pairs, reduction):
+            d = np.zeros(6)
+            d[i], d[j] = 1, -1
+            v = d @ post.covariance @ d
+            p = special.expit((post.mean[i] - post.mean[j]) / np.sqrt(1 + np.pi * v / 8))
+            w = p * (1 - p)
+            s_d = post.covariance @ d
+            after = post.covariance - w * np.outer(s_d, s_d) / (1 + w * v)
+            drop = sd**2 - np.diag(centre @ after @ centre)
+            assert value == pytest.approx(np.mean(drop / (2 * sd)), rel=1e-9)
+            exact = np.mean(sd - np.sqrt(np.diag(centre @ after @ centre)))
+            assert value == pytest.approx(exact, rel=0.05)
+
     def test_pending_answers_lower_the_gain(self):
         post = design.prior_posterior(4)
         pairs = design.all_pairs(4)
         pending = np.array([0, 1, 3, 0, 0, 0])
-        for criterion in (design.information_gain, design.variance_reduction):
+        for criterion in (design.information_gain, design.variance_reduction, design.width_reduction):
             gain = criterion(post, pairs, pending=pending)
             assert gain[0] > gain[1] > gain[2]
 
