@@ -5,11 +5,15 @@ Estimand: the Bradley-Terry log-strengths ``s`` of ``n`` items,
 ``s`` is a Gaussian (Laplace) approximation of the posterior under an
 independent ``N(0, prior_sd^2)`` prior: its mode and the inverse Hessian of
 the negative log-posterior there (:func:`fit_posterior`). The next pair is
-chosen among the allowed ones (:func:`choose_pair`) by one of two criteria:
+chosen among the allowed ones (:func:`choose_pair`) by one of three criteria:
 
 * ``"variance"`` (default, :func:`variance_reduction`): the expected drop of
   the summed posterior variance of the centred strengths after one answer, a
-  greedy A-optimal design; it targets the mean interval width directly;
+  greedy A-optimal design;
+* ``"width"`` (:func:`width_reduction`): the expected drop of the mean
+  posterior sd, i.e. of the mean interval width; 2-3 points of the budget
+  better than ``"variance"`` with widely spread strengths, not with close
+  ones (bench/README.md), so not the default;
 * ``"information"`` (:func:`information_gain`): the mutual information between
   the outcome ``y`` and ``s``, ``I(y; s) = H(E[p]) - E[H(p)]`` with
   ``p = sigmoid(s_i - s_j)`` and ``s_i - s_j ~ N(m, v)`` under the posterior.
@@ -780,6 +784,7 @@ def choose_pair(
         exclude: ``(m,)`` booleans, pairs that must not be chosen.
         avoid: ``(m,)`` booleans, pairs chosen only when nothing else is left.
         slack: Relative tolerance defining near-best pairs (0 = argmax).
+        criterion: ``"variance"``, ``"width"`` or ``"information"`` (module docstring).
         rng: Generator or seed (ties, near-best draw, left/right order).
 
     Returns:
@@ -837,4 +842,6 @@ __all__ = [
     "prior_posterior",
     "sample_hierarchical_posterior",
     "sample_posterior",
+    "variance_reduction",
+    "width_reduction",
 ]
