@@ -11,7 +11,7 @@ chosen among the allowed ones (:func:`choose_pair`) by one of three criteria:
   the summed posterior variance of the centred strengths after one answer, a
   greedy A-optimal design;
 * ``"width"`` (:func:`width_reduction`): the expected drop of the mean
-  posterior sd, i.e. of the mean interval width; 2-3 points of the budget
+  posterior sd, i.e. of the mean interval width; 0-3 % of the budget
   better than ``"variance"`` with widely spread strengths, not with close
   ones (bench/README.md), so not the default;
 * ``"information"`` (:func:`information_gain`): the mutual information between
