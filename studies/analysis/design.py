@@ -129,12 +129,9 @@ class PairPosterior:
         return self._square
 
     def _width_square(self) -> np.ndarray:
-        """``S C D C S / 2n``, ``D = diag(1 / sd)`` of the centred strengths (cached)."""
+        """:func:`_sd_weighted_square` of the covariance (cached)."""
         if getattr(self, "_width", None) is None:
-            centred_rows = self.covariance - self.covariance.mean(axis=0)  # C S
-            sd = np.sqrt(np.clip(np.diag(centred_rows) - centred_rows.mean(axis=1), 1e-300, None))
-            scaled = centred_rows / np.sqrt(sd)[:, None]
-            self._width = scaled.T @ scaled / (2.0 * self.n_items)
+            self._width = _sd_weighted_square(self.covariance)[1]
         return self._width
 
     def confidence_interval(self, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -602,18 +599,25 @@ class OptimalDesign:
         return float(2.0 * special.ndtri(0.5 + level / 2.0) * self.mean_sd)
 
 
+def _sd_weighted_square(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centred sds and ``S C D C S / 2n``, ``D = diag(1 / sd)``.
+
+    A rank-one precision update ``w d d'`` lowers the mean centred sd by
+    ``w d' (S C D C S / 2n) d`` to first order (``(C S d)_i^2 / (2 sd_i)`` per item).
+    """
+    centred_rows = covariance - covariance.mean(axis=0)  # C S
+    sd = np.sqrt(np.clip(np.diag(centred_rows) - centred_rows.mean(axis=1), 1e-300, None))  # diag(C S C)
+    scaled = centred_rows / np.sqrt(sd)[:, None]
+    return sd, scaled.T @ scaled / (2.0 * len(sd))
+
+
 def _design_criterion(weights, first, second, fisher, n, precision):
-    """Mean centred posterior sd and its negative gradient in the weights."""
+    """Mean centred posterior sd and its decrease per comparison on each pair (negative gradient)."""
     wq = weights * fisher
     hessian = np.zeros((n, n))
     hessian[first, second] = hessian[second, first] = -wq
     hessian[np.diag_indices(n)] = np.bincount(first, wq, n) + np.bincount(second, wq, n) + precision
-    cov = np.linalg.inv(hessian)
-    centred_rows = cov - cov.mean(axis=0)  # C S
-    sd = np.sqrt(np.clip(np.diag(centred_rows) - centred_rows.mean(axis=1), 1e-300, None))  # diag(C S C)
-    # d sd_i / d w_k = -q_k ((C S d_k)_i)^2 / (2 sd_i),  d_k = e_a - e_b.
-    scaled = centred_rows / np.sqrt(sd)[:, None]
-    inner = scaled.T @ scaled / (2.0 * n)
+    sd, inner = _sd_weighted_square(np.linalg.inv(hessian))
     decrease = fisher * (inner[first, first] + inner[second, second] - 2.0 * inner[first, second])
     return float(sd.mean()), decrease
 
@@ -641,12 +645,13 @@ def optimal_design(
     no rule that must learn the strengths does better.
 
     The criterion is convex in ``w`` (``1 / e' (F + P)^-1 e`` is concave in
-    ``F``), so the multiplicative algorithm ``w_k <- w_k g_k / mean_w(g)``
-    (``g``: the decrease of the criterion per comparison on each pair; Silvey,
-    Titterington & Torsney 1978) reaches its minimum. It stops when the
-    equivalence condition (Kiefer & Wolfowitz 1960) holds within ``tol``:
-    no pair decreases the criterion faster than the design's average, up to
-    the duality gap ``budget * max(g) - w . g <= tol * mean_sd``.
+    ``F``), so a design is optimal exactly when the equivalence condition
+    (Kiefer & Wolfowitz 1960) holds: no pair decreases the criterion faster
+    than the design's average. The multiplicative algorithm
+    ``w_k <- w_k g_k / mean_w(g)`` (``g``: the decrease per comparison on each
+    pair; Silvey, Titterington & Torsney 1978) runs until that holds within
+    ``tol``: the duality gap ``budget * max(g) - w . g``, an upper bound of
+    the distance to the optimum, at most ``tol * mean_sd``.
 
     Args:
         strengths: ``(n,)`` log-strengths the design is optimal at.
