@@ -13,8 +13,9 @@ average):
   rounds and labels shuffled) so every item is compared equally often;
 * ``adaptive``: :func:`studies.analysis.design.choose_pair` with the study's
   defaults (expected reduction of the centred strengths' posterior variance on
-  the Laplace posterior, refitted every ``batch`` answers; answers since the
-  last refit count as pending, as screens of concurrent participants would);
+  the Laplace posterior, refitted every ``batch`` answers, n/16 but at least 5;
+  answers since the last refit count as pending, as screens of concurrent
+  participants would);
 * ``adaptive-width``: the same with ``criterion="width"``, the expected drop of
   the mean posterior sd (the mean interval width) instead of the summed variance;
 * ``adaptive-capped``: the earlier default (no pair repeated before every pair
@@ -241,7 +242,7 @@ def first_reaching(values: np.ndarray, checkpoints: np.ndarray, target: float, *
 def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
     budget = args.per_item * n // 2
     checkpoints = np.unique(np.linspace(budget / args.checkpoints, budget, args.checkpoints).round().astype(int))
-    batch = args.batch or max(5, n // 4)
+    batch = args.batch or max(5, n // 16)
     reps = args.reps or {20: 60, 50: 20, 200: 6}.get(n, 6)
     timings: dict[str, list[float]] = {}
     # Every design meets the same true strengths (common random numbers: smaller differences show).
@@ -334,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws at the full budget")
     parser.add_argument("--per-item", type=int, default=40, help="budget: comparisons per item")
     parser.add_argument("--spread", type=float, nargs="+", default=[1.5, 3.0], help="sds of the true log-strengths")
-    parser.add_argument("--batch", type=int, default=0, help="answers per posterior refit (default n/4)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="answers per posterior refit (default n/16, at least 5, as the study)")
     parser.add_argument("--min-exposure", type=int, default=2, help="adaptive: showings per item first")
     parser.add_argument("--checkpoints", type=int, default=40, help="evaluations along the budget")
     parser.add_argument("--rho", type=float, default=0.9, help="Spearman target")
