@@ -11,9 +11,9 @@ chosen among the allowed ones (:func:`choose_pair`) by one of three criteria:
   the summed posterior variance of the centred strengths after one answer, a
   greedy A-optimal design;
 * ``"width"`` (:func:`width_reduction`): the expected drop of the mean
-  posterior sd, i.e. of the mean interval width; 0-3 % of the budget
-  better than ``"variance"`` with widely spread strengths, not with close
-  ones (bench/README.md), so not the default;
+  posterior sd, i.e. of the mean interval width; within 3 % of the budget
+  of ``"variance"`` either way in bench/active_pairs.py, no consistent gain,
+  so not the default;
 * ``"information"`` (:func:`information_gain`): the mutual information between
   the outcome ``y`` and ``s``, ``I(y; s) = H(E[p]) - E[H(p)]`` with
   ``p = sigmoid(s_i - s_j)`` and ``s_i - s_j ~ N(m, v)`` under the posterior.
