@@ -13,14 +13,22 @@ average):
   rounds and labels shuffled) so every item is compared equally often;
 * ``adaptive``: :func:`studies.analysis.design.choose_pair` with the study's
   defaults (expected reduction of the centred strengths' posterior variance on
-  the Laplace posterior, refitted every ``batch`` answers; answers since the
-  last refit count as pending, as screens of concurrent participants would);
+  the Laplace posterior, refitted every ``batch`` answers, n/16 but at least 5;
+  answers since the last refit count as pending, as screens of concurrent
+  participants would);
+* ``adaptive-width``: the same with ``criterion="width"``, the expected drop of
+  the mean posterior sd (the mean interval width) instead of the summed variance;
 * ``adaptive-capped``: the earlier default (no pair repeated before every pair
   was compared, near-best pairs within 30 %);
 * ``oracle``: the adaptive rule choosing from the true strengths, a bound on
   what any rule that has to learn them can reach (its precision is read from
   the design width only: its choices depend on the truth, so its answers are
-  not ignorable and mislead any fit).
+  not ignorable and mislead any fit);
+* ``bound`` (not a simulation): :func:`studies.analysis.design.optimal_design`
+  at the repetitions' true strengths (the same for every design), the continuous design with the
+  smallest mean design width for a budget; the share of the budget at which
+  its width, averaged over those strengths, equals the balanced design's at
+  its full budget. No design whatsoever needs fewer comparisons for that width.
 
 At checkpoints: Spearman rho of the ridge-0.01 estimate with the truth; the
 mean width of 95 % intervals of the centred strengths and their coverage of the
@@ -33,6 +41,9 @@ repetitions) until rho >= 0.9; the share of the budget after which the mean
 width stays at or below the balanced design's at its full budget (the claim
 is adaptive <= 50 %); coverage at the full budget; milliseconds per adaptive
 choice, per refit and per posterior sample.
+
+``--bound-only`` skips the simulations and prints the bound alone (the balanced
+design's width needs only its pairs, not their outcomes): seconds per spread.
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from scipy import special, stats  # noqa: E402
+from scipy import optimize, special, stats  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -59,6 +70,7 @@ from studies.analysis import design  # noqa: E402
 #: The first is what the study uses.
 ADAPTIVE = {
     "adaptive": {"criterion": "variance", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
+    "adaptive-width": {"criterion": "width", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
     "adaptive-capped": {"criterion": "variance", "max_repeats": 1, "slack": 0.3, "prior_sd": 2.0},
 }
 #: "oracle": the adaptive default choosing from the true strengths (a posterior centred on
@@ -109,8 +121,7 @@ def evaluate(truth: np.ndarray, spread: float, winners: list[int], losers: list[
     laplace = design.fit_posterior(n, w, lo, prior_sd="empirical", start=wald)
     low, high = laplace.confidence_interval()
     out[3], out[4] = np.mean(high - low), np.mean((centred_truth >= low) & (centred_truth <= high))
-    _, cov = oracle_posterior(truth, spread, w, lo).centred()
-    out[7] = np.mean(2 * Z95 * np.sqrt(np.diag(cov)))
+    out[7] = design_width(truth, spread, w, lo)
     if draws:
         t0 = time.perf_counter()
         sample = design.sample_hierarchical_posterior(n, w, lo, n_draws=draws, rng=rng)
@@ -131,10 +142,40 @@ def oracle_posterior(truth: np.ndarray, spread: float, winners: np.ndarray, lose
     return design.PairPosterior(truth.copy(), np.linalg.inv(precision), len(winners), spread)
 
 
-def simulate(n: int, design_name: str, *, budget: int, checkpoints: np.ndarray, spread: float,
+def design_width(truth: np.ndarray, spread: float, first: np.ndarray, second: np.ndarray) -> float:
+    """Mean 95 % width of the centred strengths from comparisons of ``first[k]`` with ``second[k]``."""
+    _, cov = oracle_posterior(truth, spread, first, second).centred()
+    return float(np.mean(2 * Z95 * np.sqrt(np.diag(cov))))
+
+
+def bound_share(truths: list[np.ndarray], spread: float, budget: int, target: float, timings: dict) -> float:
+    """Share of ``budget`` at which the optimal design's width, averaged over ``truths``, is ``target``.
+
+    inf if even the full budget does not reach it.
+    """
+    starts: dict[int, np.ndarray] = {}
+
+    def excess(share: float) -> float:
+        widths = []
+        for k, truth in enumerate(truths):
+            t0 = time.perf_counter()
+            found = design.optimal_design(truth, share * budget, prior_sd=spread, start=starts.get(k))
+            timings.setdefault("optimal design", []).append(time.perf_counter() - t0)
+            if not found.converged:
+                raise RuntimeError(f"optimal design did not converge: gap {found.gap:.2g}")
+            starts[k] = found.weights
+            widths.append(found.interval_width())
+        return float(np.mean(widths)) - target
+
+    if excess(1.0) > 0:
+        return float("inf")
+    return float(optimize.brentq(excess, 0.02, 1.0, xtol=1e-3))
+
+
+def simulate(truth: np.ndarray, design_name: str, *, budget: int, checkpoints: np.ndarray, spread: float,
              batch: int, min_exposure: int, draws: int, rng: np.random.Generator, timings: dict) -> np.ndarray:
     """``(len(checkpoints), len(MEASURES))`` at each checkpoint (posterior draws at the last)."""
-    truth = rng.normal(0.0, spread, n)
+    n = len(truth)
     winners: list[int] = []
     losers: list[int] = []
     out = np.empty((len(checkpoints), len(MEASURES)))
@@ -201,15 +242,17 @@ def first_reaching(values: np.ndarray, checkpoints: np.ndarray, target: float, *
 def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
     budget = args.per_item * n // 2
     checkpoints = np.unique(np.linspace(budget / args.checkpoints, budget, args.checkpoints).round().astype(int))
-    batch = args.batch or max(5, n // 4)
+    batch = args.batch or max(5, n // 16)
     reps = args.reps or {20: 60, 50: 20, 200: 6}.get(n, 6)
     timings: dict[str, list[float]] = {}
+    # Every design meets the same true strengths (common random numbers: smaller differences show).
+    truths = [rng.normal(0.0, spread, n) for _ in range(reps)]
     curves = {}
     for name in args.designs:
         curves[name] = np.stack([
-            simulate(n, name, budget=budget, checkpoints=checkpoints, spread=spread, batch=batch,
+            simulate(truth, name, budget=budget, checkpoints=checkpoints, spread=spread, batch=batch,
                      min_exposure=args.min_exposure, draws=args.draws, rng=rng, timings=timings)
-            for _ in range(reps)
+            for truth in truths
         ])  # (reps, checkpoints, measures)
     col = {m: k for k, m in enumerate(MEASURES)}
     target = {m: curves["balanced"][:, -1, col[m]].mean() for m in ("wald_width", "laplace_width", "design_width")}
@@ -225,10 +268,32 @@ def run(n: int, args, spread: float, rng: np.random.Generator) -> dict:
         for m in target:
             row[f"to_{m}"] = first_reaching(c[:, :, col[m]].mean(axis=0), checkpoints, target[m], below=True)
         rows[name] = row
+    bound = bound_share(truths, spread, budget, target["design_width"], timings)
     return {"n": n, "budget": budget, "reps": reps, "batch": batch, "step": checkpoints[0], "target": target,
-            "rows": rows, "information_share": information_share,
+            "rows": rows, "bound": bound, "information_share": information_share,
             "ms": {k: (1000 * statistics.median(v), 1000 * float(np.percentile(v, 99)))
                    for k, v in timings.items()}}
+
+
+def _share(share: float) -> str:
+    return "> 100%" if np.isinf(share) else f"{share:.1%}"
+
+
+def bound_only(n: int, args, spread: float, rng: np.random.Generator) -> str:
+    """The bound row alone: balanced designs need only their pairs for the design width."""
+    budget = args.per_item * n // 2
+    reps = args.reps or {20: 60, 50: 20, 200: 6}.get(n, 6)
+    truths, widths, timings = [], [], {}
+    for _ in range(reps):
+        truth = rng.normal(0.0, spread, n)
+        schedule = round_robin(n, rng)
+        pairs = np.array([next(schedule) for _ in range(budget)])
+        truths.append(truth)
+        widths.append(design_width(truth, spread, pairs[:, 0], pairs[:, 1]))
+    share = bound_share(truths, spread, budget, float(np.mean(widths)), timings)
+    return (f"spread {spread}, {n} items, {reps} repetitions: balanced design width {np.mean(widths):.3f}, "
+            f"optimal design reaches it with {_share(share)} of the budget "
+            f"({1000 * statistics.median(timings['optimal design']):.0f} ms per solve)")
 
 
 def report(result: dict, rho: float) -> str:
@@ -255,6 +320,7 @@ def report(result: dict, rho: float) -> str:
         width = f"{r['posterior_width']:.3f}" if estimated else "-"
         lines.append(f"| {name} | {r['rho']:.3f} | {r['to_rho']:.0f} | {width} | "
                      + " | ".join(shares + cover) + " |")
+    lines.append(f"| bound | - | - | - | - | - | {_share(result['bound'])} | - | - | - |")
     for name, (median, p99) in result["ms"].items():
         lines.append(f"{name}: median {median:.2f} ms, p99 {p99:.2f} ms")
     return "\n".join(lines)
@@ -269,11 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws at the full budget")
     parser.add_argument("--per-item", type=int, default=40, help="budget: comparisons per item")
     parser.add_argument("--spread", type=float, nargs="+", default=[1.5, 3.0], help="sds of the true log-strengths")
-    parser.add_argument("--batch", type=int, default=0, help="answers per posterior refit (default n/4)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="answers per posterior refit (default n/16, at least 5, as the study)")
     parser.add_argument("--min-exposure", type=int, default=2, help="adaptive: showings per item first")
-    parser.add_argument("--checkpoints", type=int, default=20, help="evaluations along the budget")
+    parser.add_argument("--checkpoints", type=int, default=40, help="evaluations along the budget")
     parser.add_argument("--rho", type=float, default=0.9, help="Spearman target")
     parser.add_argument("--seed", type=int, default=20261130)
+    parser.add_argument("--bound-only", action="store_true", help="only the optimal design's share of the budget")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     if "balanced" not in args.designs:
@@ -282,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     for spread in args.spread:
         for n in args.items:
+            if args.bound_only:
+                print(bound_only(n, args, spread, rng), flush=True)
+                continue
             t0 = time.perf_counter()
             print(f"\n## spread {spread}", end="")
             print(report(run(n, args, spread, rng), args.rho))

@@ -172,11 +172,34 @@ class TestCriteria:
             after = post.covariance - w * np.outer(s_d, s_d) / (1 + w * v)
             assert value == pytest.approx(before - np.trace(centre @ after @ centre), rel=1e-9)
 
+    def test_width_reduction_weights_the_laplace_update_by_each_sd(self):
+        """The criterion is the first-order drop of the mean centred sd after one rank-one update,
+        and close to the exact drop when one answer changes little."""
+        rng = np.random.default_rng(5)
+        a = rng.normal(size=(6, 6))
+        post = design.PairPosterior(rng.normal(size=6), a @ a.T / 60 + np.eye(6) * 0.01)
+        pairs = design.all_pairs(6)
+        reduction = design.width_reduction(post, pairs)
+        centre = np.eye(6) - 1 / 6
+        sd = np.sqrt(np.diag(centre @ post.covariance @ centre))
+        for (i, j), value in zip(pairs, reduction):
+            d = np.zeros(6)
+            d[i], d[j] = 1, -1
+            v = d @ post.covariance @ d
+            p = special.expit((post.mean[i] - post.mean[j]) / np.sqrt(1 + np.pi * v / 8))
+            w = p * (1 - p)
+            s_d = post.covariance @ d
+            after = post.covariance - w * np.outer(s_d, s_d) / (1 + w * v)
+            drop = sd**2 - np.diag(centre @ after @ centre)
+            assert value == pytest.approx(np.mean(drop / (2 * sd)), rel=1e-9)
+            exact = np.mean(sd - np.sqrt(np.diag(centre @ after @ centre)))
+            assert value == pytest.approx(exact, rel=0.05)
+
     def test_pending_answers_lower_the_gain(self):
         post = design.prior_posterior(4)
         pairs = design.all_pairs(4)
         pending = np.array([0, 1, 3, 0, 0, 0])
-        for criterion in (design.information_gain, design.variance_reduction):
+        for criterion in (design.information_gain, design.variance_reduction, design.width_reduction):
             gain = criterion(post, pairs, pending=pending)
             assert gain[0] > gain[1] > gain[2]
 
@@ -230,6 +253,91 @@ class TestChoosePair:
             design.choose_pair(post, slack=-1)
         with pytest.raises(ValueError, match="at least 2"):
             design.prior_posterior(1)
+
+
+def _mean_centred_sd(strengths, pairs, weights, prior_sd):
+    """The optimal design's criterion, computed directly: one Fisher term per pair, then invert."""
+    n = len(strengths)
+    precision = np.eye(n) / prior_sd**2
+    for (a, b), w in zip(pairs, weights):
+        d = np.zeros(n)
+        d[a], d[b] = 1.0, -1.0
+        p = special.expit(strengths[a] - strengths[b])
+        precision += w * p * (1 - p) * np.outer(d, d)
+    centre = np.eye(n) - 1 / n
+    return np.mean(np.sqrt(np.diag(centre @ np.linalg.inv(precision) @ centre)))
+
+
+class TestOptimalDesign:
+    def test_matches_a_general_purpose_solver(self):
+        """Against SLSQP (scipy.optimize.minimize) on the weight simplex, four items."""
+        from scipy import optimize
+
+        strengths, budget, prior_sd = np.array([-2.5, -0.4, 0.3, 3.1]), 40.0, 2.0
+        pairs = design.all_pairs(4)
+        found = optimize.minimize(
+            lambda share: _mean_centred_sd(strengths, pairs, budget * share, prior_sd), np.full(6, 1 / 6),
+            method="SLSQP", bounds=[(0, 1)] * 6, constraints={"type": "eq", "fun": lambda w: w.sum() - 1},
+            options={"ftol": 1e-12, "maxiter": 500})
+        assert found.success
+        result = design.optimal_design(strengths, budget, prior_sd=prior_sd, tol=1e-7)
+        assert result.converged and result.weights.sum() == pytest.approx(budget)
+        assert result.mean_sd == pytest.approx(found.fun, rel=1e-6)
+        assert result.mean_sd == pytest.approx(_mean_centred_sd(strengths, pairs, result.weights, prior_sd),
+                                               rel=1e-12)
+        np.testing.assert_allclose(result.weights, budget * found.x, atol=0.05)
+        # Uneven pairs are worth less than their share: (0, 3) is almost decided.
+        assert result.weights[2] < 0.01 * budget < budget / 6
+
+    def test_equivalence_condition_holds_at_the_optimum(self):
+        """No pair lowers the criterion faster than the design's average, and the pairs the
+        design uses all lower it at that rate (Kiefer-Wolfowitz); derivatives by finite differences."""
+        rng = np.random.default_rng(4)
+        strengths, budget, prior_sd = rng.normal(0, 3, 7), 70.0, 3.0
+        result = design.optimal_design(strengths, budget, prior_sd=prior_sd, tol=1e-6)
+        assert result.converged and 0 <= result.gap <= 1e-6 * result.mean_sd
+        pairs, weights, h = result.pairs, result.weights, 1e-5
+        decrease = np.empty(len(pairs))
+        for k in range(len(pairs)):
+            step = np.zeros(len(pairs))
+            step[k] = h
+            decrease[k] = (_mean_centred_sd(strengths, pairs, weights - step, prior_sd)
+                           - _mean_centred_sd(strengths, pairs, weights + step, prior_sd)) / (2 * h)
+        average = weights @ decrease / budget
+        assert decrease.max() <= average * (1 + 1e-4)
+        used = weights > 0.01 * budget
+        assert used.sum() >= 6  # a connected design
+        np.testing.assert_allclose(decrease[used], average, rtol=1e-3)
+        # Any other design of the same budget is worse.
+        for _ in range(5):
+            other = rng.dirichlet(np.ones(len(pairs))) * budget
+            assert _mean_centred_sd(strengths, pairs, other, prior_sd) > result.mean_sd
+
+    def test_warm_start_iterations_and_allowed_pairs(self):
+        strengths = np.array([-3.0, -1.0, 0.0, 2.0, 5.0])
+        cold = design.optimal_design(strengths, 50.0, prior_sd=3.0)
+        warm = design.optimal_design(strengths, 55.0, prior_sd=3.0, start=cold.weights)
+        assert cold.converged and warm.converged and warm.n_iter < cold.n_iter
+        assert warm.mean_sd < cold.mean_sd
+        assert not design.optimal_design(strengths, 50.0, prior_sd=3.0, max_iter=1).converged
+        star = np.array([[0, 4], [1, 4], [2, 4], [3, 4]])  # everything against the strongest
+        restricted = design.optimal_design(strengths, 50.0, prior_sd=3.0, pairs=star)
+        assert restricted.weights.shape == (4,) and restricted.mean_sd > cold.mean_sd
+        assert restricted.interval_width() == pytest.approx(2 * 1.959964 * restricted.mean_sd)
+
+    @pytest.mark.parametrize(("args", "options", "message"), [
+        ((np.zeros(1), 10.0), {}, "at least 2"),
+        ((np.array([0.0, np.nan]), 10.0), {}, "finite"),
+        ((np.zeros(3), 0.0), {}, "budget"),
+        ((np.zeros(3), 10.0), {"prior_sd": np.inf}, "prior_sd"),
+        ((np.zeros(3), 10.0), {"pairs": np.array([[0, 0]])}, "distinct"),
+        ((np.zeros(3), 10.0), {"pairs": np.array([[0, 3]])}, "0..2"),
+        ((np.zeros(3), 10.0), {"start": np.array([1.0, -1.0, 1.0])}, "non-negative"),
+        ((np.zeros(3), 10.0), {"start": np.zeros(3)}, "not all zero"),
+    ])
+    def test_bad_input(self, args, options, message):
+        with pytest.raises(ValueError, match=message):
+            design.optimal_design(*args, **options)
 
 
 def _run(design_name, truth, budget, rng):
