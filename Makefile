@@ -68,10 +68,10 @@ bench: $(STAMP)
 	$(PY) bench/metrics_bench.py
 	$(PY) bench/report_bench.py
 
-# 200 simulated participants (3 s per trial, images fetched like a browser) for
+# 200 simulated participants (40-trial sessions, 3 s per trial, images fetched like a browser) for
 # 60 s against nginx + gunicorn + PostgreSQL + Redis on loopback (database
 # stylestudy_load, created and dropped), then the DB audit. nginx: Debian's.
-LOAD_ARGS ?= --participants 200 --duration 60 --think 3 --nginx
+LOAD_ARGS ?= --participants 200 --duration 60 --think 3 --trials 40 --nginx
 load: $(STAMP) messages
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }

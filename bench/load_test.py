@@ -98,12 +98,18 @@ class Stats:
     participants_finished: int = 0
     participants_left: int = 0
     acked: list[dict] = field(default_factory=list)
+    #: When each answer was acknowledged and each arrival request answered (perf_counter):
+    #: the steady-state window of the CPU accounting is the time after the last arrival.
+    acked_at: list[float] = field(default_factory=list)
+    last_arrival_at: float = 0.0
     started: float = 0.0
     finished: float = 0.0
 
     def record(self, kind: str, seconds: float, status: int) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
         self.statuses[status] = self.statuses.get(status, 0) + 1
+        if kind in ARRIVAL_KINDS:
+            self.last_arrival_at = time.perf_counter()
 
 
 class ParticipantFailed(Exception):
@@ -404,6 +410,7 @@ async def run_participant(base: str, slug: str, number: int, stats: Stats, deadl
                 # request (a resent answer), the session page says where the participant is.
                 if r.status_code == 200:
                     stats.acked.append({"token": token, "position": position, **expected})
+                    stats.acked_at.append(time.perf_counter())
                     text = r.text
                     continue
             elif (start := _START.search(text)) is not None:
@@ -488,6 +495,7 @@ def digest(result: dict) -> str:
     """The figures of a run in a few lines (the JSON has the rest)."""
     setup, load, audit = result["setup"], result["load"], result["audit"]
     cpu, in_process = load["cpu_s"], result["queries_per_request"]
+    steady = load.get("steady_state")
     before, after = setup["loadavg_before_after"]
     lines = [
         f"{setup['participants']} participants, think {setup['think_s']:g} s, {setup['duration_s']:g} s of load "
@@ -514,6 +522,10 @@ def digest(result: dict) -> str:
         f"server CPU ms per answered trial: {load['cpu_ms_per_answered_trial']} with arrivals, "
         f"{load['cpu_ms_per_answered_trial_without_arrivals']} without (in-process: "
         f"{in_process['per_trial']['cpu_ms']} per trial, {in_process['per_arrival']['cpu_ms']} per arrival)",
+        *([f"steady state after the last arrival ({steady['window_s']} s, {steady['answers']} answers): "
+           f"server CPU {steady['cpu_ms_per_answered_trial']} ms per answered trial"] if steady else
+          ["steady state: no arrival-free window of 10 s (participants kept arriving; seed longer sessions "
+           "with --trials)"]),
         f"audit: {audit['acknowledged']} acknowledged, {audit['stored']} stored, {audit['lost']} lost, "
         f"{audit['duplicated']} duplicated, {audit['mismatched']} mismatched",
     ]
@@ -570,7 +582,8 @@ def seed(database_url: str, data_dir: Path, *, slug: str = "load", trials: int =
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)
     Study.objects.filter(slug=slug).delete()
-    make_study(slug=slug, trials=trials, quota=10**6, contents=4, methods=3)
+    # Every content image gives one trial per question (three): enough of them for ``trials``.
+    make_study(slug=slug, trials=trials, quota=10**6, contents=max(4, trials // 2), methods=3)
     return slug
 
 
@@ -747,6 +760,8 @@ class CpuMeter:
         self._stop = threading.Event()
         self.own_cpu_s = 0.0  # this meter's sampling, in the load generator's process
         self.lock_waiters: list[int] = []  # per sample: backends waiting for a lock
+        #: (perf_counter, server CPU seconds used so far) per sample.
+        self.series: list[tuple[float, float]] = []
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _pids(self, conn) -> list[tuple[str, int, bool]]:
@@ -767,6 +782,16 @@ class CpuMeter:
             if used is not None:
                 self.first.setdefault((name, pid), used)
                 self.last[(name, pid)] = used
+        self.series.append((time.perf_counter(),
+                            sum(last - self.first[key] for key, last in self.last.items())))
+
+    def between(self, begin: float, end: float) -> tuple[float, float, float] | None:
+        """(first sample time, last sample time, server CPU s between them) for the samples within
+        [begin, end]; None with fewer than two."""
+        inside = [(t, used) for t, used in self.series if begin <= t <= end]
+        if len(inside) < 2:
+            return None
+        return inside[0][0], inside[-1][0], inside[-1][1] - inside[0][1]
 
     def _loop(self) -> None:
         import psycopg
@@ -988,7 +1013,8 @@ def command_run(args: argparse.Namespace) -> int:
     print(f"# database {args.db_name}, work folder {work}", file=sys.stderr)
     _recreate_database(args.pg_url, args.db_name)
     env = {k: v for k, v in os.environ.items()}
-    _subprocess_json(["seed", "--database-url", database_url, "--data-dir", str(work)], env)
+    _subprocess_json(["seed", "--database-url", database_url, "--data-dir", str(work),
+                      "--trials", str(args.trials)], env)
     port = free_port()
     extra = {}
     if args.nginx:
@@ -1055,8 +1081,9 @@ def command_run(args: argparse.Namespace) -> int:
     arrivals_cpu_s = stats.participants_started * queries["per_arrival"]["cpu_ms"] / 1000
     summary["cpu_ms_per_answered_trial_without_arrivals"] = round(1000 * max(server_cpu - arrivals_cpu_s, 0)
                                                                   / answers, 2)
+    summary["steady_state"] = steady_state(meter, stats, deadline=stats.started + duration)
     result = {"setup": {"participants": participants, "duration_s": duration, "ramp_s": min(args.ramp, duration / 2),
-                        "think_s": args.think, "nginx": bool(args.nginx), "images": not args.no_images,
+                        "think_s": args.think, "trials": args.trials, "nginx": bool(args.nginx), "images": not args.no_images,
                         "workers": gunicorn["workers"], "threads": gunicorn["threads"],
                         "server_env": args.server_env, "cpus": os.cpu_count(),
                         "started_utc": started_utc, "loadavg_before_after": [load_before, _loadavg()]},
@@ -1068,6 +1095,23 @@ def command_run(args: argparse.Namespace) -> int:
     ok = audit["lost"] == 0 and audit["duplicated"] == 0 and audit["mismatched"] == 0 and summary["server_errors"] == 0
     print("PASS: every acknowledged response stored exactly once" if ok else "FAIL", file=sys.stderr)
     return 0 if ok else 1
+
+
+def steady_state(meter: CpuMeter, stats: Stats, *, deadline: float, settle_s: float = 1.0,
+                 min_window_s: float = 10.0) -> dict | None:
+    """Server CPU per answered trial from process accounting alone, in the window after the last
+    arrival request and before the clients' deadline: every request then is a trial's (its page,
+    images and answer), so nothing is estimated or subtracted. None when the window is shorter
+    than ``min_window_s`` (participants kept arriving: seed longer sessions with ``--trials``)."""
+    window = meter.between(stats.last_arrival_at + settle_s, deadline - settle_s)
+    if window is None or window[1] - window[0] < min_window_s:
+        return None
+    begin, end, cpu_s = window
+    answers = sum(begin < t <= end for t in stats.acked_at)
+    if not answers:
+        return None
+    return {"window_s": round(end - begin, 1), "answers": answers, "answers_per_s": round(answers / (end - begin), 1),
+            "server_cpu_s": round(cpu_s, 2), "cpu_ms_per_answered_trial": round(1000 * cpu_s / answers, 2)}
 
 
 def _loadavg() -> list[float]:
@@ -1101,6 +1145,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--max-participants", type=int, default=None, help="stop after this many participants")
         p.add_argument("--ramp", type=float, default=10.0, help="seconds over which the clients start")
         p.add_argument("--think", type=float, default=0.0, help="mean seconds a participant looks at a trial")
+        p.add_argument("--trials", type=int, default=6,
+                       help="rated trials per participant (e.g. 40: nobody finishes in a minute, so the run has "
+                            "a steady state without arrivals)")
         p.add_argument("--pg-url", default=os.environ.get("LOAD_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
         p.add_argument("--db-name", default="stylestudy_load")
         p.add_argument("--redis-url", default=os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/9"))
@@ -1115,6 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("seed")
     s.add_argument("--database-url", required=True)
     s.add_argument("--data-dir", type=Path, required=True)
+    s.add_argument("--trials", type=int, default=6, help="rated trials per participant")
     v = sub.add_parser("verify")
     v.add_argument("--database-url", required=True)
     v.add_argument("--data-dir", type=Path, required=True)
@@ -1128,7 +1176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(count_queries(args.database_url, args.data_dir, links=args.links)))
         return 0
     if args.command == "seed":
-        print(json.dumps({"slug": seed(args.database_url, args.data_dir)}))
+        print(json.dumps({"slug": seed(args.database_url, args.data_dir, trials=args.trials)}))
         return 0
     if args.command == "verify":
         print(json.dumps(verify(args.database_url, args.data_dir, json.loads(args.acked.read_text()))))

@@ -17,7 +17,10 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
+# One process per core: on the 2-core load test (200 participants, 3 s per trial) 2 x 4 answered with
+# p99 30-65 ms and 8.5-9.8 ms of server CPU per trial against 44-106 ms and 9.2-10.0 ms for 5 x 4
+# (the classic 2 x cores + 1); 5 x 4 only wins at saturation (bench/README.md, *Load test*).
+workers = _int("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count()))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = _int("GUNICORN_THREADS", 4)
 # Pending connections beyond the busy workers wait here rather than being refused.

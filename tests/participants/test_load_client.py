@@ -190,3 +190,19 @@ def test_the_report_names_the_workers_and_threads_the_config_takes():
     assert (configured["workers"], configured["threads"]) == (3, 6)
     default = load.gunicorn_settings({})
     assert (default["workers"], default["threads"]) == (2 * os.cpu_count() + 1, 4)
+
+
+def test_steady_state_counts_cpu_and_answers_after_the_last_arrival_only():
+    """The window opens after the last arrival request (plus the settling second) and closes a
+    second before the deadline; CPU is the samples' difference, answers those acknowledged in it."""
+    meter = load.CpuMeter({}, "postgres://unused", "unused")
+    meter.series = [(float(t), 0.1 * t * t) for t in range(31)]  # CPU used so far at each second
+    stats = load.Stats()
+    stats.last_arrival_at = 4.0
+    stats.acked_at = [3.0, 5.5, 6.0, 10.0, 28.9, 29.5]
+    steady = load.steady_state(meter, stats, deadline=30.0)
+    # Samples 5..29: CPU 0.1 * (29² − 5²) = 81.6 s; answers at 5.5, 6, 10, 28.9 (not 3, not 29.5).
+    assert steady == {"window_s": 24.0, "answers": 4, "answers_per_s": 0.2, "server_cpu_s": 81.6,
+                      "cpu_ms_per_answered_trial": 20400.0}
+    stats.last_arrival_at = 20.0  # arrivals until 20 s: a 9 s window is too short to count
+    assert load.steady_state(meter, stats, deadline=30.0) is None
