@@ -525,6 +525,31 @@ def information_gain(
     return _interpolated_gain(mean, np.sqrt(var))
 
 
+def _rank_one_reduction(posterior: PairPosterior, square: np.ndarray, pairs, pending) -> np.ndarray:
+    """Expected drop of a variance criterion from one more comparison of each pair.
+
+    ``square`` is the criterion's covariance sandwich ``C M C`` (``M``: centring
+    for the summed variance, ``1 / (2 n sd)`` weights for the mean sd). One
+    comparison adds ``w a a^T`` to the precision (``a = e_i - e_j``, ``w`` its
+    Fisher weight), which lowers the criterion by ``w a^T square a / (1 + w
+    a^T C a)``. Pending comparisons (chosen, not answered) are applied first.
+    """
+    pairs = all_pairs(posterior.n_items) if pairs is None else np.asarray(pairs, dtype=np.int64)
+    first, second = pairs[:, 0], pairs[:, 1]
+    cov = posterior.covariance
+    mean = posterior.mean[first] - posterior.mean[second]
+    var = np.clip(cov[first, first] + cov[second, second] - 2.0 * cov[first, second], 1e-12, None)
+    norm = np.clip(square[first, first] + square[second, second] - 2.0 * square[first, second], 0.0, None)
+    # Fisher weight averaged over the posterior of the difference (probit approximation).
+    p = special.expit(mean / np.sqrt(1.0 + np.pi * var / 8.0))
+    w = p * (1.0 - p)
+    if pending is not None:
+        shrink = 1.0 + np.asarray(pending, dtype=np.float64) * w * var
+        norm = norm / shrink**2
+        var = var / shrink
+    return w * norm / (1.0 + w * var)
+
+
 def variance_reduction(
     posterior: PairPosterior,
     pairs: np.ndarray | None = None,
@@ -547,21 +572,7 @@ def variance_reduction(
     Returns:
         ``(m,)`` expected reduction (log-strength units squared).
     """
-    pairs = all_pairs(posterior.n_items) if pairs is None else np.asarray(pairs, dtype=np.int64)
-    first, second = pairs[:, 0], pairs[:, 1]
-    cov = posterior.covariance
-    spread = posterior._centred_square()
-    mean = posterior.mean[first] - posterior.mean[second]
-    var = np.clip(cov[first, first] + cov[second, second] - 2.0 * cov[first, second], 1e-12, None)
-    norm = np.clip(spread[first, first] + spread[second, second] - 2.0 * spread[first, second], 0.0, None)
-    # Fisher weight averaged over the posterior of the difference (probit approximation).
-    p = special.expit(mean / np.sqrt(1.0 + np.pi * var / 8.0))
-    w = p * (1.0 - p)
-    if pending is not None:
-        shrink = 1.0 + np.asarray(pending, dtype=np.float64) * w * var
-        norm = norm / shrink**2
-        var = var / shrink
-    return w * norm / (1.0 + w * var)
+    return _rank_one_reduction(posterior, posterior._centred_square(), pairs, pending)
 
 
 @dataclass
@@ -729,20 +740,7 @@ def width_reduction(
     Returns:
         ``(m,)`` expected reduction (log-strength units).
     """
-    pairs = all_pairs(posterior.n_items) if pairs is None else np.asarray(pairs, dtype=np.int64)
-    first, second = pairs[:, 0], pairs[:, 1]
-    cov = posterior.covariance
-    inner = posterior._width_square()
-    mean = posterior.mean[first] - posterior.mean[second]
-    var = np.clip(cov[first, first] + cov[second, second] - 2.0 * cov[first, second], 1e-12, None)
-    norm = np.clip(inner[first, first] + inner[second, second] - 2.0 * inner[first, second], 0.0, None)
-    p = special.expit(mean / np.sqrt(1.0 + np.pi * var / 8.0))
-    w = p * (1.0 - p)
-    if pending is not None:
-        shrink = 1.0 + np.asarray(pending, dtype=np.float64) * w * var
-        norm = norm / shrink**2
-        var = var / shrink
-    return w * norm / (1.0 + w * var)
+    return _rank_one_reduction(posterior, posterior._width_square(), pairs, pending)
 
 
 def choose_pair(

@@ -9,11 +9,10 @@ services pass only.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from studies.actions.participants import (
     RecruiterInfo,
@@ -27,26 +26,13 @@ from studies.participant_sql import participant_with_study
 from tests.participants.factories import BACKGROUND_POST, make_study
 from tests.participants.test_request_cost import answer_for_trial
 
+from .threads import start_in_thread
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _start(fn):
-    outcome: dict = {}
-
-    def run():
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '5s'")
-            outcome["value"] = fn()
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            outcome["error"] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
+    return start_in_thread(fn, lock_timeout="5s")
 
 
 def _finish(thread, outcome, timeout: float = 10):

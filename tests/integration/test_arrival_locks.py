@@ -9,31 +9,19 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from studies.actions.participants import RecruiterInfo, do_consent, do_submit_background
 from studies.models import Participant, ParticipantGroup
 from tests.participants.factories import BACKGROUND_POST, make_study
 
+from .threads import start_in_thread
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _in_thread(fn, timeout: float):
-    outcome: dict = {}
-
-    def run():
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '3s'")
-            outcome["value"] = fn()
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            outcome["error"] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, outcome = start_in_thread(fn, lock_timeout="3s")
     thread.join(timeout)
     assert not thread.is_alive(), "the arrival is still waiting"
     if "error" in outcome:
