@@ -50,8 +50,13 @@ def check_rate_limit(scope: str, key: str, *, limit: int, window_s: int = 60) ->
         raise RateLimited(scope)
 
 
+def _cache():
+    """The cache the counters live in (Django's default)."""
+    return caches[DEFAULT_CACHE_ALIAS]
+
+
 def _count(cache_key: str, window_s: int) -> int:
-    backend = caches[DEFAULT_CACHE_ALIAS]
+    backend = _cache()
     if isinstance(backend, RedisCache):
         return _count_in_redis(backend, cache_key, window_s)
     # Other caches: incr() first (the counter usually exists: a participant's requests come

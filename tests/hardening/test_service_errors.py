@@ -129,7 +129,7 @@ class _BrokenCache:
 def test_rate_limit_fails_open_when_the_cache_is_down(web, study, monkeypatch, settings):
     settings.STYLESTUDY_RATE_LIMIT_PER_MINUTE = 1
     participant = consent(web, study)
-    monkeypatch.setattr(ratelimit, "cache", _BrokenCache())
+    monkeypatch.setattr(ratelimit, "_cache", _BrokenCache)
     # Over the limit of 1, yet served: the limit cannot be counted without a cache.
     assert submit_background(web, participant).status_code == 302
     assert start(web, participant).status_code == 302

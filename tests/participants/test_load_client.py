@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import os
 import subprocess
@@ -61,7 +62,9 @@ async def _serve(replies: list[bytes], seen: list[tuple[int, bytes]]):
 
 
 def _run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    # In a thread of its own: an earlier test's browser driver may hold a running event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(coro, 20)).result()
 
 
 def test_cookies_bodies_and_keep_alive():
