@@ -43,19 +43,20 @@ def _finish(thread, outcome, timeout: float = 10):
     return outcome["value"]
 
 
-def _in_trials(study):
-    participant = do_consent(study, RecruiterInfo(), language="en")
-    participant = do_submit_background(participant, BACKGROUND_POST)
-    do_read_instructions(participant)
-    return participant
-
-
-def test_an_answer_that_waited_for_the_lock_sees_the_answer_before_it(expect_services):
+@pytest.fixture
+def in_trials(expect_services):
+    """A participant of a new study at their first trial, and that trial (PostgreSQL only)."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks: PostgreSQL only")
     study = make_study()
-    participant = _in_trials(study)
-    trial = participant.trials.select_related("question").order_by("position").first()
+    participant = do_consent(study, RecruiterInfo(), language="en")
+    participant = do_submit_background(participant, BACKGROUND_POST)
+    do_read_instructions(participant)
+    return participant, participant.trials.select_related("question").order_by("position").first()
+
+
+def test_an_answer_that_waited_for_the_lock_sees_the_answer_before_it(in_trials):
+    participant, trial = in_trials
     with transaction.atomic():
         # The first submission holds the lock and has stored its answer, not yet committed.
         participant_with_study(pk=participant.pk, for_update=True)
@@ -68,12 +69,9 @@ def test_an_answer_that_waited_for_the_lock_sees_the_answer_before_it(expect_ser
     assert Response.objects.filter(trial=trial).count() == 1
 
 
-def test_an_answer_does_not_wait_for_the_study_row(expect_services):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks: PostgreSQL only")
-    study = make_study()
-    participant = _in_trials(study)
-    trial = participant.trials.select_related("question").order_by("position").first()
+def test_an_answer_does_not_wait_for_the_study_row(in_trials):
+    participant, trial = in_trials
+    study = participant.study
     with transaction.atomic():
         # A researcher's edit holds the study row; participants keep answering.
         list(Study.objects.select_for_update().filter(pk=study.pk))
