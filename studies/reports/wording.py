@@ -669,7 +669,7 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     methods = design.get("methods") or []
     method_text = _join([_method_text(m) for m in methods]) if methods else "no methods"
     cultures = design.get("styles_per_culture") or {}
-    culture_text = _join([f"{n} {c.replace('-', ' ')}" for c, n in cultures.items()])
+    culture_text = _join([f"{n} {ctx.culture_name(c)}" for c, n in cultures.items()])
     qtext = _join([_question_text(q) for q in ctx.questions.values() if q.get("kind")])
     sources = (f"{fmt_int(design.get('n_contents'))} content photographs and "
                f"{fmt_int(design.get('n_styles'))} style artworks"

@@ -239,6 +239,7 @@ class TestStudyReport:
         assert results["culture_names"] == {"chinese-ink": "Chinese ink", "western-oil": "Western oil"}
         assert html.count('<td class="l">Chinese ink</td>') == 4  # participants, two set-metric rows, appendix
         assert "chinese-ink" not in html.split("<body")[-1]
+        assert "2 style artworks (1 Chinese ink and 1 Western oil)" in html
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
     def test_study_without_responses(self, tmp_path):
