@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
@@ -118,9 +119,19 @@ def study_for_entry(slug: str) -> Study:
     return study
 
 
-def insert_response(**values) -> Response:
+def insert_response(*, shown: tuple[Trial, datetime] | None = None,
+                    participant: tuple[Participant, dict] | None = None, **values) -> Response:
     """Store a :class:`~studies.models.Response` of ``values`` (field attnames, ``trial_id`` included;
-    the rest at their defaults) and return it, as ``Response.objects.create`` would."""
+    the rest at their defaults) and return it, as ``Response.objects.create`` would.
+
+    ``shown``: ``(trial, when)``, record ``when`` as the time ``trial`` was
+    first shown, unless it already was. ``participant``: ``(participant,
+    {attname: value})``, store these fields of the participant (activity,
+    completion; the instance already holds them). On PostgreSQL both ride in the
+    insert's statement (data-modifying ``WITH`` clauses, which always run to
+    completion): an answer is then one statement between its lock and read
+    and its commit. Elsewhere they are statements of their own.
+    """
     db = connections[DEFAULT_DB_ALIAS]
     fields = [field for field in _RESPONSE.fields if not field.primary_key]
     row = {field.attname: values[field.attname] if field.attname in values else field.get_default()
@@ -128,22 +139,36 @@ def insert_response(**values) -> Response:
     params = [field.get_db_prep_save(row[field.attname], db) for field in fields]
     returning = ' RETURNING "id"' if db.features.can_return_columns_from_insert else ""
     columns = ", ".join(f'"{field.column}"' for field in fields)
+    insert = (f'INSERT INTO "{Response._meta.db_table}" ({columns}) '
+              f'VALUES ({", ".join(["%s"] * len(fields))}){returning}')
+    updates = []
+    if shown is not None:
+        updates.append(_shown_update(*shown, db))
+    if participant is not None and participant[1]:
+        person, changed = participant
+        assignments = ", ".join(f'"{Participant._meta.get_field(name).column}" = %s' for name in changed)
+        updates.append((f'UPDATE "{Participant._meta.db_table}" SET {assignments} WHERE "id" = %s',
+                        [Participant._meta.get_field(name).get_db_prep_save(value, db)
+                         for name, value in changed.items()] + [person.pk]))
     with db.cursor() as cursor:
-        cursor.execute(f'INSERT INTO "{Response._meta.db_table}" ({columns}) '
-                       f'VALUES ({", ".join(["%s"] * len(fields))}){returning}', params)
+        if updates and db.vendor == "postgresql":
+            ctes = ", ".join(f"u{i} AS ({sql})" for i, (sql, _params) in enumerate(updates))
+            cursor.execute(f"WITH {ctes} {insert}", [p for _sql, ps in updates for p in ps] + params)
+        else:
+            for sql, update_params in updates:
+                cursor.execute(sql, update_params)
+            cursor.execute(insert, params)
         pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    if shown is not None:
+        shown[0].shown_at = shown[0].shown_at or shown[1]
     response = Response(id=pk, **row)
     response._state.adding, response._state.db = False, db.alias
     return response
 
 
-def mark_shown(trial: Trial, when) -> None:
-    """Record ``when`` as the time ``trial`` was first shown, unless it already was."""
-    db = connections[DEFAULT_DB_ALIAS]
-    with db.cursor() as cursor:
-        cursor.execute(f'UPDATE "{Trial._meta.db_table}" SET "shown_at" = %s WHERE "id" = %s AND "shown_at" IS NULL',
-                       [Trial._meta.get_field("shown_at").get_db_prep_save(when, db), trial.pk])
-    trial.shown_at = trial.shown_at or when
+def _shown_update(trial: Trial, when: datetime, db) -> tuple[str, list]:
+    return (f'UPDATE "{Trial._meta.db_table}" SET "shown_at" = %s WHERE "id" = %s AND "shown_at" IS NULL',
+            [Trial._meta.get_field("shown_at").get_db_prep_save(when, db), trial.pk])
 
 
 @dataclass(frozen=True)
@@ -241,5 +266,5 @@ def shown_items_of(trial: Trial) -> list[ShownItem]:
         return _shown_items(cursor.fetchone()[0])
 
 
-__all__ = ["ShownItem", "Upcoming", "insert_response", "mark_shown", "participant_with_study", "shown_items_of",
+__all__ = ["ShownItem", "Upcoming", "insert_response", "participant_with_study", "shown_items_of",
            "study_for_entry", "upcoming_trials"]

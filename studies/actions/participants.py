@@ -37,7 +37,6 @@ from ..models import (
 from ..participant_sql import (
     Upcoming,
     insert_response,
-    mark_shown,
     participant_with_study,
     shown_items_of,
     upcoming_trials,
@@ -334,9 +333,6 @@ def do_record_response(
             person = participant_with_study(for_update=True, **who)
             if person.completed_at is not None or person.status not in _ANSWERING:
                 return None
-            if person.last_seen_at is None or now - person.last_seen_at > _SEEN_RESOLUTION:
-                person.last_seen_at = now
-                Participant.objects.filter(pk=person.pk).update(last_seen_at=now)
             # The current trial to validate against, and what the next page needs
             # (``upcoming``, see Returns): the one after it, and the one after that to preload.
             upcoming = upcoming_trials(person, 3)
@@ -354,6 +350,14 @@ def do_record_response(
             if trial.shown_at is not None:
                 server_rt = max(0, int((now - trial.shown_at).total_seconds() * 1000))
             passed = _attention_passed(trial, answer)
+            following = upcoming.trials[1] if len(upcoming.trials) > 1 else None
+            changed = {}
+            if person.last_seen_at is None or now - person.last_seen_at > _SEEN_RESOLUTION:
+                person.last_seen_at = changed["last_seen_at"] = now
+            if passed is False:
+                changed.update(_count_attention_failure(person))
+            if following is None:
+                changed.update(_finish(person))  # the last answer: finished under the same lock
             response = insert_response(
                 trial_id=trial.pk,
                 value=answer.value,
@@ -363,22 +367,20 @@ def do_record_response(
                 server_rt_ms=server_rt,
                 passed_attention=passed,
                 submitted_at=now,
+                # The response is the next trial's page: shown now, recorded in this commit.
+                shown=(following, now) if following is not None and following.shown_at is None else None,
+                participant=(person, changed),
             )
             response.trial = trial
-            if passed is False:
-                _count_attention_failure(trial.participant)
-            following = upcoming.trials[1] if len(upcoming.trials) > 1 else None
-            if following is None:
-                _finish(trial.participant)  # the last answer: finished under the same lock
-            elif following.shown_at is None:
-                mark_shown(following, now)  # the response is its page: shown now, recorded in this commit
     except IntegrityError:
         return None  # stored by a request that did not take the lock first
     response.upcoming = Upcoming(upcoming.trials[1:], upcoming.total, upcoming.done + (0 if trial.is_practice else 1))
     return response
 
 
-def _count_attention_failure(participant: Participant) -> None:
+def _count_attention_failure(participant: Participant) -> dict:
+    """Count a failed attention check of a locked participant (excluded past the study's allowance):
+    set on the instance, and returned as ``{attname: value}`` for the caller to store."""
     participant.attention_failures += 1
     fields = {"attention_failures": participant.attention_failures}
     if (
@@ -387,7 +389,7 @@ def _count_attention_failure(participant: Participant) -> None:
     ):
         participant.status = fields["status"] = Participant.Status.EXCLUDED
         logger.info("participant %s excluded after failed attention checks", participant.pk)
-    Participant.objects.filter(pk=participant.pk).update(**fields)
+    return fields
 
 
 def do_complete(participant: Participant) -> Participant:
@@ -398,17 +400,18 @@ def do_complete(participant: Participant) -> Participant:
             pk=participant.pk)
         if participant.completed_at is not None or next_trial(participant) is not None:
             return participant
-        _finish(participant)
+        participant.save(update_fields=list(_finish(participant)))
     return participant
 
 
-def _finish(participant: Participant) -> None:
-    """Completion time and code of a locked participant whose trials are all answered."""
+def _finish(participant: Participant) -> dict:
+    """Completion time and code of a locked participant whose trials are all answered: set on the
+    instance, and returned as ``{attname: value}`` for the caller to store."""
     participant.completed_at = timezone.now()
     participant.completion_code = participant.study.completion_code or secrets.token_hex(4).upper()
     if participant.status != Participant.Status.EXCLUDED:
         participant.status = Participant.Status.COMPLETED
-    participant.save(update_fields=["completed_at", "completion_code", "status"])
+    return {name: getattr(participant, name) for name in ("completed_at", "completion_code", "status")}
 
 
 def completion_redirect_url(participant: Participant) -> str:

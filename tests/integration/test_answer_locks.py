@@ -24,7 +24,11 @@ from studies.actions.participants import (
 from studies.models import Response, Study
 from studies.participant_sql import participant_with_study
 from tests.participants.factories import BACKGROUND_POST, make_study
-from tests.participants.test_request_cost import answer_for_trial
+from tests.participants.test_request_cost import (
+    answer_ceiling,
+    answer_for_trial,
+    walk_session_counting_queries,
+)
 
 from .threads import start_in_thread
 
@@ -78,3 +82,12 @@ def test_an_answer_does_not_wait_for_the_study_row(in_trials):
         thread, outcome = _start(lambda: do_record_response(participant, trial.position, answer_for_trial(trial)))
         stored = _finish(thread, outcome)
     assert stored is not None and Response.objects.filter(trial=trial).count() == 1
+
+
+def test_queries_of_a_whole_session_on_postgresql(expect_services, django_assert_max_num_queries):
+    """The query ceilings on the production database: trial page ≤ 3, image ≤ 1, answer with the next
+    page ≤ 5, its BEGIN and COMMIT included (the next trial's shown time rides in the response's insert)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL ceilings: PostgreSQL only")
+    assert answer_ceiling() == 5
+    walk_session_counting_queries(django_assert_max_num_queries)
