@@ -134,7 +134,8 @@ _CACHE_URL = env_str("CACHE_URL")
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one client per connection pool instead of one per operation.
+            "BACKEND": "studies.cache.RedisCache",
             "LOCATION": _CACHE_URL,
             # Short timeouts: the cache only rate-limits, and an unreachable
             # Redis must not hold participant requests (callers fail open).

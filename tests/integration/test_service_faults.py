@@ -294,7 +294,7 @@ def test_redis_stop_keeps_participants_served_and_generation_resumes(
     require("color" in available_methods(), "stylecore has no colour transfer")
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    settings.CACHES = {"default": {"BACKEND": "studies.cache.RedisCache",
                                    "LOCATION": private_redis.url,
                                    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
     settings.STYLESTUDY_RATE_LIMIT_PER_MINUTE = 1000

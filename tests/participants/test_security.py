@@ -196,7 +196,7 @@ def test_token_does_not_leak_to_other_sites():
 
 
 def test_rate_limit_in_redis_counts_in_one_round_trip(settings, monkeypatch):
-    """With Redis as the cache a request's count is one INCR (the window's first also sets the
+    """With Redis as the cache (one client per pool) a request's count is one INCR (the window's first also sets the
     expiry), the count is the cache's own integer, and the limit holds."""
     import redis
 
@@ -207,10 +207,15 @@ def test_rate_limit_in_redis_counts_in_one_round_trip(settings, monkeypatch):
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
     except redis.RedisError as exc:
         require(False, f"Redis is not reachable at {url}: {exc}")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    settings.CACHES = {"default": {"BACKEND": "studies.cache.RedisCache", "LOCATION": url}}
     from django.core.cache import cache
 
     cache.clear()
+    # One client per connection pool, not one per operation (Django's own builds one each time).
+    assert cache._cache.get_client(write=True) is cache._cache.get_client("any-key", write=True)
+    made = []
+    monkeypatch.setattr(redis.Redis, "__init__",
+                        lambda self, *args, _init=redis.Redis.__init__, **kw: made.append(1) or _init(self, *args, **kw))
     sent = []
     execute = redis.Redis.execute_command
     monkeypatch.setattr(redis.Redis, "execute_command",
@@ -218,6 +223,7 @@ def test_rate_limit_in_redis_counts_in_one_round_trip(settings, monkeypatch):
     for _ in range(3):
         check_rate_limit("test", "participant-1", limit=3)
     assert sent == ["INCRBY", "EXPIRE", "INCRBY", "INCRBY"]
+    assert made == []
     with pytest.raises(RateLimited):
         check_rate_limit("test", "participant-1", limit=3)
     check_rate_limit("test", "participant-2", limit=3)  # another key is not affected
