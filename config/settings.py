@@ -128,6 +128,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so worker processes started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The statements of every participant request are prepared on PostgreSQL (planned once per
+# connection; studies/participant_sql.py). Off behind a pooler that cannot keep prepared
+# statements (PgBouncer before 1.21 in transaction mode). Django turns psycopg's preparing off;
+# its own cursors bind on the client and never prepare, so this enables it for those statements only.
+STYLESTUDY_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and STYLESTUDY_PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 
 # --- Cache ----------------------------------------------------------------
 _CACHE_URL = env_str("CACHE_URL")

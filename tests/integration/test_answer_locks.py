@@ -91,3 +91,31 @@ def test_queries_of_a_whole_session_on_postgresql(expect_services, django_assert
         pytest.skip("the PostgreSQL ceilings: PostgreSQL only")
     assert answer_ceiling() == 5
     walk_session_counting_queries(django_assert_max_num_queries)
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_participant_statements_are_prepared_once_per_connection(in_trials, settings):
+    """On PostgreSQL the lock-and-read, the trials and the response insert are prepared statements
+    (planned once per connection); with ``STYLESTUDY_PREPARED_STATEMENTS`` off, nothing is."""
+    participant, trial = in_trials
+    settings.STYLESTUDY_PREPARED_STATEMENTS = False
+    connection.close()  # a new connection: nothing prepared yet
+    assert do_record_response(participant, trial.position, answer_for_trial(trial)) is not None
+    assert _prepared_statements() == []
+    settings.STYLESTUDY_PREPARED_STATEMENTS = True
+    answered = 0
+    while (trial := participant.trials.filter(response__isnull=True).order_by("position").first()) is not None:
+        assert do_record_response(participant, trial.position, answer_for_trial(trial)) is not None
+        answered += 1
+    prepared = _prepared_statements()
+    assert any("FOR UPDATE OF p" in sql for sql in prepared)
+    assert any("NOT EXISTS" in sql and "ORDER BY" in sql for sql in prepared)
+    assert any(sql.lstrip().startswith(("INSERT", "WITH")) and "studies_response" in sql for sql in prepared)
+    # Reused from answer to answer: one per statement and combination of parameter types (a rating
+    # or a choice left empty is another type), not one per execution (three statements an answer).
+    assert answered >= 8 and len(prepared) <= answered, (answered, len(prepared))
