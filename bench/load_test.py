@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import random
@@ -502,8 +501,7 @@ def digest(result: dict) -> str:
         f"{setup['participants']} participants, think {setup['think_s']:g} s, {setup['duration_s']:g} s of load "
         f"(arrivals over {setup['ramp_s']:g} s), workers {setup['workers']} x threads {setup['threads']}"
         f"{', nginx' if setup['nginx'] else ''}; started {setup['started_utc']} UTC, load average "
-        f"{before[0] if before else '?'} -> {after[0] if after else '?'}; calibration "
-        f"{' / '.join(f'{ms:g}' for ms in setup['calibration_ms_before_after'])} ms before / after",
+        f"{before[0] if before else '?'} -> {after[0] if after else '?'}",
         f"answers: {load['responses_acknowledged']} in {load['elapsed_s']} s = {load['responses_per_s']} answers/s "
         f"({load['requests']} requests, {load['participants_started']} participants started)",
         f"{'latency (ms)':<14}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}",
@@ -1044,7 +1042,6 @@ def command_run(args: argparse.Namespace) -> int:
     roots = {"gunicorn": server.pid, **({"nginx": front.pid} if front else {})}
     meter = CpuMeter(roots, args.pg_url, args.db_name)
     profiler = None
-    calibration_before = calibration_ms()
     client_cpu0 = time.process_time()
     try:
         meter.start()
@@ -1063,7 +1060,6 @@ def command_run(args: argparse.Namespace) -> int:
             profiler.wait(timeout=60)
     # The clients' event loop; the CPU meter's sampling thread shares the process and is counted apart.
     client_cpu = time.process_time() - client_cpu0 - meter.own_cpu_s
-    calibration = [calibration_before, calibration_ms()]
     summary = summarise(stats)
     answers = max(len(stats.acked), 1)
     requests = max(summary["requests"], 1)
@@ -1090,8 +1086,7 @@ def command_run(args: argparse.Namespace) -> int:
                         "think_s": args.think, "trials": args.trials, "nginx": bool(args.nginx), "images": not args.no_images,
                         "workers": gunicorn["workers"], "threads": gunicorn["threads"],
                         "server_env": args.server_env, "cpus": os.cpu_count(),
-                        "started_utc": started_utc, "loadavg_before_after": [load_before, _loadavg()],
-                        "calibration_ms_before_after": calibration},
+                        "started_utc": started_utc, "loadavg_before_after": [load_before, _loadavg()]},
               "load": summary, "queries_per_request": queries, "audit": audit}
     print(json.dumps(result, indent=2))
     print(digest(result), file=sys.stderr)
@@ -1117,26 +1112,6 @@ def steady_state(meter: CpuMeter, stats: Stats, *, deadline: float, settle_s: fl
         return None
     return {"window_s": round(end - begin, 1), "answers": answers, "answers_per_s": round(answers / (end - begin), 1),
             "server_cpu_s": round(cpu_s, 2), "cpu_ms_per_answered_trial": round(1000 * cpu_s / answers, 2)}
-
-
-def calibration_ms(repeats: int = 5) -> float:
-    """CPU ms of a fixed pure-Python workload (JSON, hashing, string formatting), median of ``repeats``.
-
-    The same work on every run: timed right before and right after the load,
-    it tells a slower phase of a shared machine (CPU frequency, neighbours)
-    from a costlier server, which CPU time alone cannot.
-    """
-    payload = [{"trial": i, "value": i % 7, "label": f"Image {i:03d}", "scores": [i / 3, i / 7]} for i in range(400)]
-    times = []
-    for _ in range(repeats):
-        started = time.process_time()
-        for _ in range(20):
-            text = json.dumps(payload)
-            hashlib.sha256(text.encode()).hexdigest()
-            json.loads(text)
-            "".join(f"<li>{row['label']}={row['value']}</li>" for row in payload)
-        times.append(time.process_time() - started)
-    return round(1000 * sorted(times)[len(times) // 2], 1)
 
 
 def _loadavg() -> list[float]:

@@ -162,13 +162,11 @@ def test_digest_reports_latencies_per_kind_cpu_and_audit():
                    postgresql_lock_waits={"samples": 20, "share_with_a_waiter": 0.05, "max_waiting": 2})
     result = {"setup": {"participants": 2, "think_s": 3.0, "duration_s": 10.0, "ramp_s": 5.0, "workers": 2,
                         "threads": 8, "nginx": True, "started_utc": "2026-11-30 07:00:00",
-                        "loadavg_before_after": [[0.5, 0.4, 0.3], [1.5, 0.6, 0.4]],
-                        "calibration_ms_before_after": [101.5, 112.0]},
+                        "loadavg_before_after": [[0.5, 0.4, 0.3], [1.5, 0.6, 0.4]]},
               "load": summary, "queries_per_request": {"per_trial": {"cpu_ms": 9.5}, "per_arrival": {"cpu_ms": 30.0}},
               "audit": {"acknowledged": 2, "stored": 2, "lost": 0, "duplicated": 0, "mismatched": 0}}
     text = load.digest(result)
     assert "workers 2 x threads 8, nginx" in text and "load average 0.5 -> 1.5" in text
-    assert "calibration 101.5 / 112 ms before / after" in text
     assert "answers: 2 in 10.0 s = 0.2 answers/s (5 requests" in text
     answer = next(line for line in text.splitlines() if line.startswith("answer "))
     assert answer.split() == ["answer", "2", "30", "39", "40"]
@@ -211,10 +209,3 @@ def test_steady_state_counts_cpu_and_answers_after_the_last_arrival_only():
                       "cpu_ms_per_answered_trial": 20400.0}
     stats.last_arrival_at = 20.0  # arrivals until 20 s: a 9 s window is too short to count
     assert load.steady_state(meter, stats, deadline=30.0) is None
-
-
-def test_calibration_times_the_same_work_each_time():
-    """The machine-speed yardstick: a positive CPU time, stable on an idle machine (within a factor 2)."""
-    first, second = load.calibration_ms(repeats=3), load.calibration_ms(repeats=3)
-    assert first > 0 and second > 0
-    assert 0.5 < first / second < 2
