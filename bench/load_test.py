@@ -523,7 +523,9 @@ def digest(result: dict) -> str:
         f"{load['cpu_ms_per_answered_trial_without_arrivals']} without (in-process: "
         f"{in_process['per_trial']['cpu_ms']} per trial, {in_process['per_arrival']['cpu_ms']} per arrival)",
         *([f"steady state after the last arrival ({steady['window_s']} s, {steady['answers']} answers): "
-           f"server CPU {steady['cpu_ms_per_answered_trial']} ms per answered trial"] if steady else
+           f"server CPU {steady['cpu_ms_per_answered_trial']} ms per answered trial"
+           + (f" = {steady['cpu_ms_per_answered_trial'] / load['load_client_cpu_ms_per_request']:.1f} x the load "
+              "client's CPU per request" if load["load_client_cpu_ms_per_request"] else "")] if steady else
           ["steady state: no arrival-free window of 10 s (participants kept arriving; seed longer sessions "
            "with --trials)"]),
         f"audit: {audit['acknowledged']} acknowledged, {audit['stored']} stored, {audit['lost']} lost, "

@@ -159,7 +159,8 @@ def test_digest_reports_latencies_per_kind_cpu_and_audit():
     summary.update(cpu_s={"gunicorn": 1.5, "postgresql": 0.5, "server_total": 2.0, "load_client": 0.1},
                    load_client_cpu_ms_per_request=20.0, cpu_ms_per_answered_trial=1000.0,
                    cpu_ms_per_answered_trial_without_arrivals=900.0,
-                   postgresql_lock_waits={"samples": 20, "share_with_a_waiter": 0.05, "max_waiting": 2})
+                   postgresql_lock_waits={"samples": 20, "share_with_a_waiter": 0.05, "max_waiting": 2},
+                   steady_state={"window_s": 4.0, "answers": 2, "cpu_ms_per_answered_trial": 70.0})
     result = {"setup": {"participants": 2, "think_s": 3.0, "duration_s": 10.0, "ramp_s": 5.0, "workers": 2,
                         "threads": 8, "nginx": True, "started_utc": "2026-11-30 07:00:00",
                         "loadavg_before_after": [[0.5, 0.4, 0.3], [1.5, 0.6, 0.4]]},
@@ -175,6 +176,8 @@ def test_digest_reports_latencies_per_kind_cpu_and_audit():
     assert "in 5% of 20 samples, at most 2 at once" in text
     assert "load client 0.1 (20.0 ms per request)" in text
     assert "1000.0 with arrivals, 900.0 without (in-process: 9.5 per trial, 30.0 per arrival)" in text
+    assert ("steady state after the last arrival (4.0 s, 2 answers): server CPU 70.0 ms per answered trial "
+            "= 3.5 x the load client's CPU per request") in text
     assert "audit: 2 acknowledged, 2 stored, 0 lost, 0 duplicated, 0 mismatched" in text
 
 
