@@ -131,9 +131,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The statements of every participant request are prepared on PostgreSQL (planned once per
 # connection; studies/participant_sql.py). Off behind a pooler that cannot keep prepared
 # statements (PgBouncer before 1.21 in transaction mode). Django turns psycopg's preparing off;
-# its own cursors bind on the client and never prepare, so this enables it for those statements only.
+# its own cursors bind on the client and never prepare, so the threshold (runs of a statement
+# before psycopg prepares it) applies to those statements only.
 STYLESTUDY_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and STYLESTUDY_PREPARED_STATEMENTS:
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 
 # --- Cache ----------------------------------------------------------------

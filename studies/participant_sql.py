@@ -78,16 +78,9 @@ class _Columns:
 
 
 try:
-    import psycopg
-
-    class _PreparingCursor(psycopg.Cursor):
-        """psycopg's server-binding cursor, every statement prepared on first use (psycopg keeps the
-        connection's most recent 100)."""
-
-        def execute(self, query, params=None, *, prepare=True, binary=None):
-            return super().execute(query, params, prepare=prepare, binary=binary)
+    from psycopg import Cursor as _ServerBindingCursor
 except ImportError:  # SQLite only: nothing to prepare
-    _PreparingCursor = None
+    _ServerBindingCursor = None
 
 
 @contextmanager
@@ -95,14 +88,18 @@ def _cursor() -> Iterator:
     """A cursor of the default database whose statements are prepared where that is possible.
 
     It is Django's cursor (connection checks, error translation, query
-    logging) around psycopg's server-binding one on PostgreSQL.
+    logging) around psycopg's server-binding one on PostgreSQL: psycopg
+    prepares a statement once it has run ``prepare_threshold`` times (5,
+    settings) with the same parameter types, so shapes seen once or twice
+    are never prepared. psycopg drops a connection's prepared statements at
+    every rollback; they are prepared again after five more runs.
     """
     db = connections[DEFAULT_DB_ALIAS]
     with db.cursor() as cursor:
-        if db.vendor != "postgresql" or _PreparingCursor is None or not settings.STYLESTUDY_PREPARED_STATEMENTS:
+        if db.vendor != "postgresql" or _ServerBindingCursor is None or not settings.STYLESTUDY_PREPARED_STATEMENTS:
             yield cursor
             return
-        client_side, cursor.cursor = cursor.cursor, _PreparingCursor(db.connection)
+        client_side, cursor.cursor = cursor.cursor, _ServerBindingCursor(db.connection)
         try:
             yield cursor
         finally:

@@ -304,6 +304,8 @@ def do_record_response(
     counted; past the study's allowance the participant is flagged
     ``excluded`` (they may finish, and their design slot goes to the next
     arrival). The last answer also finishes the session (as :func:`do_complete`).
+    A stored answer records the participant's activity (``last_seen_at``, to the
+    minute); these writes ride in the response's statement on PostgreSQL.
 
     Args:
         participant: the participant, or their token.

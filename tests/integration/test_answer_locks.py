@@ -25,8 +25,8 @@ from studies.models import Response, Study
 from studies.participant_sql import participant_with_study
 from tests.participants.factories import BACKGROUND_POST, make_study
 from tests.participants.test_request_cost import (
-    answer_ceiling,
     answer_for_trial,
+    fail_the_last_trial_as_an_attention_check,
     walk_session_counting_queries,
 )
 
@@ -89,33 +89,57 @@ def test_queries_of_a_whole_session_on_postgresql(expect_services, django_assert
     page ≤ 5, its BEGIN and COMMIT included (the next trial's shown time rides in the response's insert)."""
     if connection.vendor != "postgresql":
         pytest.skip("the PostgreSQL ceilings: PostgreSQL only")
-    assert answer_ceiling() == 5
     walk_session_counting_queries(django_assert_max_num_queries)
 
 
-def _prepared_statements() -> list[str]:
+def _prepared_statements() -> dict[str, tuple[str, object]]:
+    """name -> (statement, prepare time) of this connection's prepared statements."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT name, statement, prepare_time FROM pg_prepared_statements")
+        return {name: (sql, prepared_at) for name, sql, prepared_at in cursor.fetchall()}
 
 
-def test_participant_statements_are_prepared_once_per_connection(in_trials, settings):
-    """On PostgreSQL the lock-and-read, the trials and the response insert are prepared statements
-    (planned once per connection); with ``STYLESTUDY_PREPARED_STATEMENTS`` off, nothing is."""
-    participant, trial = in_trials
-    settings.STYLESTUDY_PREPARED_STATEMENTS = False
-    connection.close()  # a new connection: nothing prepared yet
-    assert do_record_response(participant, trial.position, answer_for_trial(trial)) is not None
-    assert _prepared_statements() == []
-    settings.STYLESTUDY_PREPARED_STATEMENTS = True
+def _answer_all(participant) -> int:
     answered = 0
     while (trial := participant.trials.filter(response__isnull=True).order_by("position").first()) is not None:
         assert do_record_response(participant, trial.position, answer_for_trial(trial)) is not None
         answered += 1
-    prepared = _prepared_statements()
-    assert any("FOR UPDATE OF p" in sql for sql in prepared)
-    assert any("NOT EXISTS" in sql and "ORDER BY" in sql for sql in prepared)
-    assert any(sql.lstrip().startswith(("INSERT", "WITH")) and "studies_response" in sql for sql in prepared)
-    # Reused from answer to answer: one per statement and combination of parameter types (a rating
-    # or a choice left empty is another type), not one per execution (three statements an answer).
-    assert answered >= 8 and len(prepared) <= answered, (answered, len(prepared))
+    return answered
+
+
+def _new_participant(study):
+    participant = do_submit_background(do_consent(study, RecruiterInfo(), language="en"), BACKGROUND_POST)
+    do_read_instructions(participant)
+    return participant
+
+
+def test_participant_statements_are_prepared_once_per_connection(in_trials, settings):
+    """On PostgreSQL the lock-and-read, the trials and the response insert become prepared statements
+    after five runs and stay prepared (not prepared again for later answers); with
+    ``STYLESTUDY_PREPARED_STATEMENTS`` off, nothing is prepared."""
+    participant, _trial = in_trials
+    settings.STYLESTUDY_PREPARED_STATEMENTS = False
+    connection.close()  # a new connection: nothing prepared yet
+    assert _answer_all(participant) >= 5
+    assert _prepared_statements() == {}
+    settings.STYLESTUDY_PREPARED_STATEMENTS = True
+    for _ in range(3):  # each kind of answer (rating, choice, ranking) five times or more
+        _answer_all(_new_participant(participant.study))
+    first = _prepared_statements()
+    statements = [sql for sql, _at in first.values()]
+    assert any("FOR UPDATE OF p" in sql for sql in statements)
+    assert any("NOT EXISTS" in sql and "ORDER BY" in sql for sql in statements)
+    assert any(sql.lstrip().startswith(("INSERT", "WITH")) and "studies_response" in sql for sql in statements)
+    # Two more sessions on the same connection: every statement prepared above is still the same
+    # prepared statement (same name, same preparation time), not dropped and prepared again.
+    for _ in range(2):
+        _answer_all(_new_participant(participant.study))
+    later = _prepared_statements()
+    assert {name: later.get(name) for name in first} == first
+
+
+def test_a_failed_attention_check_as_the_last_answer_on_postgresql(expect_services):
+    """The exclusion, the failure count and the completion written by the response's one statement."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the answer's one-statement write: PostgreSQL only")
+    fail_the_last_trial_as_an_attention_check()

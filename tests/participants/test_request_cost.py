@@ -206,6 +206,42 @@ def test_answers_stored_in_sql_read_back_as_given():
     assert participant.status == Participant.Status.COMPLETED
 
 
+def fail_the_last_trial_as_an_attention_check() -> None:
+    """A failed attention check as the session's last answer excludes the participant and finishes the
+    session in one write (on PostgreSQL one statement): excluded, failure counted, completion stored."""
+    from studies.actions.participants import (
+        RecruiterInfo,
+        do_consent,
+        do_read_instructions,
+        do_submit_background,
+    )
+
+    from .factories import BACKGROUND_POST
+
+    study = make_study(attention_allowed=0)
+    for _ in range(40):  # attention checks sit at random positions: take a participant whose last one is
+        participant = do_submit_background(do_consent(study, RecruiterInfo(), language="en"), BACKGROUND_POST)
+        do_read_instructions(participant)
+        trials = list(participant.trials.select_related("question").order_by("position"))
+        if trials[-1].attention_kind:
+            break
+    assert trials[-1].attention_kind, "no participant had an attention check last"
+    for trial in trials:
+        data = answer_for(trial, correct=trial is not trials[-1])
+        answer = answer_for_trial(trial)
+        if trial is trials[-1]:
+            answer = type(answer)(value=data.get("value"), choice=data.get("choice"))
+        assert do_record_response(participant, trial.position, answer) is not None
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.EXCLUDED and participant.attention_failures == 1
+    assert participant.completed_at is not None and participant.completion_code
+    assert Response.objects.get(trial=trials[-1]).passed_attention is False
+
+
+def test_a_failed_attention_check_as_the_last_answer_excludes_and_finishes():
+    fail_the_last_trial_as_an_attention_check()
+
+
 def test_background_page_reuses_its_fields_only_while_the_wording_is_the_same():
     """The empty questionnaire's HTML is reused across participants, per language, but a question
     reworded or relabelled while the study is live shows at once (audited live edit)."""
