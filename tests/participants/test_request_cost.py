@@ -242,6 +242,26 @@ def test_a_failed_attention_check_as_the_last_answer_excludes_and_finishes():
     fail_the_last_trial_as_an_attention_check()
 
 
+def test_participant_links_are_the_reversed_addresses():
+    """The pages' links to a participant's own views equal ``reverse()``'s, under a script prefix too."""
+    from django.urls import NoReverseMatch, set_script_prefix
+
+    from studies.views import ParticipantLinks
+
+    token = "AbC_d-123"
+    for prefix in ("/", "/sub/"):
+        set_script_prefix(prefix)
+        try:
+            links = ParticipantLinks(token)
+            for view in ("session", "language", "background", "start", "withdraw"):
+                assert links[view] == reverse(f"studies:participant_{view}", args=[token])
+                assert links[view].startswith(prefix)
+        finally:
+            set_script_prefix("/")
+    with pytest.raises(NoReverseMatch):
+        ParticipantLinks(token)["no_such_view"]
+
+
 def test_background_page_reuses_its_fields_only_while_the_wording_is_the_same():
     """The empty questionnaire's HTML is reused across participants, per language, but a question
     reworded or relabelled while the study is live shows at once (audited live edit)."""
