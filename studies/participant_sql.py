@@ -10,9 +10,9 @@ database converters and values are stored with each field's preparation,
 as the ORM does: the instances are the same as a queryset's
 (``Model.from_db``). PostgreSQL and SQLite both run it.
 
-On PostgreSQL these statements are prepared, once per connection: planning
-the trials' statement cost the database more than running it (0.5 of 0.9 ms
-of its CPU). Django binds parameters on the client, which cannot prepare, so
+On PostgreSQL these statements are prepared (by psycopg, after five runs on
+a connection): planning the trials' statement cost the database more than
+running it (0.5 of 0.9 ms of its CPU). Django binds parameters on the client, which cannot prepare, so
 these statements alone go through a server-binding cursor
 (``STYLESTUDY_PREPARED_STATEMENTS`` turns this off behind a connection pooler
 that cannot keep prepared statements, such as PgBouncer before 1.21 in
@@ -184,7 +184,9 @@ def insert_response(*, shown: tuple[Trial, datetime] | None = None,
               f'VALUES ({", ".join(["%s"] * len(fields))}){returning}')
     updates = []
     if shown is not None:
-        updates.append(_shown_update(*shown, db))
+        trial, when = shown
+        updates.append((f'UPDATE "{Trial._meta.db_table}" SET "shown_at" = %s WHERE "id" = %s AND "shown_at" IS NULL',
+                        [Trial._meta.get_field("shown_at").get_db_prep_save(when, db), trial.pk]))
     if participant is not None and participant[1]:
         person, changed = participant
         assignments = ", ".join(f'"{Participant._meta.get_field(name).column}" = %s' for name in changed)
@@ -201,15 +203,10 @@ def insert_response(*, shown: tuple[Trial, datetime] | None = None,
             cursor.execute(insert, params)
         pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     if shown is not None:
-        shown[0].shown_at = shown[0].shown_at or shown[1]
+        trial.shown_at = trial.shown_at or when
     response = Response(id=pk, **row)
     response._state.adding, response._state.db = False, db.alias
     return response
-
-
-def _shown_update(trial: Trial, when: datetime, db) -> tuple[str, list]:
-    return (f'UPDATE "{Trial._meta.db_table}" SET "shown_at" = %s WHERE "id" = %s AND "shown_at" IS NULL',
-            [Trial._meta.get_field("shown_at").get_db_prep_save(when, db), trial.pk])
 
 
 @dataclass(frozen=True)

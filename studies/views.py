@@ -151,10 +151,6 @@ def participant_view(view):
     return wrapper
 
 
-def _session_url(participant: Participant) -> str:
-    return reverse("studies:participant_session", args=[participant.token])
-
-
 #: Stands in for a token in a participant address reversed once (any URL-safe text that no address holds).
 _TOKEN_STAND_IN = "token~stand~in"
 
@@ -179,6 +175,10 @@ class ParticipantLinks:
 
     def __getitem__(self, view: str) -> str:  # templates look up ``links.session`` as ``links["session"]``
         return _address_shape(view, get_script_prefix()).replace(_TOKEN_STAND_IN, self.token)
+
+
+def _session_url(participant: Participant) -> str:
+    return ParticipantLinks(participant.token)["session"]
 
 
 def _base_context(study: Study, language: str, participant: Participant | None = None) -> dict:
@@ -383,7 +383,7 @@ def participant_answer(request: HttpRequest, token: str, position: int) -> HttpR
                    **_trial_context(participant, state), "form_errors": invalid.errors}
         return _render(request, "trial.html", context, status=400)
     if stored is None:
-        return redirect(reverse("studies:participant_session", args=[token]))
+        return redirect(ParticipantLinks(token)["session"])
     # The participant and their trials as read under the answer's lock (study included).
     participant = stored.trial.participant
     _activate(request, _choose_language(request, participant.study, participant))

@@ -18,6 +18,13 @@ def _answers(truth, pairs, rng):
     return np.where(first_wins, a, b), np.where(first_wins, b, a)
 
 
+def _random_posterior(seed: int, *, scale: float, jitter: float):
+    """A posterior over 6 items with a random mean and a random positive-definite covariance."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(6, 6))
+    return design.PairPosterior(rng.normal(size=6), a @ a.T / scale + np.eye(6) * jitter)
+
+
 def _updated_covariances(post, pairs):
     """The covariance after one more comparison of each pair (Laplace rank-one update, probit-averaged
     Fisher weight), computed directly for each pair."""
@@ -169,9 +176,7 @@ class TestCriteria:
 
     def test_variance_reduction_is_the_laplace_update(self):
         """The criterion equals the drop in the centred covariance's trace after one rank-one update."""
-        rng = np.random.default_rng(3)
-        a = rng.normal(size=(6, 6))
-        post = design.PairPosterior(rng.normal(size=6), a @ a.T / 6 + np.eye(6) * 0.1)
+        post = _random_posterior(3, scale=6, jitter=0.1)
         pairs = design.all_pairs(6)
         reduction = design.variance_reduction(post, pairs)
         centre = np.eye(6) - 1 / 6
@@ -182,9 +187,7 @@ class TestCriteria:
     def test_width_reduction_weights_the_laplace_update_by_each_sd(self):
         """The criterion is the first-order drop of the mean centred sd after one rank-one update,
         and close to the exact drop when one answer changes little."""
-        rng = np.random.default_rng(5)
-        a = rng.normal(size=(6, 6))
-        post = design.PairPosterior(rng.normal(size=6), a @ a.T / 60 + np.eye(6) * 0.01)
+        post = _random_posterior(5, scale=60, jitter=0.01)
         pairs = design.all_pairs(6)
         reduction = design.width_reduction(post, pairs)
         centre = np.eye(6) - 1 / 6
