@@ -18,12 +18,15 @@ average):
   participants would);
 * ``adaptive-width``: the same with ``criterion="width"``, the expected drop of
   the mean posterior sd (the mean interval width) instead of the summed variance;
+* ``adaptive-information``: the same with ``criterion="information"``, the
+  expected information gain of ASAP (Mikhailiuk et al. 2020);
 * ``adaptive-capped``: the earlier default (no pair repeated before every pair
   was compared, near-best pairs within 30 %);
-* ``oracle``: the adaptive rule choosing from the true strengths, a bound on
-  what any rule that has to learn them can reach (its precision is read from
-  the design width only: its choices depend on the truth, so its answers are
-  not ignorable and mislead any fit);
+* ``oracle``: the adaptive rule choosing from the true strengths (Fisher
+  weights at the truth, ``fisher_weight="at_mean"``): what the greedy rule
+  reaches when it need not learn them (its precision is read from the design
+  width only: its choices depend on the truth, so its answers are not
+  ignorable and mislead any fit);
 * ``bound`` (not a simulation): :func:`studies.analysis.design.optimal_design`
   at the repetitions' true strengths (the same for every design), the continuous design with the
   smallest mean design width for a budget; the share of the budget at which
@@ -72,10 +75,11 @@ ADAPTIVE = {
     "adaptive": {"criterion": "variance", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
     "adaptive-width": {"criterion": "width", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
     "adaptive-capped": {"criterion": "variance", "max_repeats": 1, "slack": 0.3, "prior_sd": 2.0},
+    "adaptive-information": {"criterion": "information", "max_repeats": None, "slack": 0.05, "prior_sd": 2.0},
 }
 #: "oracle": the adaptive default choosing from the true strengths (a posterior centred on
-#: them, with the Fisher information of the comparisons so far at the truth): a bound on
-#: what any rule that must learn the strengths can reach.
+#: them, with the Fisher information of the comparisons so far at the truth, and each pair's
+#: Fisher weight at the truth): the greedy rule without the cost of learning the strengths.
 DESIGNS = ("random", "balanced", *ADAPTIVE, "oracle")
 #: Prior sd of the Wald intervals' fit, ridge = 1 / sd^2 = 0.01 as the report's bootstrap fits.
 WALD_PRIOR_SD = 10.0
@@ -207,7 +211,9 @@ def simulate(truth: np.ndarray, design_name: str, *, budget: int, checkpoints: n
             t0 = time.perf_counter()
             a, b = design.choose_pair(posterior, exposure=exposure, min_exposure=min_exposure,
                                       pending=pending, counts=counts, max_repeats=options["max_repeats"],
-                                      slack=options["slack"], criterion=options["criterion"], rng=rng)
+                                      slack=options["slack"], criterion=options["criterion"],
+                                      fisher_weight="at_mean" if design_name == "oracle" else "predictive",
+                                      rng=rng)
             timings.setdefault(design_name, []).append(time.perf_counter() - t0)
             pending[code_of[min(a, b), max(a, b)]] += 1
             counts[code_of[min(a, b), max(a, b)]] += 1

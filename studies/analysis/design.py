@@ -525,14 +525,36 @@ def information_gain(
     return _interpolated_gain(mean, np.sqrt(var))
 
 
-def _rank_one_reduction(posterior: PairPosterior, square: np.ndarray, pairs, pending) -> np.ndarray:
+def _fisher_weight(mean: np.ndarray, var: np.ndarray, fisher_weight: str) -> np.ndarray:
+    """``p (1 - p)`` of each pair's difference ``d ~ N(mean, var)``.
+
+    ``"predictive"``: ``p`` averaged over the posterior of ``d`` (probit
+    approximation), the variance of the predicted answer: a pair whose order is
+    still uncertain counts as informative. ``"at_mean"``: ``p`` at the mean,
+    for strengths that are known (the benchmark's oracle); with the posterior's
+    uncertainty, far pairs of uncertain items would look far more informative
+    than they are (a 70-fold overestimate for a difference of 6.4 with variance
+    30), and a greedy rule at known strengths then misses the optimal design by
+    a wide margin (bench/README.md).
+    """
+    if fisher_weight == "predictive":
+        p = special.expit(mean / np.sqrt(1.0 + np.pi * var / 8.0))
+    elif fisher_weight == "at_mean":
+        p = special.expit(mean)
+    else:
+        raise ValueError(f"fisher_weight must be 'predictive' or 'at_mean', got {fisher_weight!r}")
+    return p * (1.0 - p)
+
+
+def _rank_one_reduction(posterior: PairPosterior, square: np.ndarray, pairs, pending, fisher_weight) -> np.ndarray:
     """Expected drop of a variance criterion from one more comparison of each pair.
 
     ``square`` is the criterion's covariance sandwich ``C M C`` (``M``: centring
     for the summed variance, ``1 / (2 n sd)`` weights for the mean sd). One
     comparison adds ``w a a^T`` to the precision (``a = e_i - e_j``, ``w`` its
-    Fisher weight), which lowers the criterion by ``w a^T square a / (1 + w
-    a^T C a)``. Pending comparisons (chosen, not answered) are applied first.
+    Fisher weight, :func:`_fisher_weight`), which lowers the criterion by ``w
+    a^T square a / (1 + w a^T C a)``. Pending comparisons (chosen, not
+    answered) are applied first.
     """
     pairs = all_pairs(posterior.n_items) if pairs is None else np.asarray(pairs, dtype=np.int64)
     first, second = pairs[:, 0], pairs[:, 1]
@@ -540,9 +562,7 @@ def _rank_one_reduction(posterior: PairPosterior, square: np.ndarray, pairs, pen
     mean = posterior.mean[first] - posterior.mean[second]
     var = np.clip(cov[first, first] + cov[second, second] - 2.0 * cov[first, second], 1e-12, None)
     norm = np.clip(square[first, first] + square[second, second] - 2.0 * square[first, second], 0.0, None)
-    # Fisher weight averaged over the posterior of the difference (probit approximation).
-    p = special.expit(mean / np.sqrt(1.0 + np.pi * var / 8.0))
-    w = p * (1.0 - p)
+    w = _fisher_weight(mean, var, fisher_weight)
     if pending is not None:
         shrink = 1.0 + np.asarray(pending, dtype=np.float64) * w * var
         norm = norm / shrink**2
@@ -555,6 +575,7 @@ def variance_reduction(
     pairs: np.ndarray | None = None,
     *,
     pending: np.ndarray | None = None,
+    fisher_weight: str = "predictive",
 ) -> np.ndarray:
     """Expected reduction of the summed posterior variance of the centred strengths per answer.
 
@@ -568,11 +589,14 @@ def variance_reduction(
         posterior: The current :class:`PairPosterior`.
         pairs: ``(m, 2)`` item indices; every pair by default.
         pending: ``(m,)`` comparisons per pair not yet in ``posterior``.
+        fisher_weight: ``"predictive"`` (default): ``p`` averaged over the
+            posterior of the difference; ``"at_mean"``: at the posterior mean,
+            for known strengths.
 
     Returns:
         ``(m,)`` expected reduction (log-strength units squared).
     """
-    return _rank_one_reduction(posterior, posterior._centred_square(), pairs, pending)
+    return _rank_one_reduction(posterior, posterior._centred_square(), pairs, pending, fisher_weight)
 
 
 @dataclass
@@ -729,18 +753,20 @@ def width_reduction(
     pairs: np.ndarray | None = None,
     *,
     pending: np.ndarray | None = None,
+    fisher_weight: str = "predictive",
 ) -> np.ndarray:
     """Expected reduction of the mean posterior sd of the centred strengths per answer.
 
     As :func:`variance_reduction`, but each item's variance drop is weighted
     by ``1 / (2 n sd_i)``: the first-order drop of the mean sd, hence of the
     mean interval width, the criterion of :func:`optimal_design`. Items with
-    wide intervals count less than under the summed variance.
+    wide intervals count less than under the summed variance. Arguments as
+    :func:`variance_reduction`.
 
     Returns:
         ``(m,)`` expected reduction (log-strength units).
     """
-    return _rank_one_reduction(posterior, posterior._width_square(), pairs, pending)
+    return _rank_one_reduction(posterior, posterior._width_square(), pairs, pending, fisher_weight)
 
 
 def choose_pair(
@@ -756,6 +782,7 @@ def choose_pair(
     avoid: np.ndarray | None = None,
     slack: float = 0.05,
     criterion: str = "variance",
+    fisher_weight: str = "predictive",
     rng: np.random.Generator | int | None = None,
 ) -> tuple[int, int] | None:
     """The next pair to show, in random left/right order, or None if none is allowed.
@@ -788,6 +815,9 @@ def choose_pair(
         avoid: ``(m,)`` booleans, pairs chosen only when nothing else is left.
         slack: Relative tolerance defining near-best pairs (0 = argmax).
         criterion: ``"variance"``, ``"width"`` or ``"information"`` (module docstring).
+        fisher_weight: For ``"variance"`` and ``"width"``: ``"predictive"``
+            (default) or ``"at_mean"`` when ``posterior.mean`` is the truth
+            (:func:`variance_reduction`).
         rng: Generator or seed (ties, near-best draw, left/right order).
 
     Returns:
@@ -826,7 +856,12 @@ def choose_pair(
     scores = {"information": information_gain, "variance": variance_reduction, "width": width_reduction}
     if criterion not in scores:
         raise ValueError(f"criterion must be one of {sorted(scores)}, got {criterion!r}")
-    gain = scores[criterion](posterior, pairs[index], pending=None if pending is None else np.asarray(pending)[index])
+    options = {"pending": None if pending is None else np.asarray(pending)[index]}
+    if criterion != "information":
+        options["fisher_weight"] = fisher_weight
+    elif fisher_weight != "predictive":
+        raise ValueError("the information criterion needs the posterior's uncertainty (fisher_weight='predictive')")
+    gain = scores[criterion](posterior, pairs[index], **options)
     near_best = index[gain >= gain.max() * (1.0 - slack)]
     first, second = pairs[gen.choice(near_best)]
     return (int(first), int(second)) if gen.random() < 0.5 else (int(second), int(first))
