@@ -3,7 +3,9 @@
 A question with ``pair_design = adaptive`` gets its trials built at background
 submission like any other, but without items. When the participant reaches
 such a trial, :func:`do_assign_pair` chooses the pair from the group's answers
-so far with :func:`studies.analysis.design.choose_pair` and stores it. The
+so far with :func:`studies.analysis.design.choose_pair` and stores it, with
+why it was chosen (``Trial.pair_selection``: to reach the minimum showings,
+or as the most informative pair; reports count both). The
 group's posterior is kept in the cache and refitted once enough new answers
 arrived (a batched update); until then the newer answers and the pairs on
 other participants' screens count as pending, so concurrent arrivals spread
@@ -18,6 +20,8 @@ left/right order is random; attention checks are placed as before.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from django.core.cache import cache
@@ -67,8 +71,16 @@ def _posterior(group_id, question_id, candidate_ids, winners, losers, answered_p
     return posterior, answered_per_pair
 
 
-def choose_next_pair(trial: Trial, *, rng: np.random.Generator | None = None) -> tuple[int, int] | None:
-    """Candidate ids ``(left, right)`` for ``trial``'s participant, or None if no pair is left."""
+class ChosenPair(NamedTuple):
+    """An adaptive trial's pair and why it was chosen (a ``Trial.PairSelection`` value)."""
+
+    left: int
+    right: int
+    selection: str
+
+
+def choose_next_pair(trial: Trial, *, rng: np.random.Generator | None = None) -> ChosenPair | None:
+    """The pair of candidate ids for ``trial``'s participant, or None if no pair is left."""
     participant = trial.participant
     question: Question = trial.question
     candidates = _done_candidates(participant.study)
@@ -147,7 +159,11 @@ def choose_next_pair(trial: Trial, *, rng: np.random.Generator | None = None) ->
     )
     if chosen is None:
         return None
-    return candidate_ids[chosen[0]], candidate_ids[chosen[1]]
+    # choose_pair keeps to pairs of least-shown candidates while any is below the minimum, so
+    # the chosen pair itself tells which rule picked it.
+    below_minimum = exposure[list(chosen)].min() < question.min_exposure
+    selection = Trial.PairSelection.EXPOSURE if below_minimum else Trial.PairSelection.INFORMATION
+    return ChosenPair(candidate_ids[chosen[0]], candidate_ids[chosen[1]], selection)
 
 
 def do_assign_pair(trial: Trial, *, rng: np.random.Generator | None = None) -> bool:
@@ -172,11 +188,14 @@ def do_assign_pair(trial: Trial, *, rng: np.random.Generator | None = None) -> b
             if chosen is None:
                 return False
             TrialItem.objects.bulk_create(
-                TrialItem(trial_id=trial.pk, slot=slot, candidate_id=cid) for slot, cid in enumerate(chosen)
+                TrialItem(trial_id=trial.pk, slot=slot, candidate_id=cid)
+                for slot, cid in enumerate((chosen.left, chosen.right))
             )
+            Trial.objects.filter(pk=trial.pk).update(pair_selection=chosen.selection)
+            trial.pair_selection = chosen.selection
     except IntegrityError:
         return False  # a concurrent request stored this trial's pair first
     return True
 
 
-__all__ = ["choose_next_pair", "do_assign_pair", "is_adaptive_trial"]
+__all__ = ["ChosenPair", "choose_next_pair", "do_assign_pair", "is_adaptive_trial"]

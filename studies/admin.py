@@ -967,7 +967,7 @@ class ParticipantAdmin(ParticipantErasureMixin, _ReadOnlyAdmin):
 @admin.register(Trial)
 class TrialAdmin(_ReadOnlyAdmin):
     study_path = "participant__study"
-    list_display = ["__str__", "question", "position", "is_practice", "attention_kind", "shown_at"]
+    list_display = ["__str__", "question", "position", "is_practice", "attention_kind", "pair_selection", "shown_at"]
     list_filter = ["participant__study", "is_practice"]
     list_select_related = ["participant", "question"]
 

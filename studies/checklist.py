@@ -250,12 +250,14 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
                                "candidates", summary.rated)
                       % {"trials": study.trials_per_participant, "rated": summary.rated})
     for q in summary.questions:
-        short = sorted(g for g, n in q.ratings_per_candidate.items() if n < q.min_exposure)
+        # At exactly the minimum every comparison goes to showing each candidate that often.
+        short = sorted(g for g, n in q.ratings_per_candidate.items() if n <= q.min_exposure)
         if short:
             yield Finding(WARNING, "adaptive_never_starts",
-                          _("%(question)s: at full quota each candidate is shown fewer than the %(min)s times per group "
-                            "adaptive pairs need before choosing by information (%(groups)s); raise the quotas or "
-                            "lower the minimum showings, or the pairs stay in the exposure phase")
+                          _("%(question)s: at full quota each candidate is shown no more than the %(min)s times per "
+                            "group adaptive pairs spend on showing every candidate before choosing by information "
+                            "(%(groups)s); raise the quotas or lower the minimum showings, or no pair is chosen by "
+                            "information")
                           % {"question": q.label, "min": q.min_exposure, "groups": ", ".join(short)})
     if not study.completion_url and not study.completion_code:
         yield Finding(WARNING, "no_completion", _("there is no completion code or URL: a recruiter cannot confirm "

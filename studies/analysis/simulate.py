@@ -179,6 +179,7 @@ def simulate_study(
         group_culture=own_names,
         is_practice=False,
         attention_kind="",
+        pair_selection="",
         passed_attention=pd.array([pd.NA] * len(frame), dtype="boolean"),
         method=np.array(methods, dtype=object)[cand_method[cid]],
         method_name=np.array(methods, dtype=object)[cand_method[cid]],

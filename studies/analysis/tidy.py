@@ -43,6 +43,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "is_practice": ("boolean", "Practice trial (never analysed)."),
     "attention_kind": ("string", "Attention-check kind, empty for ordinary trials."),
     "passed_attention": ("boolean", "Outcome of an attention check; empty for ordinary trials."),
+    "pair_selection": (
+        "string",
+        "Adaptive 2AFC: 'exposure' if the pair was chosen to show every candidate the minimum number of "
+        "times, 'information' if as the most informative pair; empty otherwise.",
+    ),
     "slot": ("integer", "Display position of the item within the trial (0 = first/left)."),
     "n_items": ("integer", "Number of candidates shown in the trial."),
     "candidate_id": ("integer", "Database id of the generated image."),
@@ -285,6 +290,7 @@ INPUT_DEFAULTS: dict[str, str] = {
     "is_practice": "false",
     "attention_kind": "empty (no attention checks)",
     "passed_attention": "empty",
+    "pair_selection": "empty (not recorded)",
     "slot": "row order within the response",
     "n_items": "1 for Likert",
     "value": "score for Likert",
@@ -345,7 +351,7 @@ def read_tidy(path: str) -> pd.DataFrame:
     defaults = {
         "trial_id": frame["response_id"], "participant_hash": "", "participant_status": "completed",
         "language": "", "attention_failures": 0, "group_culture": "", "dimension": "",
-        "scale_points": pd.NA, "is_practice": False, "attention_kind": "",
+        "scale_points": pd.NA, "is_practice": False, "attention_kind": "", "pair_selection": "",
         "passed_attention": pd.array([pd.NA] * n, dtype="boolean"),
         "value": np.where(likert, frame["score"], np.nan),
         "chosen": pd.array([pd.NA] * n, dtype="boolean"),
@@ -367,6 +373,7 @@ def read_tidy(path: str) -> pd.DataFrame:
             pd.to_numeric(frame["server_rt_ms"], errors="coerce"))
     frame["group_culture"] = frame["group_culture"].fillna("")
     frame["attention_kind"] = frame["attention_kind"].fillna("")
+    frame["pair_selection"] = frame["pair_selection"].fillna("")
     return frame
 
 

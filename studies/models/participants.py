@@ -235,6 +235,11 @@ class Trial(models.Model):
         SCRAMBLED = "scrambled", _("Intact vs scrambled image")
         INSTRUCTED = "instructed", _("Instructed response")
 
+    class PairSelection(models.TextChoices):
+        NONE = "", _("Not chosen adaptively")
+        EXPOSURE = "exposure", _("To reach the minimum showings")
+        INFORMATION = "information", _("As the most informative pair")
+
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials", verbose_name=_("participant"))
     question = models.ForeignKey(Question, on_delete=models.RESTRICT, related_name="trials", verbose_name=_("question"))
     position = models.PositiveIntegerField(_("position"))
@@ -242,6 +247,10 @@ class Trial(models.Model):
     attention_kind = models.CharField(_("attention check"), max_length=16, choices=AttentionKind.choices, blank=True, default="")
     expected = models.JSONField(_("expected answer"), null=True, blank=True, help_text=_("Attention checks only."))
     shown_at = models.DateTimeField(_("first shown"), null=True, blank=True)
+    pair_selection = models.CharField(
+        _("pair chosen"), max_length=16, choices=PairSelection.choices, blank=True, default="",
+        help_text=_("Adaptive 2AFC: why this pair was chosen when the participant reached the trial."),
+    )
 
     class Meta:
         verbose_name = _("trial")

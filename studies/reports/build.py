@@ -28,7 +28,7 @@ from .csvsafe import escape_formula_cells
 from .descriptives import DESCRIPTIVE_SCHEMA, describe, group_names, question_numbers
 from .document import render_html
 from .pdf import PdfError, print_pdf
-from .wording import metric_name, people
+from .wording import adaptive_pairs_text, metric_name, people
 
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
@@ -136,16 +136,36 @@ def _labels(frame: pd.DataFrame, config: dict[str, Any]) -> guards.Labels:
                          group=lambda g: people(names.get(str(g), g)), metric=metric_name)
 
 
-def _pair_design_note(config: dict[str, Any] | None, qid: Any) -> str:
-    """How the question's pairs were chosen, for the Bradley-Terry table's caption."""
+def _is_adaptive(config: dict[str, Any] | None, qid: Any) -> bool:
     question = next((q for q in (config or {}).get("questions", []) if q.get("id") == qid), None)
-    if question is None or question.get("pair_design") != "adaptive":
+    return question is not None and question.get("pair_design") == "adaptive"
+
+
+def _adaptive_pair_counts(part: pd.DataFrame) -> dict[str, int]:
+    """Analysed comparisons of an adaptive question: why each pair was chosen, and how many
+    showed a participant a pair they had compared before (``wording.adaptive_pairs_text``)."""
+    trials = part.drop_duplicates("response_id")
+    # A tidy file from elsewhere may not record why pairs were chosen.
+    selection = (trials["pair_selection"].fillna("").astype(str) if "pair_selection" in trials
+                 else pd.Series("", index=trials.index))
+    pairs = part.groupby("response_id")["candidate_id"].agg(lambda ids: tuple(sorted(ids)))
+    owners = trials.set_index("response_id")["participant_id"].reindex(pairs.index)
+    repeated = pd.DataFrame({"participant": owners, "pair": pairs}).duplicated().sum()
+    counts = {key: int((selection == key).sum()) for key in ("information", "exposure")}
+    return {"comparisons": len(trials), **counts, "unrecorded": len(trials) - sum(counts.values()),
+            "repeated": int(repeated)}
+
+
+def _pair_design_note(config: dict[str, Any] | None, qid: Any, counts: dict[str, int]) -> str:
+    """How the question's pairs were chosen, for the Bradley-Terry table's caption."""
+    if not _is_adaptive(config, qid):
         return ""
+    question = next(q for q in config["questions"] if q.get("id") == qid)
     return (
         " Design: adaptive. Each participant's next pair was chosen from the answers of their "
         "group so far (expected reduction of the strengths' posterior variance, Laplace "
-        "approximation; every candidate shown at least "
-        f"{int(question.get('min_exposure') or 0)} times, no pair repeated to a participant). "
+        "approximation), once every candidate had been shown "
+        f"{int(question.get('min_exposure') or 0)} times. {adaptive_pairs_text(counts)} "
         "The selection depends only on earlier answers, so the design is ignorable for "
         "likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
         "intervals are only asymptotically valid after such a design (Chaudhuri & Mykland "
@@ -353,7 +373,7 @@ def build_report(
             comparisons = _comparisons(gpart)
             if comparisons["winner"].nunique() + comparisons["loser"].nunique() < 2 or len(comparisons) == 0:
                 continue
-            adaptive = bool(_pair_design_note(config, qid))
+            adaptive = _is_adaptive(config, qid)
             try:
                 # A participant bootstrap would credit resampled participants with pairs chosen
                 # from other answers; after an adaptive design the posterior is the valid interval.
@@ -368,7 +388,12 @@ def build_report(
             results["bradley_terry"].append(
                 {"question": qid, "group": group, "table": _records(bt.table),
                  "pair_design": "adaptive" if adaptive else "balanced", "interval": bt.interval,
-                 "design_note": _pair_design_note(config, qid).strip()})
+                 **({"pairs": _adaptive_pair_counts(gpart)} if adaptive else {})})
+        entries = [e for e in results["bradley_terry"] if e["question"] == qid]
+        totals = {key: sum(e.get("pairs", {}).get(key, 0) for e in entries)
+                  for key in ("comparisons", "information", "exposure", "unrecorded", "repeated")}
+        for entry in entries:
+            entry["design_note"] = _pair_design_note(config, qid, totals).strip()
     results["rankings"] = []
     for qid, part in by_method[by_method["question_kind"] == "ranking"].groupby("question_id"):
         label = labels.question(qid)

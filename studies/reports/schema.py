@@ -72,7 +72,9 @@ RESULTS_SCHEMA: dict[str, str] = {
                       "(Satterthwaite), ci_low, ci_high (t on df). Inferential, unlike the "
                       "observed cell_means.",
     "bradley_terry": "Per 2AFC question and group: method log-strengths with participant-"
-                     "bootstrap intervals and win rates.",
+                     "bootstrap intervals (balanced pairs) or posterior intervals (adaptive "
+                     "pairs) and win rates; for adaptive pairs, the analysed comparisons by why "
+                     "their pair was chosen and how many repeated a pair for a participant.",
     "rankings": "Per ranking question and group: mean ranks with intervals and Plackett-Luce "
                 "log-strengths (responses with tied ranks left out).",
     "warnings": "Every guard that fired and every analysis that could not run, with why.",

@@ -696,7 +696,7 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
     if design.get("trials_per_participant"):
         text += f" Sessions had {design['trials_per_participant']} trials."
         text += _balanced_text(ctx)
-    text += "".join(_pair_design_text(q) for q in ctx.questions.values()
+    text += "".join(_pair_design_text(q, ctx) for q in ctx.questions.values()
                     if q.get("kind") == "2afc")
     paragraphs.append(text)
 
@@ -802,8 +802,7 @@ def adaptive_design_text(min_exposure: Any) -> str:
         "each participant's next pair was selected from the answers of their group so far "
         "(expected reduction of the Bradley–Terry strengths' posterior variance, Laplace "
         f"approximation), once every candidate had been shown at least {fmt_int(min_exposure)} "
-        "times in the group; no pair was repeated to a participant and left and right were "
-        "random. The selection depends only on earlier answers, so the design is ignorable "
+        "times in the group; left and right were random. The selection depends only on earlier answers, so the design is ignorable "
         "for likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
         "intervals are only asymptotically valid after it (Chaudhuri & Mykland 1993): the "
         "question's Bradley–Terry strengths are therefore posterior means with Bayesian "
@@ -811,12 +810,46 @@ def adaptive_design_text(min_exposure: Any) -> str:
         "their spread; Gelman 2006).")
 
 
-def _pair_design_text(q: dict[str, Any]) -> str:
+def adaptive_pairs_text(counts: dict[str, int]) -> str:
+    """What the analysed comparisons of an adaptive question were: why each pair was chosen
+    (``Trial.pair_selection``) and whether any participant saw a pair twice."""
+    n, informative = counts.get("comparisons", 0), counts.get("information", 0)
+    exposure, unrecorded, repeated = (counts.get(k, 0) for k in ("exposure", "unrecorded", "repeated"))
+    if not n:
+        return ""
+    if unrecorded == n:
+        text = "Why each pair was chosen is not recorded with these data."
+    elif not informative:
+        text = (f"None of the {fmt_int(n)} analysed comparisons was chosen by information: "
+                f"{'all' if exposure == n else fmt_int(exposure)} were chosen to show every candidate "
+                "the minimum number of times, so at this sample size the pairs are close to a "
+                "balanced design.")
+    else:
+        text = (f"Of the {fmt_int(n)} analysed comparisons, {fmt_int(informative)} were chosen as "
+                f"the most informative pair and {fmt_int(exposure)} to show every candidate the "
+                "minimum number of times"
+                + (f" ({fmt_int(unrecorded)} not recorded)" if unrecorded else "") + ".")
+    if repeated:
+        text += (f" {fmt_int(repeated)} comparison{'s' if repeated != 1 else ''} showed a "
+                 "participant a pair they had already compared (the question has fewer pairs "
+                 "than trials per participant).")
+    else:
+        text += " No participant compared the same pair twice."
+    return text
+
+
+def _pair_design_text(q: dict[str, Any], ctx: Context) -> str:
     """One sentence on how a 2AFC question's pairs were chosen."""
     which = f"question {q.get('number')}"
     design = q.get("pair_design")
     if design == "adaptive":
-        return f" Pairs of {which} were chosen adaptively: {adaptive_design_text(q.get('min_exposure'))}"
+        counts: dict[str, int] = {}
+        for entry in ctx.results.get("bradley_terry", []):
+            if entry.get("question") == q.get("id"):
+                for key, value in (entry.get("pairs") or {}).items():
+                    counts[key] = counts.get(key, 0) + int(value)
+        return (f" Pairs of {which} were chosen adaptively: {adaptive_design_text(q.get('min_exposure'))}"
+                + (f" {adaptive_pairs_text(counts)}" if counts else ""))
     if design == "balanced":
         return (f" Pairs of {which} followed a balanced design: pairs of candidates of one "
                 "content and style by different methods, each shown equally often within each "

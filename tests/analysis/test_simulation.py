@@ -4,6 +4,7 @@ the between-group test keeps its nominal error rate when there is none."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -128,13 +129,34 @@ def test_report_states_an_adaptive_pair_design(tmp_path):
         weights={"western": 0.5, "chinese": 0.5}, own_culture=GROUPS,
         n_participants=6, likert_trials=4, afc_trials=8, rng=3,
     )
-    afc = int(frame.loc[frame["question_kind"] == "2afc", "question_id"].iloc[0])
+    is_afc = frame["question_kind"] == "2afc"
+    afc = int(frame.loc[is_afc, "question_id"].iloc[0])
+    # Why each pair was chosen, as the study records it: the first trials of each group spent on
+    # showing every candidate, the rest by information; one trial's record missing.
+    responses = frame.loc[is_afc].drop_duplicates("response_id")
+    early = responses.groupby("group")["trial_position"].transform(lambda p: p < p.quantile(0.3))
+    selection = np.where(early, "exposure", "information")
+    selection[0] = ""
+    frame.loc[is_afc, "pair_selection"] = frame.loc[is_afc, "response_id"].map(
+        dict(zip(responses["response_id"], selection)))
+    # Independently: comparisons that showed a participant a pair they had compared before.
+    pairs = frame.loc[is_afc].groupby("response_id").agg(
+        participant=("participant_id", "first"), pair=("candidate_id", lambda ids: frozenset(ids)))
+    repeats = int(sum(n - 1 for n in Counter(zip(pairs["participant"], pairs["pair"])).values()))
     config = {"questions": [{"id": afc, "kind": "2afc", "pair_design": "adaptive", "min_exposure": 3}]}
     build_report(frame, tmp_path, config=config, options=ReportOptions(n_resamples=50))
     html = (tmp_path / "report.html").read_text()
-    assert "Design: adaptive" in html and "at least 3 times" in html and "Rubin 1976" in html
+    assert "Design: adaptive" in html and "shown 3 times" in html and "Rubin 1976" in html
     results = json.loads((tmp_path / "results.json").read_text())
     assert {r["pair_design"] for r in results["bradley_terry"]} == {"adaptive"}
+    counted = {key: sum(r["pairs"][key] for r in results["bradley_terry"])
+               for key in ("comparisons", "information", "exposure", "unrecorded", "repeated")}
+    assert counted == {"comparisons": len(responses), "information": int((selection == "information").sum()),
+                       "exposure": int((selection == "exposure").sum()), "unrecorded": 1, "repeated": repeats}
+    assert (f"Of the {counted['comparisons']} analysed comparisons, {counted['information']} were chosen as "
+            f"the most informative pair and {counted['exposure']} to show every candidate the minimum "
+            "number of times (1 not recorded).") in html
+    assert repeats and f"{repeats} comparisons showed a participant a pair they had already compared" in html
     # The participant bootstrap is not valid after an adaptive design: posterior intervals instead.
     assert {r["interval"] for r in results["bradley_terry"]} == {"posterior"}
     assert "posterior intervals" in html and "Chaudhuri &amp; Mykland 1993" in html

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
+from studies.export import study_frame
 from studies.models import Participant, Question, Response, Study, Trial, TrialItem
 
 from .factories import make_study
@@ -152,6 +153,28 @@ def test_minimum_exposure_comes_first():
     ).values_list("candidate_id", flat=True))
     assert len(shown) == candidates
     assert min(shown.values()) >= MIN_EXPOSURE
+
+    # Each trial records why its pair was chosen: replayed in the order the pairs were stored,
+    # "exposure" exactly when one of its candidates was still below the minimum, and never
+    # once every candidate had reached it.
+    items = TrialItem.objects.filter(trial__question=question, trial__is_practice=False, trial__attention_kind="")
+    pairs = defaultdict(list)
+    for trial_id, candidate_id in items.order_by("pk").values_list("trial_id", "candidate_id"):
+        pairs[trial_id].append(candidate_id)
+    recorded = dict(Trial.objects.filter(pk__in=pairs).values_list("pk", "pair_selection"))
+    so_far = Counter({cid: 0 for cid in study.candidates.filter(status="done").values_list("pk", flat=True)})
+    for trial_id, pair in pairs.items():
+        below = min(so_far[cid] for cid in pair) < MIN_EXPOSURE
+        assert recorded[trial_id] == ("exposure" if below else "information"), trial_id
+        if min(so_far.values()) >= MIN_EXPOSURE:
+            assert recorded[trial_id] == "information"
+        so_far.update(pair)
+    assert Counter(recorded.values())["exposure"] >= fewest_trials
+    assert Counter(recorded.values())["information"] > 0
+    # … and the tidy export carries it.
+    exported = study_frame(study.pk).drop_duplicates("trial_id").set_index("trial_id")["pair_selection"]
+    assert {t: exported[t] for t in recorded} == recorded
+    assert set(exported.drop(index=list(recorded))) == {""}
 
 
 def test_adaptive_is_refused_for_other_question_kinds():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -177,8 +178,12 @@ class TestChecklist:
         assert 0 < shown < 50
         warnings = dict(_codes(ready, "warnings"))
         assert warnings["adaptive_never_starts"].startswith(f"{question}: at full quota each candidate is shown "
-                                                            "fewer than the 50 times per group")
-        Question.objects.filter(pk=question.pk).update(min_exposure=max(int(shown), 1))
+                                                            "no more than the 50 times per group")
+        # Shown exactly the minimum: every comparison goes to the showings, none to information.
+        assert shown > 2
+        Question.objects.filter(pk=question.pk).update(min_exposure=math.ceil(shown))
+        assert "adaptive_never_starts" in dict(_codes(ready, "warnings"))
+        Question.objects.filter(pk=question.pk).update(min_exposure=math.ceil(shown) - 1)
         assert "adaptive_never_starts" not in dict(_codes(ready, "warnings"))
         Question.objects.filter(pk=question.pk).update(pair_design="balanced", min_exposure=50)
         assert check_go_live(ready).summary.questions[-1].note == ""

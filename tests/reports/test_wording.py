@@ -14,6 +14,7 @@ from studies.reports.descriptives import question_numbers
 from studies.reports.document import render_html
 from studies.reports.wording import (
     Sentence,
+    adaptive_pairs_text,
     banner_lines,
     fmt,
     fmt_ci,
@@ -255,6 +256,34 @@ def test_method_paragraph_states_designs_and_counts_as_given():
     assert ("Stimuli were the 8 images (candidates) that participants rated or compared in "
             "the analysed responses, generated from 2 content photographs") in (
         methods_paragraphs(results)[1])
+
+
+def test_adaptive_pairs_say_what_the_comparisons_were():
+    """An adaptive design that never left the minimum showings is not worded as chosen by
+    information, and "no pair repeated" is said only when none was."""
+    never = adaptive_pairs_text({"comparisons": 12, "information": 0, "exposure": 12, "unrecorded": 0,
+                                 "repeated": 0})
+    assert never == ("None of the 12 analysed comparisons was chosen by information: all were chosen to "
+                     "show every candidate the minimum number of times, so at this sample size the pairs "
+                     "are close to a balanced design. No participant compared the same pair twice.")
+    mixed = adaptive_pairs_text({"comparisons": 40, "information": 28, "exposure": 12, "unrecorded": 0,
+                                 "repeated": 1})
+    assert mixed.startswith("Of the 40 analysed comparisons, 28 were chosen as the most informative pair "
+                            "and 12 to show every candidate the minimum number of times.")
+    assert mixed.endswith("1 comparison showed a participant a pair they had already compared (the question "
+                          "has fewer pairs than trials per participant).")
+    assert adaptive_pairs_text({"comparisons": 5, "unrecorded": 5}).startswith(
+        "Why each pair was chosen is not recorded with these data.")
+    assert adaptive_pairs_text({}) == ""
+    results = _results()
+    results["questions"].append({"id": 9, "number": 2, "kind": "2afc", "dimension": "overall", "text": "",
+                                 "pair_design": "adaptive", "min_exposure": 2})
+    results["bradley_terry"] = [
+        {"question": 9, "group": g, "pairs": {"comparisons": 6, "information": 0, "exposure": 6,
+                                               "unrecorded": 0, "repeated": 0}} for g in ("west", "east")]
+    design = methods_paragraphs(results)[1]
+    assert "None of the 12 analysed comparisons was chosen by information" in design
+    assert "no pair was repeated" not in design
 
 
 def test_questions_are_numbered_as_the_study_orders_them():
