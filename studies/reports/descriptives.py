@@ -32,8 +32,10 @@ DESCRIPTIVE_SCHEMA: dict[str, str] = {
     "design": "n_generated (candidates the study generated; null without a configuration), "
               "n_candidates (candidates in analysed responses) and the contents and styles "
               "(per culture) of those, methods with their parameters and weights, seeds, "
-              "image size, trials per participant, median responses per participant and "
-              "question, metric versions.",
+              "image size, trials per participant (as configured), screens_per_participant "
+              "(what each analysed participant was shown: rated, practice and attention-check "
+              "screens, each as min, median and max over participants), median responses per "
+              "participant and question, metric versions.",
     "sufficiency": "Per question and group: participants, candidates, ratings per candidate, "
                    "responses, sufficient (the analysis's minimums met) and missing (what "
                    "is needed, in words).",
@@ -96,7 +98,7 @@ def describe(
     return {
         "questions": _questions(frame, config),
         "groups": _groups(frame, kept, config),
-        "design": _design(scored, config),
+        "design": {**_design(scored, config), "screens_per_participant": _screens(frame, scored)},
         "sufficiency": _sufficiency(scored, rules),
         "sufficiency_rules": {
             "min_participants": rules.min_participants,
@@ -253,6 +255,25 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
         "responses_per_participant": {str(_plain(k)): float(v) for k, v in per_participant.items()},
         "metrics_versions": config.get("metrics", []),
     }
+
+
+def _screens(frame: pd.DataFrame, scored: pd.DataFrame) -> dict[str, list[float]]:
+    """Screens each analysed participant was shown, by kind: ``[min, median, max]`` over
+    participants (kinds nobody saw are left out). The configured number of trials is a
+    request; sessions can end up with fewer or more screens."""
+    if not len(scored):
+        return {}
+    shown = frame[frame["participant_id"].isin(scored["participant_id"].unique())]
+    practice = shown["is_practice"].fillna(False).astype(bool)
+    attention = shown["attention_kind"].fillna("").astype(str) != ""
+    out = {}
+    for kind, rows in (("rated", shown[~practice & ~attention]), ("practice", shown[practice]),
+                       ("attention", shown[~practice & attention])):
+        per = (rows.groupby("participant_id")["trial_id"].nunique()
+               .reindex(shown["participant_id"].unique(), fill_value=0))
+        if per.any():
+            out[kind] = [float(per.min()), float(per.median()), float(per.max())]
+    return out
 
 
 def _sufficiency(scored: pd.DataFrame, rules: DesignMinimums) -> list[dict[str, Any]]:

@@ -693,8 +693,8 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
         text += " Each participant gave a median of " + _join(
             [f"{fmt(n, 0)} responses to question {ctx.questions.get(_key(q, ctx), {}).get('number', q)}"
              for q, n in per_participant.items()]) + "."
+    text += _screens_text(design.get("screens_per_participant") or {})
     if design.get("trials_per_participant"):
-        text += f" Sessions had {design['trials_per_participant']} trials."
         text += _balanced_text(ctx)
     text += "".join(_pair_design_text(q) for q in ctx.questions.values()
                     if q.get("kind") == "2afc")
@@ -778,6 +778,22 @@ def _judged(ctx: Context) -> str:
 #: What one trial of a balanced sequence shows, per question kind (2AFC: see
 #: :func:`_pair_design_text`).
 _UNITS = {"likert": "candidates", "ranking": "sets of candidates of one content and style"}
+
+
+def _screens_text(screens: dict[str, list[float]]) -> str:
+    """What participants were shown, from the data (the configured number of trials is
+    only what was requested)."""
+    def count(kind: str, one: str, many: str) -> str:
+        low, median, high = screens[kind]
+        noun = one if low == high == 1 else many
+        if low == high:
+            return f"{fmt_int(low)} {noun}"
+        return f"a median of {fmt_plain(median)} {many} (range {fmt_int(low)}–{fmt_int(high)})"
+
+    parts = [count(kind, one, many) for kind, one, many in (
+        ("rated", "rated trial", "rated trials"), ("practice", "practice screen", "practice screens"),
+        ("attention", "attention-check screen", "attention-check screens")) if kind in screens]
+    return f" Each analysed participant saw {_join(parts)}." if parts else ""
 
 
 def _balanced_text(ctx: Context) -> str:

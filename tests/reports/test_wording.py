@@ -279,3 +279,16 @@ def test_cultures_are_named_as_configured():
     assert participants == ["Chinese", "Chinese ink wash"]
     assert "western oil" in cells and "western-oil" not in cells
     assert "chinese-ink" not in cells
+
+
+def test_screens_per_participant_are_given_as_the_data_have_them():
+    """Counts that differ between participants are a median with their range; kinds nobody
+    saw are not mentioned; the configured number of trials is not presented as what
+    participants had."""
+    results = _results()
+    results["design"] = {"trials_per_participant": 40,
+                         "screens_per_participant": {"rated": [10, 11.5, 12], "attention": [1, 1, 1]}}
+    design = methods_paragraphs(results)[1]
+    assert ("Each analysed participant saw a median of 11.5 rated trials (range 10–12) and 1 "
+            "attention-check screen.") in design
+    assert "40" not in design and "practice" not in design
