@@ -587,7 +587,8 @@ def _pairwise(doc: Document, qid: Any) -> str:
                                    ["Method"] + [ctx.group_name(g) for g in groups], body, note)))
         fig = plots.strength_plot(tables, groups=groups,
                                   group_names={g: ctx.group_name(g) for g in groups},
-                                  xlabel=xlabel, level=ctx.level)
+                                  xlabel=xlabel, level=ctx.level,
+                                  interval="posterior interval" if kind == "posterior" else "CI")
         out.append(doc.figure(plots.to_svg(fig), f"{what} by method and group, "
                               f"{ctx.question_title(qid)}; bars are {level_text(ctx.level)} "
                               f"{'posterior' if kind == 'posterior' else 'confidence'} intervals."))

@@ -580,10 +580,11 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         if not clear:
             continue
         best = max(clear, key=lambda r: r["strength"])
+        interval = "posterior interval" if entry.get("interval") == "posterior" else "CI"
         if best["strength"] > 0:
             sentences.append(Sentence(
                 f"{ctx.group_people(entry['group'])} preferred {best['item']} in paired "
-                f"choices (log-strength {fmt(best['strength'])}, {level_text(ctx.level)} CI "
+                f"choices (log-strength {fmt(best['strength'])}, {level_text(ctx.level)} {interval} "
                 f"{fmt_ci(best['ci_low'], best['ci_high'])}; won {fmt(100 * best['win_rate'], 0)} % "
                 "of its comparisons).", "finding", (f"method:{best['item']}",)))
     return sentences

@@ -292,3 +292,24 @@ def test_screens_per_participant_are_given_as_the_data_have_them():
     assert ("Each analysed participant saw a median of 11.5 rated trials (range 10–12) and 1 "
             "attention-check screen.") in design
     assert "40" not in design and "practice" not in design
+
+
+def test_strength_intervals_are_named_as_the_kind_given(monkeypatch):
+    """After an adaptive design the Bradley–Terry intervals are posterior intervals: the
+    figure's axis and the summary sentence say so; a bootstrap interval stays a CI."""
+    from studies.reports import plots
+
+    labels = []
+    monkeypatch.setattr(plots, "to_svg", lambda fig: labels.extend(
+        ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()) or "")
+    table = [{"item": "AdaIN", "strength": 0.9, "ci_low": 0.2, "ci_high": 1.6, "win_rate": 0.7},
+             {"item": "WCT", "strength": -0.9, "ci_low": -1.6, "ci_high": -0.2, "win_rate": 0.3}]
+    for interval, shown in (("posterior", "95 % posterior interval"), ("bootstrap", "95 % CI")):
+        results = _results()
+        results["bradley_terry"] = [{"question": 7, "group": "west", "table": table,
+                                     "interval": interval}]
+        labels.clear()
+        render_html(results)
+        assert f"log-strength (Bradley–Terry) ({shown})" in labels
+        assert any(f"log-strength 0.90, {shown} [0.20, 1.60]" in s.text
+                   for s in summary_sentences(results)[7])
