@@ -590,11 +590,24 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     return sentences
 
 
+#: Why a split-half value at or below zero is not shown as a reliability.
+NO_RELIABILITY = ("the two random halves of the raters did not order the candidates "
+                  "consistently, so the ratings are too few or too noisy for a reliability "
+                  "estimate (Spearman–Brown applied to a negative correlation gives no "
+                  "reliability)")
+
+
+def reliable(value: Any) -> bool:
+    """A split-half value that is a reliability (positive); at or below zero it is not."""
+    x = number(value)
+    return x is not None and x > 0
+
+
 def _reliability_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     rows = [r for r in ctx.results.get("reliability", []) if r.get("question") == qid
             and not ctx.guarded(qid, r.get("group"), "reliability")]
     level = "nominal" if (ctx.questions.get(qid) or {}).get("kind") == "2afc" else "interval"
-    parts = []
+    parts, negative = [], False
     for r in rows:
         alpha = r.get(f"alpha_{level}", r.get("alpha"))
         split = r.get("noise_ceiling", r.get("split_half"))
@@ -603,14 +616,18 @@ def _reliability_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         bits = []
         if number(alpha) is not None:
             bits.append(f"α = {fmt(alpha, bounded=True)}")
-        if number(split) is not None:
+        if reliable(split):
             bits.append(f"split-half {fmt(split, bounded=True)}")
+        elif number(split) is not None:
+            bits.append("no split-half reliability (negative)")
+            negative = True
         parts.append(f"{ctx.group_name(r['group'])} {', '.join(bits)}")
     if not parts:
         return []
     return [Sentence(
         f"Reliability: Krippendorff's α ({level}) between raters and the split-half reliability "
-        f"of candidate means (Spearman–Brown) were: {'; '.join(parts)}.", "descriptive")]
+        f"of candidate means (Spearman–Brown) were: {'; '.join(parts)}."
+        + (f" Negative split-half: {NO_RELIABILITY}." if negative else ""), "descriptive")]
 
 
 # --------------------------------------------------------------------------

@@ -4,14 +4,16 @@ of these data, which are too few for most of the planned statistics."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from studies.reports import ReportOptions, build_report
-from studies.reports.wording import methods_paragraphs
+from studies.reports.wording import methods_paragraphs, summary_sentences
 
 from . import small_study
+from .checks import scan
 
 pytestmark = pytest.mark.slow
 
@@ -32,3 +34,16 @@ def test_sessions_are_described_as_shown_not_as_configured(report):
     assert "8 trials" not in html
     assert ("Each analysed participant saw 2 rated trials, 1 practice screen, and 2 "
             "attention-check screens.") in design
+
+
+def test_negative_split_half_is_no_reliability_and_nothing_is_derived_from_it(report):
+    html, results = report
+    assert results["reliability"][0]["split_half"] < 0  # the raw estimate is kept
+    cells = scan(html).cells
+    row = cells[cells.index("Q1", cells.index("Split-half")):][:7]
+    assert re.fullmatch(r"negative \(−\d\.\d\d\)", row[6]), row
+    assert "Disattenuated agreement" not in html
+    assert not [c for c in cells if "[−1.00, 1.00]" in c]
+    assert "No disattenuated agreement for Western participants" in html
+    sentence = summary_sentences(results)[1][-1].text
+    assert "no split-half reliability (negative)" in sentence and "too few or too noisy" in sentence

@@ -313,3 +313,21 @@ def test_strength_intervals_are_named_as_the_kind_given(monkeypatch):
         assert f"log-strength (Bradley–Terry) ({shown})" in labels
         assert any(f"log-strength 0.90, {shown} [0.20, 1.60]" in s.text
                    for s in summary_sentences(results)[7])
+
+
+def test_disattenuated_table_only_for_groups_with_a_reliability():
+    """A group whose noise ceiling is negative has no column in the disattenuated table,
+    and the note says why; a group with a positive ceiling keeps its column."""
+    results = _results()
+    for r in results["agreement"]:
+        ceiling = {"west": 0.64, "cn": -0.8, "jp": 0.5}[r["group"]]
+        positive = ceiling > 0 and r["statistic"] is not None
+        r.update(noise_ceiling=ceiling,
+                 disattenuated=r["statistic"] / ceiling ** 0.5 if positive else None,
+                 disattenuated_low=-0.1 if positive else None,
+                 disattenuated_high=0.9 if positive else None)
+    html = render_html(results)
+    table = html[html.index("Disattenuated agreement"):]
+    table = table[:table.index("</table>")]
+    assert "Western (ceiling .64)" in table and "Chinese" not in table
+    assert "No disattenuated agreement for Chinese participants" in html
