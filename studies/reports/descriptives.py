@@ -41,7 +41,8 @@ DESCRIPTIVE_SCHEMA: dict[str, str] = {
                    "is needed, in words).",
     "sufficiency_rules": "The minimums the sufficiency rows were checked against.",
     "cell_means": "Observed mean score per question, group and level of a factor (method; "
-                  "in_group: own culture / other cultures) with participant-bootstrap "
+                  "in_group: own culture / other cultures, left out where every response "
+                  "compares candidates of one style culture) with participant-bootstrap "
                   "ci_low/ci_high (descriptive) and n_participants.",
     "candidate_extremes": "Per question and group, the best- and worst-rated candidates: "
                           "end, rank, candidate_id, mean_score, n_ratings, method, "
@@ -311,6 +312,8 @@ def _cell_means(
         slim = part[["participant_id", "score"]]
         weights = None  # one draw of participants for both factors (the same people)
         for factor, levels in factors.items():
+            if factor == "in_group" and one_culture_per_response(part):
+                continue
             table = correlation.ScoreTable.from_frame(slim.assign(_cell=levels(part)),
                                                       candidate="_cell")
             if table.counts.size == 0:
@@ -326,6 +329,14 @@ def _cell_means(
                              "level": str(key), "estimate": _finite(m), "ci_low": _finite(lo),
                              "ci_high": _finite(hi), "n_participants": len(table.participants)})
     return rows
+
+
+def one_culture_per_response(part: pd.DataFrame) -> bool:
+    """Every response compares candidates of one style culture (2AFC pairs share their style):
+    their scores are relative to each other, so own-culture and other-culture styles both
+    average one half and comparing them says nothing."""
+    per_response = part.groupby("response_id")["style_culture"]
+    return bool((per_response.size() > 1).all() and (per_response.nunique() == 1).all())
 
 
 def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:

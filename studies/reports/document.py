@@ -529,21 +529,29 @@ def _observed_means(doc: Document, qid: Any, rows: list[dict[str, Any]], scale: 
             "estimated marginal means and contrasts for inference).")
     if not has_ci:
         note = f"{kind}; no intervals: the data are below the minimum for inference."
-    table = doc.table(Table(f"{kind} by method and by the style's culture, "
+    in_group = any(r["factor"] == "in_group" for r in rows)
+    by_culture = " and by the style's culture" if in_group else ""
+    table = doc.table(Table(f"{kind} by method{by_culture}, "
                             f"{ctx.question_title(qid)} (descriptive)",
                             ["Factor", "Level"] + [f"{ctx.group_name(g)} M"
                                                    + ("" if ctx.guarded(qid, g) else " [CI]")
                                                    for g in groups],
                             body, note, 2))
+    if not in_group and any(g.get("culture") for g in ctx.groups.values()):
+        unit = "pair" if (ctx.questions.get(qid) or {}).get("kind") == "2afc" else "response"
+        table += (f"<p>Own-culture and other-culture styles are not compared for this question: "
+                  f"the candidates of every {unit} had the same style, so a choice between them "
+                  "says nothing about the style's culture.</p>")
     if not figure:
         return f"<h3>{kind} (descriptive)</h3>{table}"
     fig = plots.means_plot(rows, groups=groups, group_names={g: ctx.group_name(g) for g in groups},
                            ylabel=scale, level=ctx.level if has_ci else None)
     bars = _bars_caption(ctx, has_ci)
     fig_html = doc.figure(plots.to_svg(fig),
-                          f"{kind} by method (left) and by whether the style is from the "
-                          f"participants' own culture (right), per group, "
-                          f"{ctx.question_title(qid)}; {bars}.")
+                          f"{kind} by method"
+                          + (" (left) and by whether the style is from the participants' own "
+                             "culture (right)" if in_group else "")
+                          + f", per group, {ctx.question_title(qid)}; {bars}.")
     return f"<h3>{kind}</h3>{table}{fig_html}"
 
 

@@ -7,9 +7,11 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from studies.reports import ReportOptions, build_report
+from studies.reports.descriptives import one_culture_per_response
 from studies.reports.wording import methods_paragraphs, summary_sentences
 
 from . import small_study
@@ -47,3 +49,23 @@ def test_negative_split_half_is_no_reliability_and_nothing_is_derived_from_it(re
     assert "No disattenuated agreement for Western participants" in html
     sentence = summary_sentences(results)[1][-1].text
     assert "no split-half reliability (negative)" in sentence and "too few or too noisy" in sentence
+
+
+def test_choices_between_one_style_are_not_compared_by_culture(report):
+    """Both images of a 2AFC pair share their style: no own- vs other-culture means (they are
+    one half by construction), and the report says why where they would be."""
+    html, results = report
+    assert {r["factor"] for r in results["cell_means"]} == {"method"}
+    assert "own culture" not in scan(html).cells
+    assert "the candidates of every pair had the same style" in html
+    assert "by the style's culture" not in html and "own culture (right)" not in html
+
+
+def test_ratings_and_mixed_sets_keep_the_culture_comparison():
+    """One candidate per response (ratings), or sets mixing cultures, keep own vs other."""
+    likert = pd.DataFrame({"response_id": [1, 2], "style_culture": ["a", "b"]})
+    mixed = pd.DataFrame({"response_id": [1, 1, 1], "style_culture": ["a", "a", "b"]})
+    one = pd.DataFrame({"response_id": [1, 1, 2, 2], "style_culture": ["a", "a", "b", "b"]})
+    assert not one_culture_per_response(likert)
+    assert not one_culture_per_response(mixed)
+    assert one_culture_per_response(one)
