@@ -46,7 +46,8 @@ DESCRIPTIVE_SCHEMA: dict[str, str] = {
                   "ci_low/ci_high (descriptive) and n_participants.",
     "candidate_extremes": "Per question and group, the best- and worst-rated candidates: "
                           "end, rank, candidate_id, mean_score, n_ratings, method, "
-                          "style_culture, metric values.",
+                          "style_culture, content (title of the content photograph), metric "
+                          "values; candidates tied across the two ends are at neither.",
     "software": "Versions of Python and the numerical libraries.",
     "configuration_summary": "What the report's appendix lists of the frozen configuration, "
                              "and live_edits: the changes made while live (null when the "
@@ -108,7 +109,7 @@ def describe(
         },
         "cell_means": _cell_means(scored, rng=rng, n_resamples=min(n_resamples, DESCRIPTIVE_RESAMPLES),
                                   level=confidence_level),
-        "candidate_extremes": _candidate_extremes(scored),
+        "candidate_extremes": _candidate_extremes(scored, config),
         "software": software_versions(),
         "configuration_summary": _configuration_summary(config),
         "culture_names": culture_names(config),
@@ -339,11 +340,15 @@ def one_culture_per_response(part: pd.DataFrame) -> bool:
     return bool((per_response.size() > 1).all() and (per_response.nunique() == 1).all())
 
 
-def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
-    """Best- and worst-rated candidates per question x group (mean score, n ratings)."""
+def _candidate_extremes(scored: pd.DataFrame, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Best- and worst-rated candidates per question x group (mean score, n ratings).
+
+    The two ends never share a mean: candidates tied across them are at neither end, so
+    with many ties fewer (or no) candidates are shown."""
     rows: list[dict[str, Any]] = []
     if not len(scored):
         return rows
+    titles = {c.get("id"): c.get("title") for c in config.get("content_images", [])}
     metrics = tidy.metric_columns(scored)
     info = scored.groupby("candidate_id")[["method", "style_culture", "content_id", "style_id",
                                            *metrics]].first()
@@ -356,7 +361,10 @@ def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
             means = multiple
         ordered = means.sort_values(["mean", "size"], ascending=[False, False])
         n = min(EXTREMES_PER_END, len(ordered) // 2)
-        for end, chosen in (("best", ordered.head(n)), ("worst", ordered.tail(n).iloc[::-1])):
+        best, worst = ordered.head(n), ordered.tail(n).iloc[::-1]
+        tied = set(best["mean"]) & set(worst["mean"])
+        for end, chosen in (("best", best), ("worst", worst)):
+            chosen = chosen[~chosen["mean"].isin(tied)]
             for rank, (cid, row) in enumerate(chosen.iterrows(), start=1):
                 meta = info.loc[cid]
                 rows.append({
@@ -364,6 +372,8 @@ def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
                     "candidate_id": _plain(cid), "mean_score": float(row["mean"]),
                     "n_ratings": int(row["size"]), "method": str(meta["method"]),
                     "style_culture": str(meta["style_culture"]),
+                    "content": str(titles.get(_plain(meta["content_id"]))
+                                   or f"content {_plain(meta['content_id'])}"),
                     "metrics": {m: _finite(meta[m]) for m in metrics},
                 })
     return rows

@@ -643,11 +643,13 @@ def _candidates(doc: Document, qid: Any) -> str:
                 tiles.append(
                     f'<div class="tile {end}">{img}<div class="cap"><b>{end} {r["rank"]}</b> · '
                     f'M = {esc(fmt(r["mean_score"]))} (n = {r["n_ratings"]})<br>'
-                    f'{esc(r["method"])} · {esc(ctx.culture_name(r["style_culture"]))}</div></div>')
+                    f'{esc(r["method"])} · {esc(ctx.culture_name(r["style_culture"]))}'
+                    + (f' · {esc(r["content"])}' if r.get("content") else "") + '</div></div>')
         blocks.append(f'<div class="grid-row"><div class="grid-group">{esc(ctx.group_name(g))}'
                       f'</div><div class="tiles">{"".join(tiles)}</div></div>')
     caption = (f"Best- and worst-rated candidates per group, {ctx.question_title(qid)}: mean "
-               "score (M) over the group's ratings (n), method and style culture.")
+               "score (M) over the group's ratings (n), method, style culture and content "
+               "photograph. Candidates tied in M across the two ends are at neither.")
     if missing_images:
         caption += " Images were not available to this report (e.g. built from a tidy file)."
     return "<h3>Best and worst candidates</h3>" + doc.figure(

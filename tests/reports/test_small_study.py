@@ -7,11 +7,12 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from studies.reports import ReportOptions, build_report
-from studies.reports.descriptives import one_culture_per_response
+from studies.reports.descriptives import _candidate_extremes, one_culture_per_response
 from studies.reports.wording import methods_paragraphs, summary_sentences
 
 from . import small_study
@@ -69,3 +70,23 @@ def test_ratings_and_mixed_sets_keep_the_culture_comparison():
     assert not one_culture_per_response(likert)
     assert not one_culture_per_response(mixed)
     assert one_culture_per_response(one)
+
+
+def test_best_and_worst_never_share_a_mean_and_name_the_content():
+    means = [1.0, 0.5, 0.5, 0.5, 0.5, 0.0]
+    scored = pd.DataFrame({
+        "question_id": 1, "group": "west", "candidate_id": np.repeat(range(6), 2),
+        "score": np.repeat(means, 2), "method": "WCT", "style_culture": "western-oil",
+        "content_id": np.repeat([1, 2, 1, 2, 1, 2], 2), "style_id": 1})
+    config = {"content_images": [{"id": 1, "title": "harbour"}]}
+    rows = _candidate_extremes(scored, config)
+    assert [(r["end"], r["mean_score"], r["content"]) for r in rows] == [
+        ("best", 1.0, "harbour"), ("worst", 0.0, "content 2")]
+    assert _candidate_extremes(scored.assign(score=0.5), config) == []
+
+
+def test_candidate_tiles_name_the_content(report):
+    html, results = report
+    tiles = re.findall(r'<div class="cap">(.*?)</div></div>', html)
+    assert tiles and all(t.endswith(("· harbour", "· market")) for t in tiles)
+    assert "style culture and content photograph" in html
