@@ -456,6 +456,9 @@ class AgreementResult:
       of the group would give). It is ``statistic`` divided by the square root
       of the noise ceiling (split-half reliability of the candidate means,
       Spearman-Brown); interval ``disattenuated_low, disattenuated_high``.
+      All three are NaN where the noise ceiling is not positive (the rater
+      halves do not order the candidates consistently: no reliability), while
+      ``noise_ceiling`` keeps its raw value.
     * ``statistic``: the correlation between a metric and the mean of ``k``
       ratings of the candidate by raters of the group, ``k =
       ratings_per_candidate`` (the harmonic mean of the study's ratings per
@@ -705,6 +708,10 @@ def crossed_agreement(
                         continue
                     low, high = _percentile(dist, level)
                     dlow, dhigh = np.clip(_percentile(dis_dist, level), -1.0, 1.0)
+                    if not rep.ceiling > 0:
+                        # No reliability to correct by: replicates whose ceiling happens to be
+                        # positive would give an interval for an estimate that does not exist.
+                        dlow = dhigh = float("nan")
                     dists[(g, q, metric, kind)] = dist
                     rows.append({
                         "group": g, "question": q, "metric": metric, "correlation": kind,

@@ -32,18 +32,22 @@ DESCRIPTIVE_SCHEMA: dict[str, str] = {
     "design": "n_generated (candidates the study generated; null without a configuration), "
               "n_candidates (candidates in analysed responses) and the contents and styles "
               "(per culture) of those, methods with their parameters and weights, seeds, "
-              "image size, trials per participant, median responses per participant and "
-              "question, metric versions.",
+              "image size, trials per participant (as configured), screens_per_participant "
+              "(what each analysed participant was shown: rated, practice and attention-check "
+              "screens, each as min, median and max over participants), median responses per "
+              "participant and question, metric versions.",
     "sufficiency": "Per question and group: participants, candidates, ratings per candidate, "
                    "responses, sufficient (the analysis's minimums met) and missing (what "
                    "is needed, in words).",
     "sufficiency_rules": "The minimums the sufficiency rows were checked against.",
     "cell_means": "Observed mean score per question, group and level of a factor (method; "
-                  "in_group: own culture / other cultures) with participant-bootstrap "
+                  "in_group: own culture / other cultures, left out where every response "
+                  "compares candidates of one style culture) with participant-bootstrap "
                   "ci_low/ci_high (descriptive) and n_participants.",
     "candidate_extremes": "Per question and group, the best- and worst-rated candidates: "
                           "end, rank, candidate_id, mean_score, n_ratings, method, "
-                          "style_culture, metric values.",
+                          "style_culture, content (title of the content photograph), metric "
+                          "values; candidates tied across the two ends are at neither.",
     "software": "Versions of Python and the numerical libraries.",
     "configuration_summary": "What the report's appendix lists of the frozen configuration, "
                              "and live_edits: the changes made while live (null when the "
@@ -96,7 +100,7 @@ def describe(
     return {
         "questions": _questions(frame, config),
         "groups": _groups(frame, kept, config),
-        "design": _design(scored, config),
+        "design": {**_design(scored, config), "screens_per_participant": _screens(frame, scored)},
         "sufficiency": _sufficiency(scored, rules),
         "sufficiency_rules": {
             "min_participants": rules.min_participants,
@@ -105,7 +109,7 @@ def describe(
         },
         "cell_means": _cell_means(scored, rng=rng, n_resamples=min(n_resamples, DESCRIPTIVE_RESAMPLES),
                                   level=confidence_level),
-        "candidate_extremes": _candidate_extremes(scored),
+        "candidate_extremes": _candidate_extremes(scored, config),
         "software": software_versions(),
         "configuration_summary": _configuration_summary(config),
         "culture_names": culture_names(config),
@@ -255,6 +259,25 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _screens(frame: pd.DataFrame, scored: pd.DataFrame) -> dict[str, list[float]]:
+    """Screens each analysed participant was shown, by kind: ``[min, median, max]`` over
+    participants (kinds nobody saw are left out). The configured number of trials is a
+    request; sessions can end up with fewer or more screens."""
+    if not len(scored):
+        return {}
+    shown = frame[frame["participant_id"].isin(scored["participant_id"].unique())]
+    practice = shown["is_practice"].fillna(False).astype(bool)
+    attention = shown["attention_kind"].fillna("").astype(str) != ""
+    out = {}
+    for kind, rows in (("rated", shown[~practice & ~attention]), ("practice", shown[practice]),
+                       ("attention", shown[~practice & attention])):
+        per = (rows.groupby("participant_id")["trial_id"].nunique()
+               .reindex(shown["participant_id"].unique(), fill_value=0))
+        if per.any():
+            out[kind] = [float(per.min()), float(per.median()), float(per.max())]
+    return out
+
+
 def _sufficiency(scored: pd.DataFrame, rules: DesignMinimums) -> list[dict[str, Any]]:
     """Counts per question x group, and what is missing to reach the analysis's minimums
     (:func:`studies.analysis.guards.design_counts`, in the reader's words)."""
@@ -290,6 +313,8 @@ def _cell_means(
         slim = part[["participant_id", "score"]]
         weights = None  # one draw of participants for both factors (the same people)
         for factor, levels in factors.items():
+            if factor == "in_group" and one_culture_per_response(part):
+                continue
             table = correlation.ScoreTable.from_frame(slim.assign(_cell=levels(part)),
                                                       candidate="_cell")
             if table.counts.size == 0:
@@ -307,11 +332,23 @@ def _cell_means(
     return rows
 
 
-def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
-    """Best- and worst-rated candidates per question x group (mean score, n ratings)."""
+def one_culture_per_response(part: pd.DataFrame) -> bool:
+    """Every response compares candidates of one style culture (2AFC pairs share their style):
+    their scores are relative to each other, so own-culture and other-culture styles both
+    average one half and comparing them says nothing."""
+    per_response = part.groupby("response_id")["style_culture"]
+    return bool((per_response.size() > 1).all() and (per_response.nunique() == 1).all())
+
+
+def _candidate_extremes(scored: pd.DataFrame, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Best- and worst-rated candidates per question x group (mean score, n ratings).
+
+    The two ends never share a mean: candidates tied across them are at neither end, so
+    with many ties fewer (or no) candidates are shown."""
     rows: list[dict[str, Any]] = []
     if not len(scored):
         return rows
+    titles = {c.get("id"): c.get("title") for c in config.get("content_images", [])}
     metrics = tidy.metric_columns(scored)
     info = scored.groupby("candidate_id")[["method", "style_culture", "content_id", "style_id",
                                            *metrics]].first()
@@ -324,7 +361,10 @@ def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
             means = multiple
         ordered = means.sort_values(["mean", "size"], ascending=[False, False])
         n = min(EXTREMES_PER_END, len(ordered) // 2)
-        for end, chosen in (("best", ordered.head(n)), ("worst", ordered.tail(n).iloc[::-1])):
+        best, worst = ordered.head(n), ordered.tail(n).iloc[::-1]
+        tied = set(best["mean"]) & set(worst["mean"])
+        for end, chosen in (("best", best), ("worst", worst)):
+            chosen = chosen[~chosen["mean"].isin(tied)]
             for rank, (cid, row) in enumerate(chosen.iterrows(), start=1):
                 meta = info.loc[cid]
                 rows.append({
@@ -332,6 +372,8 @@ def _candidate_extremes(scored: pd.DataFrame) -> list[dict[str, Any]]:
                     "candidate_id": _plain(cid), "mean_score": float(row["mean"]),
                     "n_ratings": int(row["size"]), "method": str(meta["method"]),
                     "style_culture": str(meta["style_culture"]),
+                    "content": str(titles.get(_plain(meta["content_id"]))
+                                   or f"content {_plain(meta['content_id'])}"),
                     "metrics": {m: _finite(meta[m]) for m in metrics},
                 })
     return rows

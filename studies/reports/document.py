@@ -19,6 +19,7 @@ from typing import Any
 from . import plots
 from .wording import (
     DASH,
+    NO_RELIABILITY,
     Context,
     banner_lines,
     contrast_levels,
@@ -35,6 +36,7 @@ from .wording import (
     number,
     p_clause,
     params_text,
+    reliable,
     summary_sentences,
     term_label,
 )
@@ -270,7 +272,9 @@ def _agreement(doc: Document, qid: Any) -> str:
         note = (f"{ctx.correlation.title()} correlation, across candidates, between each metric "
                 f"and the group's mean rating of the candidate{_per_candidate(rows, chunk)}, "
                 "uncorrected: rater noise in these means makes it smaller than the agreement "
-                "with the group's expected rating (the disattenuated table), and the interval "
+                "with the group's expected rating"
+                + (" (the disattenuated table)" if any(reliable(r.get("noise_ceiling")) for r in rows)
+                   else "") + ", and the interval "
                 "is for this uncorrected quantity. n = participants. Metrics are "
                 "ordered by their mean agreement; metrics without values are omitted.")
         rows_one = next((r for r in rows if r.get("n_candidates")), None)
@@ -303,6 +307,14 @@ def _disattenuated(doc: Document, qid: Any, rows: list[dict], groups: list[str],
     by = {(r["metric"], r["group"]): r for r in rows}
     ceilings = {g: next((r.get("noise_ceiling") for r in rows if r["group"] == g), None)
                 for g in groups}
+    # Without a positive ceiling there is no reliability to correct by.
+    unreliable = [g for g in groups if not reliable(ceilings[g])]
+    groups = [g for g in groups if g not in unreliable]
+    why = (f"No disattenuated agreement for {_join_names(ctx, unreliable)}: the noise ceiling "
+           f"(split-half reliability of the candidate means) is not positive; {NO_RELIABILITY}."
+           if unreliable else "")
+    if not groups:
+        return f"<p>{esc(why)}</p>"
     header = ["Metric"] + [f"{ctx.group_name(g)} (ceiling {fmt(ceilings[g], bounded=True)})"
                            for g in groups]
     body = []
@@ -312,14 +324,15 @@ def _disattenuated(doc: Document, qid: Any, rows: list[dict], groups: list[str],
             r = by.get((m, g), {})
             ci = fmt_ci(r.get("disattenuated_low"), r.get("disattenuated_high"))
             est = fmt(r.get("disattenuated"))
-            cells.append(est if ci == DASH or number(r.get("ci_low")) is None else f"{est} {ci}")
+            cells.append(est if ci == DASH or number(r.get("disattenuated")) is None
+                         else f"{est} {ci}")
         body.append(cells)
     note = (f"The primary estimand: the correlation ({ctx.symbol}) between each metric and the "
             "group's expected rating of a candidate (what infinitely many raters of the group "
             "would give), estimated as the uncorrected agreement divided by the square root "
             "of the noise ceiling, the split-half reliability of the group's candidate means "
             "(Spearman–Brown), with its own crossed-bootstrap interval. It can exceed 1 when "
-            "the ceiling is low; read it beside the uncorrected values.")
+            "the ceiling is low; read it beside the uncorrected values." + (" " + why if why else ""))
     return doc.table(Table(f"Disattenuated agreement, {ctx.question_title(qid)}",
                            header, body, note))
 
@@ -516,21 +529,29 @@ def _observed_means(doc: Document, qid: Any, rows: list[dict[str, Any]], scale: 
             "estimated marginal means and contrasts for inference).")
     if not has_ci:
         note = f"{kind}; no intervals: the data are below the minimum for inference."
-    table = doc.table(Table(f"{kind} by method and by the style's culture, "
+    in_group = any(r["factor"] == "in_group" for r in rows)
+    by_culture = " and by the style's culture" if in_group else ""
+    table = doc.table(Table(f"{kind} by method{by_culture}, "
                             f"{ctx.question_title(qid)} (descriptive)",
                             ["Factor", "Level"] + [f"{ctx.group_name(g)} M"
                                                    + ("" if ctx.guarded(qid, g) else " [CI]")
                                                    for g in groups],
                             body, note, 2))
+    if not in_group and any(g.get("culture") for g in ctx.groups.values()):
+        unit = "pair" if (ctx.questions.get(qid) or {}).get("kind") == "2afc" else "response"
+        table += (f"<p>Own-culture and other-culture styles are not compared for this question: "
+                  f"the candidates of every {unit} had the same style, so a choice between them "
+                  "says nothing about the style's culture.</p>")
     if not figure:
         return f"<h3>{kind} (descriptive)</h3>{table}"
     fig = plots.means_plot(rows, groups=groups, group_names={g: ctx.group_name(g) for g in groups},
                            ylabel=scale, level=ctx.level if has_ci else None)
     bars = _bars_caption(ctx, has_ci)
     fig_html = doc.figure(plots.to_svg(fig),
-                          f"{kind} by method (left) and by whether the style is from the "
-                          f"participants' own culture (right), per group, "
-                          f"{ctx.question_title(qid)}; {bars}.")
+                          f"{kind} by method"
+                          + (" (left) and by whether the style is from the participants' own "
+                             "culture (right)" if in_group else "")
+                          + f", per group, {ctx.question_title(qid)}; {bars}.")
     return f"<h3>{kind}</h3>{table}{fig_html}"
 
 
@@ -587,7 +608,8 @@ def _pairwise(doc: Document, qid: Any) -> str:
                                    ["Method"] + [ctx.group_name(g) for g in groups], body, note)))
         fig = plots.strength_plot(tables, groups=groups,
                                   group_names={g: ctx.group_name(g) for g in groups},
-                                  xlabel=xlabel, level=ctx.level)
+                                  xlabel=xlabel, level=ctx.level,
+                                  interval="posterior interval" if kind == "posterior" else "CI")
         out.append(doc.figure(plots.to_svg(fig), f"{what} by method and group, "
                               f"{ctx.question_title(qid)}; bars are {level_text(ctx.level)} "
                               f"{'posterior' if kind == 'posterior' else 'confidence'} intervals."))
@@ -621,11 +643,13 @@ def _candidates(doc: Document, qid: Any) -> str:
                 tiles.append(
                     f'<div class="tile {end}">{img}<div class="cap"><b>{end} {r["rank"]}</b> · '
                     f'M = {esc(fmt(r["mean_score"]))} (n = {r["n_ratings"]})<br>'
-                    f'{esc(r["method"])} · {esc(ctx.culture_name(r["style_culture"]))}</div></div>')
+                    f'{esc(r["method"])} · {esc(ctx.culture_name(r["style_culture"]))}'
+                    + (f' · {esc(r["content"])}' if r.get("content") else "") + '</div></div>')
         blocks.append(f'<div class="grid-row"><div class="grid-group">{esc(ctx.group_name(g))}'
                       f'</div><div class="tiles">{"".join(tiles)}</div></div>')
     caption = (f"Best- and worst-rated candidates per group, {ctx.question_title(qid)}: mean "
-               "score (M) over the group's ratings (n), method and style culture.")
+               "score (M) over the group's ratings (n), method, style culture and content "
+               "photograph. Candidates tied in M across the two ends are at neither.")
     if missing_images:
         caption += " Images were not available to this report (e.g. built from a tidy file)."
     return "<h3>Best and worst candidates</h3>" + doc.figure(
@@ -644,26 +668,44 @@ def _reliability(doc: Document) -> str:
             else "interval"
         alpha = r.get(f"alpha_{level}", r.get("alpha"))
         guarded = ctx.guarded(r.get("question"), r.get("group"), "reliability")
-        split = fmt(r.get("split_half"), bounded=True)
-        if not guarded and number(r.get("split_half_low")) is not None:
+        split = _split_half_cell(r.get("split_half"))
+        if not guarded and reliable(r.get("split_half")) \
+                and number(r.get("split_half_low")) is not None:
             split += " " + fmt_ci(r.get("split_half_low"), r.get("split_half_high"), bounded=True)
         cells = [f"Q{(ctx.questions.get(r.get('question')) or {}).get('number', r.get('question'))}",
                  ctx.group_name(r.get("group")), fmt_int(r.get("n_raters")),
                  fmt_int(r.get("n_units")), fmt_int(r.get("n_ratings")),
                  f"{fmt(alpha, bounded=True)} ({level})", split]
         if has_ceiling:
-            cells.append(fmt(r.get("noise_ceiling"), bounded=True))
+            cells.append(_split_half_cell(r.get("noise_ceiling")))
         body.append(cells)
     ranges = any(not ctx.guarded(r.get("question"), r.get("group"), "reliability")
-                 for r in rows)
+                 and reliable(r.get("split_half")) for r in rows)
     header = ["Question", "Group", "Raters", "Candidates", "Ratings", "Krippendorff's α",
               "Split-half [range]" if ranges else "Split-half"] \
         + (["Noise ceiling"] if has_ceiling else [])
     note = ("α at the level that fits the question type (interval for ratings, nominal for "
             "choices). Split-half: reliability of candidate means, Spearman–Brown corrected; "
             "the range covers 95 % of random rater splits.")
+    if any(number(r.get(k)) is not None and not reliable(r.get(k))
+           for r in rows for k in ("split_half", "noise_ceiling")):
+        note += (" Negative: no reliability, the raw value in parentheses; "
+                 f"{NO_RELIABILITY}. No disattenuated agreement is given for such a group.")
     return "<section><h2>Reliability</h2>" + doc.table(Table(
         "Reliability of human ratings per question and group", header, body, note, 2)) + "</section>"
+
+
+def _split_half_cell(value: Any) -> str:
+    """A split-half reliability; a value at or below zero is no reliability, so it is
+    marked as such with the raw value beside it."""
+    if number(value) is None or reliable(value):
+        return fmt(value, bounded=True)
+    return f"negative ({fmt(value)})"
+
+
+def _join_names(ctx: Context, groups: list[str]) -> str:
+    names = [ctx.group_people(g) for g in groups]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
 def _set_metrics(doc: Document) -> str:

@@ -173,11 +173,13 @@ def means_plot(rows: list[dict], *, groups: list[str], group_names: dict[str, st
 
 
 def strength_plot(tables: dict[str, list[dict]], *, groups: list[str],
-                  group_names: dict[str, str], xlabel: str, level: float) -> Figure:
+                  group_names: dict[str, str], xlabel: str, level: float,
+                  interval: str = "CI") -> Figure:
     """Per-method strengths (or mean ranks) with intervals, groups dodged.
 
     Args:
         tables: Group -> rows with ``item, strength, ci_low, ci_high``.
+        interval: What the bars are, for the axis label ("CI", "posterior interval").
     """
     items = sorted({r["item"] for rows in tables.values() for r in rows}, key=str)
     styles = group_styles(groups)
@@ -193,7 +195,7 @@ def strength_plot(tables: dict[str, list[dict]], *, groups: list[str],
                             label=group_names.get(group, group))
         ax.set_yticks(np.arange(len(items)), [str(i) for i in items])
         ax.set_ylim(len(items) - 0.5, -0.5)
-        ax.set_xlabel(f"{xlabel} ({level * 100:g} % CI)")
+        ax.set_xlabel(f"{xlabel} ({level * 100:g} % {interval})")
         ax.grid(axis="x", color="0.92", lw=0.6)
         _legend(ax, "participants")
         fig.tight_layout()

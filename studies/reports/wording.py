@@ -580,20 +580,34 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         if not clear:
             continue
         best = max(clear, key=lambda r: r["strength"])
+        interval = "posterior interval" if entry.get("interval") == "posterior" else "CI"
         if best["strength"] > 0:
             sentences.append(Sentence(
                 f"{ctx.group_people(entry['group'])} preferred {best['item']} in paired "
-                f"choices (log-strength {fmt(best['strength'])}, {level_text(ctx.level)} CI "
+                f"choices (log-strength {fmt(best['strength'])}, {level_text(ctx.level)} {interval} "
                 f"{fmt_ci(best['ci_low'], best['ci_high'])}; won {fmt(100 * best['win_rate'], 0)} % "
                 "of its comparisons).", "finding", (f"method:{best['item']}",)))
     return sentences
+
+
+#: Why a split-half value at or below zero is not shown as a reliability.
+NO_RELIABILITY = ("the two random halves of the raters did not order the candidates "
+                  "consistently, so the ratings are too few or too noisy for a reliability "
+                  "estimate (Spearman–Brown applied to a negative correlation gives no "
+                  "reliability)")
+
+
+def reliable(value: Any) -> bool:
+    """A split-half value that is a reliability (positive); at or below zero it is not."""
+    x = number(value)
+    return x is not None and x > 0
 
 
 def _reliability_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     rows = [r for r in ctx.results.get("reliability", []) if r.get("question") == qid
             and not ctx.guarded(qid, r.get("group"), "reliability")]
     level = "nominal" if (ctx.questions.get(qid) or {}).get("kind") == "2afc" else "interval"
-    parts = []
+    parts, negative = [], False
     for r in rows:
         alpha = r.get(f"alpha_{level}", r.get("alpha"))
         split = r.get("noise_ceiling", r.get("split_half"))
@@ -602,14 +616,18 @@ def _reliability_sentences(ctx: Context, qid: Any) -> list[Sentence]:
         bits = []
         if number(alpha) is not None:
             bits.append(f"α = {fmt(alpha, bounded=True)}")
-        if number(split) is not None:
+        if reliable(split):
             bits.append(f"split-half {fmt(split, bounded=True)}")
+        elif number(split) is not None:
+            bits.append("no split-half reliability (negative)")
+            negative = True
         parts.append(f"{ctx.group_name(r['group'])} {', '.join(bits)}")
     if not parts:
         return []
     return [Sentence(
         f"Reliability: Krippendorff's α ({level}) between raters and the split-half reliability "
-        f"of candidate means (Spearman–Brown) were: {'; '.join(parts)}.", "descriptive")]
+        f"of candidate means (Spearman–Brown) were: {'; '.join(parts)}."
+        + (f" Negative split-half: {NO_RELIABILITY}." if negative else ""), "descriptive")]
 
 
 # --------------------------------------------------------------------------
@@ -693,8 +711,8 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
         text += " Each participant gave a median of " + _join(
             [f"{fmt(n, 0)} responses to question {ctx.questions.get(_key(q, ctx), {}).get('number', q)}"
              for q, n in per_participant.items()]) + "."
+    text += _screens_text(design.get("screens_per_participant") or {})
     if design.get("trials_per_participant"):
-        text += f" Sessions had {design['trials_per_participant']} trials."
         text += _balanced_text(ctx)
     text += "".join(_pair_design_text(q, ctx) for q in ctx.questions.values()
                     if q.get("kind") == "2afc")
@@ -778,6 +796,22 @@ def _judged(ctx: Context) -> str:
 #: What one trial of a balanced sequence shows, per question kind (2AFC: see
 #: :func:`_pair_design_text`).
 _UNITS = {"likert": "candidates", "ranking": "sets of candidates of one content and style"}
+
+
+def _screens_text(screens: dict[str, list[float]]) -> str:
+    """What participants were shown, from the data (the configured number of trials is
+    only what was requested)."""
+    def count(kind: str, one: str, many: str) -> str:
+        low, median, high = screens[kind]
+        noun = one if low == high == 1 else many
+        if low == high:
+            return f"{fmt_int(low)} {noun}"
+        return f"a median of {fmt_plain(median)} {many} (range {fmt_int(low)}–{fmt_int(high)})"
+
+    parts = [count(kind, one, many) for kind, one, many in (
+        ("rated", "rated trial", "rated trials"), ("practice", "practice screen", "practice screens"),
+        ("attention", "attention-check screen", "attention-check screens")) if kind in screens]
+    return f" Each analysed participant saw {_join(parts)}." if parts else ""
 
 
 def _balanced_text(ctx: Context) -> str:

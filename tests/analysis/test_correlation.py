@@ -13,6 +13,7 @@ from studies.analysis.correlation import (
     compare_independent,
     correlate_rows,
     correlation_interval,
+    crossed_agreement,
     fisher_z,
     holm,
     metric_agreement,
@@ -192,3 +193,17 @@ def test_kendall_large_k_path_matches_pairwise_path():
     pairwise = corr.correlate_rows(y, x, "kendall")
     looped = corr._looped_kendall(y, x)
     assert np.allclose(pairwise, looped, equal_nan=True)
+
+
+def test_no_disattenuated_interval_without_a_positive_noise_ceiling(tmp_path):
+    """Rater halves that order the candidates in opposite ways give a negative split-half
+    correlation: the noise ceiling keeps that raw value, and neither a disattenuated
+    estimate nor an interval for one is given."""
+    from tests.reports import small_study
+
+    frame = small_study.frame(tmp_path)
+    rated = frame[~frame["is_practice"] & (frame["attention_kind"] == "")]
+    agree, _ = crossed_agreement(rated, ["metric__ssim"], compare=None, n_resamples=200, rng=0)
+    table = agree.table
+    assert (table["noise_ceiling"] < 0).all()
+    assert table[["disattenuated", "disattenuated_low", "disattenuated_high"]].isna().all().all()

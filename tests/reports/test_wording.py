@@ -308,3 +308,55 @@ def test_cultures_are_named_as_configured():
     assert participants == ["Chinese", "Chinese ink wash"]
     assert "western oil" in cells and "western-oil" not in cells
     assert "chinese-ink" not in cells
+
+
+def test_screens_per_participant_are_given_as_the_data_have_them():
+    """Counts that differ between participants are a median with their range; kinds nobody
+    saw are not mentioned; the configured number of trials is not presented as what
+    participants had."""
+    results = _results()
+    results["design"] = {"trials_per_participant": 40,
+                         "screens_per_participant": {"rated": [10, 11.5, 12], "attention": [1, 1, 1]}}
+    design = methods_paragraphs(results)[1]
+    assert ("Each analysed participant saw a median of 11.5 rated trials (range 10–12) and 1 "
+            "attention-check screen.") in design
+    assert "40" not in design and "practice" not in design
+
+
+def test_strength_intervals_are_named_as_the_kind_given(monkeypatch):
+    """After an adaptive design the Bradley–Terry intervals are posterior intervals: the
+    figure's axis and the summary sentence say so; a bootstrap interval stays a CI."""
+    from studies.reports import plots
+
+    labels = []
+    monkeypatch.setattr(plots, "to_svg", lambda fig: labels.extend(
+        ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()) or "")
+    table = [{"item": "AdaIN", "strength": 0.9, "ci_low": 0.2, "ci_high": 1.6, "win_rate": 0.7},
+             {"item": "WCT", "strength": -0.9, "ci_low": -1.6, "ci_high": -0.2, "win_rate": 0.3}]
+    for interval, shown in (("posterior", "95 % posterior interval"), ("bootstrap", "95 % CI")):
+        results = _results()
+        results["bradley_terry"] = [{"question": 7, "group": "west", "table": table,
+                                     "interval": interval}]
+        labels.clear()
+        render_html(results)
+        assert f"log-strength (Bradley–Terry) ({shown})" in labels
+        assert any(f"log-strength 0.90, {shown} [0.20, 1.60]" in s.text
+                   for s in summary_sentences(results)[7])
+
+
+def test_disattenuated_table_only_for_groups_with_a_reliability():
+    """A group whose noise ceiling is negative has no column in the disattenuated table,
+    and the note says why; a group with a positive ceiling keeps its column."""
+    results = _results()
+    for r in results["agreement"]:
+        ceiling = {"west": 0.64, "cn": -0.8, "jp": 0.5}[r["group"]]
+        positive = ceiling > 0 and r["statistic"] is not None
+        r.update(noise_ceiling=ceiling,
+                 disattenuated=r["statistic"] / ceiling ** 0.5 if positive else None,
+                 disattenuated_low=-0.1 if positive else None,
+                 disattenuated_high=0.9 if positive else None)
+    html = render_html(results)
+    table = html[html.index("Disattenuated agreement"):]
+    table = table[:table.index("</table>")]
+    assert "Western (ceiling .64)" in table and "Chinese" not in table
+    assert "No disattenuated agreement for Chinese participants" in html
