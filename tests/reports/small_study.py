@@ -1,6 +1,7 @@
 """A small adaptive 2AFC study as a new researcher builds it: 2 content photographs x
-2 style images x 3 methods (12 candidates), one 2AFC question, 6 participants, each
-with 1 practice, 2 rated and 2 attention-check screens; and its configuration with
+2 style images x 3 methods (12 candidates), one 2AFC question with adaptive pairs after
+2 showings of every candidate, 6 participants, each with 1 practice, 2 rated and 2
+attention-check screens (so no pair is chosen by information); and its configuration with
 every candidate's provenance."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def config() -> dict:
                                 "culture__name": "Western oil painting", "quota": 6}],
         "questions": [{"id": 1, "kind": "2afc", "dimension": "overall", "order": 0,
                        "texts": {"en": "Which image do you prefer?"},
-                       "pair_design": "adaptive", "min_exposure": 1}],
+                       "pair_design": "adaptive", "min_exposure": 2}],
         "methods": [{"id": m + 1, "label": label, "method": label.lower(), "params": {},
                      "family": "" if label != "Gatys" else "vgg19"}
                     for m, label in enumerate(METHODS)],
@@ -82,6 +83,8 @@ def frame(tmp: Path, *, seed: int = 0) -> pd.DataFrame:
                 "question_id": 1, "question_kind": "2afc", "dimension": "overall",
                 "trial_id": trial, "trial_position": position, "is_practice": practice,
                 "attention_kind": attention, "passed_attention": True if attention else None,
+                # 12 comparisons show each of the 12 candidates twice: all spent on the showings.
+                "pair_selection": "" if practice or attention else "exposure",
                 "slot": slot, "n_items": 2, "candidate_id": cand["id"],
                 "chosen": chosen, "score": float(chosen), "method": METHODS[cand["method"]],
                 "content_id": cand["content"] + 1, "style_id": cand["style"] + 1,

@@ -39,6 +39,15 @@ def test_sessions_are_described_as_shown_not_as_configured(report):
             "attention-check screens.") in design
 
 
+def test_adaptive_pairs_that_never_left_the_showings_are_not_called_informative(report):
+    html, results = report
+    design = methods_paragraphs(results)[1]
+    assert ("None of the 12 analysed comparisons was chosen by information: all were chosen to show "
+            "every candidate the minimum number of times") in design
+    assert "No participant compared the same pair twice." in design
+    assert "None of the 12 analysed comparisons" in html
+
+
 def test_negative_split_half_is_no_reliability_and_nothing_is_derived_from_it(report):
     html, results = report
     assert results["reliability"][0]["split_half"] < 0  # the raw estimate is kept
