@@ -31,7 +31,9 @@ DESCRIPTIVE_SCHEMA: dict[str, str] = {
               "recruited (participants with any row), analysed (after exclusions).",
     "design": "n_generated (candidates the study generated; null without a configuration), "
               "n_candidates (candidates in analysed responses) and the contents and styles "
-              "(per culture) of those, methods with their parameters and weights, seeds, "
+              "(per culture) of those, methods with their parameters and weights (configured, and "
+              "weights_used, levels_used and departs_from_paper as their candidates' provenance "
+              "records them), seeds, "
               "image size, trials per participant (as configured), screens_per_participant "
               "(what each analysed participant was shown: rated, practice and attention-check "
               "screens, each as min, median and max over participants), median responses per "
@@ -248,7 +250,8 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
         "styles_per_culture": {str(k): int(v) for k, v in cultures.items()},
         "methods": [
             {"label": m.get("label", ""), "method": m.get("method", ""),
-             "params": m.get("params") or {}, "family": m.get("family") or ""}
+             "params": m.get("params") or {}, "family": m.get("family") or "",
+             **_used(config, m.get("id"))}
             for m in methods
         ],
         "seeds": study.get("seeds"),
@@ -257,6 +260,23 @@ def _design(scored: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
         "responses_per_participant": {str(_plain(k)): float(v) for k, v in per_participant.items()},
         "metrics_versions": config.get("metrics", []),
     }
+
+
+def _used(config: dict[str, Any], method_config_id: Any) -> dict[str, list]:
+    """What a method's finished candidates record in their provenance: the weight families
+    (``weights_used``), layer lists (``levels_used``) and departures from the published
+    method they ran with. A configuration that leaves the weights to the method's default
+    names no family; the candidates do."""
+    weights, levels, departures = [], [], []
+    for c in config.get("candidates") or []:
+        if c.get("method_config_id") != method_config_id or c.get("status", "done") != "done":
+            continue
+        provenance = c.get("provenance") or {}
+        for found, value in ((weights, provenance.get("family")), (levels, provenance.get("levels")),
+                             (departures, provenance.get("departs_from_paper"))):
+            if value and value not in found:
+                found.append(value)
+    return {"weights_used": sorted(weights), "levels_used": levels, "departs_from_paper": departures}
 
 
 def _screens(frame: pd.DataFrame, scored: pd.DataFrame) -> dict[str, list[float]]:

@@ -753,11 +753,17 @@ def _appendix(doc: Document) -> str:
             "with every candidate's provenance, is in study_config.json.", 2)))
     design = r.get("design") or {}
     if design.get("methods"):
+        departures = [f"{m['label']}: {'; '.join(m['departs_from_paper'])}"
+                      for m in design["methods"] if m.get("departs_from_paper")]
         parts.append(doc.table(Table(
-            "Methods and their parameters", ["Label", "Method", "Parameters", "Weights"],
+            "Methods and their parameters", ["Label", "Method", "Parameters", "Weights", "Layers"],
             [[m["label"], m["method"], params_text(m.get("params")) or DASH,
-              m.get("family") or DASH]
-             for m in design["methods"]], "", 2)))
+              ", ".join(m.get("weights_used") or []) or m.get("family") or DASH,
+              "; ".join(", ".join(levels) for levels in m.get("levels_used") or []) or DASH]
+             for m in design["methods"]],
+            "Weights and layers as the candidates' provenance records them."
+            + (" Departures from the published methods: " + "; ".join(departures) + "."
+               if departures else ""), 2)))
     if config.get("groups"):
         parts.append(doc.table(Table(
             "Participant groups", ["Group", "Own culture", "Quota", "Eligibility"],

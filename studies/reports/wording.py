@@ -133,10 +133,10 @@ def excludes_zero(low: Any, high: Any) -> bool:
     return lo is not None and hi is not None and (lo > 0 or hi < 0)
 
 
-def _join(items: list[str]) -> str:
+def _join(items: list[str], word: str = "and") -> str:
     if len(items) <= 2:
-        return " and ".join(items)
-    return ", ".join(items[:-1]) + ", and " + items[-1]
+        return f" {word} ".join(items)
+    return ", ".join(items[:-1]) + f", {word} " + items[-1]
 
 
 @dataclass(frozen=True)
@@ -704,6 +704,7 @@ def methods_paragraphs(results: dict[str, Any]) -> list[str]:
         text = (f"Design. The study generated {fmt_int(generated)} images (candidates) with "
                 f"{method_text}, {of} were {judged} in the analysed responses; those came from "
                 f"{sources}.")
+    text += _departures_text(methods)
     if qtext:
         text += f" Participants answered {qtext}."
     per_participant = design.get("responses_per_participant") or {}
@@ -900,9 +901,18 @@ def _method_text(m: dict[str, Any]) -> str:
         extra.append(str(m["method"]))
     if inner:
         extra.append(inner)
-    if m.get("family"):
-        extra.append(f"weights {m['family']}")
+    weights = m.get("weights_used") or ([m["family"]] if m.get("family") else [])
+    if weights:
+        extra.append(f"weights {_join(weights, 'or')}"
+                     + (", differing between its candidates" if len(weights) > 1 else ""))
     return f"{label} ({'; '.join(extra)})" if extra else str(label)
+
+
+def _departures_text(methods: list[dict[str, Any]]) -> str:
+    """Where a method, as run, departs from its published version (candidates' provenance)."""
+    parts = [f"{m.get('label') or m.get('method')}: {'; '.join(m['departs_from_paper'])}"
+             for m in methods if m.get("departs_from_paper")]
+    return f" Departures from the published methods: {'; '.join(parts)}." if parts else ""
 
 
 def _question_text(q: dict[str, Any]) -> str:

@@ -48,6 +48,18 @@ def test_adaptive_pairs_that_never_left_the_showings_are_not_called_informative(
     assert "None of the 12 analysed comparisons" in html
 
 
+def test_weights_and_layers_are_those_the_candidates_ran_with(report):
+    """The configuration leaves AdaIN's and WCT's weights to the method's default; the
+    candidates' provenance names them, and WCT's departure from the paper."""
+    html, results = report
+    design = methods_paragraphs(results)[1]
+    assert "AdaIN (weights vgg19-cd16x), WCT (weights vgg19-wct), and Gatys (weights vgg19)" in design
+    assert f"Departures from the published methods: WCT: {small_study.WCT_DEPARTURE}." in design
+    cells = scan(html).cells
+    row = cells[cells.index("WCT", cells.index("Layers")):][:5]
+    assert row == ["WCT", "wct", "—", "vgg19-wct", "relu3_1, relu2_1, relu1_1"], row
+
+
 def test_negative_split_half_is_no_reliability_and_nothing_is_derived_from_it(report):
     html, results = report
     assert results["reliability"][0]["split_half"] < 0  # the raw estimate is kept

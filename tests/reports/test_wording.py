@@ -258,6 +258,19 @@ def test_method_paragraph_states_designs_and_counts_as_given():
         methods_paragraphs(results)[1])
 
 
+def test_method_weights_name_every_family_the_candidates_used():
+    results = _results()
+    results["design"] = {"methods": [
+        {"label": "AdaIN", "method": "adain", "family": "", "params": {},
+         "weights_used": ["vgg19-cd16x", "vgg19-other"], "levels_used": [["relu4_1"]],
+         "departs_from_paper": []},
+        {"label": "Gatys", "method": "gatys", "family": "vgg19", "params": {}}]}
+    design = methods_paragraphs(results)[1]
+    assert ("AdaIN (weights vgg19-cd16x or vgg19-other, differing between its candidates) and "
+            "Gatys (weights vgg19)") in design
+    assert "Departures from the published methods" not in design
+
+
 def test_adaptive_pairs_say_what_the_comparisons_were():
     """An adaptive design that never left the minimum showings is not worded as chosen by
     information, and "no pair repeated" is said only when none was."""
