@@ -488,6 +488,16 @@ class TestPages:
         do_go_live(ready, confirm_warnings=True)
         assert "Cannot go live yet" not in c.get(url).content.decode()
 
+    def test_progress_page_says_why_metric_values_are_missing(self, client, researcher, ready):
+        fetch = "weights missing: run `python -m stylecore weights fetch lpips-alex`"
+        MetricValue.objects.bulk_create(MetricValue(candidate=x, name="lpips-alex", version="1", value=None,
+                                                    unavailable_reason=fetch) for x in ready.candidates.all())
+        resp = _client(client, researcher, "pw-alice").get(reverse("admin:studies_study_progress", args=[ready.pk]))
+        row = next(m for m in resp.context["progress"]["metrics"] if m["name"] == "lpips-alex")
+        assert (row["available"], row["reason"]) == (0, fetch)
+        table = resp.content.decode().split('id="metric-values"')[1].split("</table>")[0]
+        assert "python -m stylecore weights fetch lpips-alex" in table
+
 
 def test_bulk_delete_refuses_rows_of_a_live_study(client, researcher, ready, culture):
     """The changelist's "delete selected" bypasses Model.delete(); live design rows still stay."""
