@@ -405,7 +405,7 @@ def _presentation(trial: Trial) -> dict:
     if trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
         points = question.scale_points if question.kind == Question.Kind.LIKERT else 5
         return {"kind": Question.Kind.LIKERT, "points": max(points, 2), "n_items": 0}
-    return {"kind": question.kind, "points": question.scale_points, "n_items": n_items}
+    return {"kind": question.kind, "points": question.scale_points or 0, "n_items": n_items}
 
 
 def _item_ref(item: TrialItem | ShownItem) -> str:

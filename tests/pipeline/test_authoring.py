@@ -498,6 +498,23 @@ class TestPages:
         table = resp.content.decode().split('id="metric-values"')[1].split("</table>")[0]
         assert "python -m stylecore weights fetch lpips-alex" in table
 
+    def test_a_question_stores_only_its_formats_settings(self, client, researcher, study):
+        """A 2AFC question keeps no Likert scale size or end labels; a Likert question needs its size."""
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_question_add")
+        page = c.get(url)
+        assert page.context["adminform"].form.fields["kind"].widget.attrs["data-kind-fields"] == json.dumps(
+            Question.kind_fields), "the form's script hides the other formats' fields"
+        data = {**_form_data(page), "study": study.pk, "kind": "2afc", "dimension": "overall",
+                "text__en": "Which fits?", "low__en": "Poorly", "high__en": "Well"}
+        assert data["scale_points"] == "7", "the default is what a browser sends for the hidden field"
+        assert c.post(url, data).status_code == 302
+        question = study.questions.get(kind="2afc")
+        assert (question.scale_points, question.scale_labels) == (None, {})
+        refused = c.post(url, {**data, "kind": "likert", "scale_points": "", "text__en": "How well?"})
+        assert refused.status_code == 200 and "needs its number of scale points" in refused.content.decode()
+        assert not study.questions.filter(kind="likert", texts__en="How well?").exists()
+
 
 def test_bulk_delete_refuses_rows_of_a_live_study(client, researcher, ready, culture):
     """The changelist's "delete selected" bypasses Model.delete(); live design rows still stay."""
