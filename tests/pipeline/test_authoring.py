@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import translation
 
 from studies.actions import (
     compute_config_hash,
@@ -159,6 +160,11 @@ class TestChecklist:
         assert warnings["failed_candidates"] == "1 candidate(s) failed and will not be shown"
         assert warnings["small_quota"] == "group “Everyone” has a quota of 3 (fewer than 10 participants)"
         assert warnings["fewer_trials"].startswith("trials per participant is 20 but each participant gets 2 rated")
+        assert warnings["fewer_trials"].endswith("upload more content photos for more rated screens, or lower trials "
+                                                 "per participant"), "the warning says what to do"
+        for language, advice in (("zh-hans", "请上传更多内容照片"), ("ja", "コンテンツ写真を追加でアップロード")):
+            with translation.override(language):
+                assert advice in dict(_codes(ready, "warnings"))["fewer_trials"], language
         assert warnings["no_completion"].startswith("there is no completion code or URL")
         assert _codes(ready) == []
         with pytest.raises(ValidationError, match="has warnings to confirm") as exc:
