@@ -72,3 +72,21 @@ def test_question_form_shows_only_the_chosen_formats_fields(browser, live_server
     page.click("#questions-group .add-row a")
     page.select_option("#id_questions-3-kind", "ranking")
     assert shown(3) == shown(2)
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_method_choice_stays_inside_the_form(browser, live_server, artifacts, width):
+    """The method options carry long descriptions: the select shrinks to the form's width."""
+    get_user_model().objects.create_superuser("root", password="pw-root-browser")
+    study = make_study(slug="b-method", status=Study.Status.DRAFT)
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-browser")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    page.goto(live_server.url + reverse("admin:studies_methodconfig_add") + f"?study={study.pk}")
+    select = page.locator("#id_method").bounding_box()
+    row = page.locator(".form-row.field-method").bounding_box()
+    assert select["x"] + select["width"] <= row["x"] + row["width"], (select, row)
+    page.screenshot(path=str(artifacts / f"admin-method-add-{width}.png"), full_page=True)
