@@ -14,7 +14,7 @@ stored once in the database, which stays the only record.
 
 Rules kept (see ``choose_pair``): a pair is never shown twice to one
 participant (the practice pair only if nothing else is left), nor a content
-twice unless the question allows it; every candidate is shown
+twice while unseen ones remain; every candidate is shown
 ``Question.min_exposure`` times in the group before information decides;
 left/right order is random; attention checks are placed as before.
 """
@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from .analysis import design
-from .assignment import _done_candidates, allows_repeated_content, question_units
+from .assignment import _done_candidates, question_units
 from .models import Participant, Question, Trial, TrialItem
 
 #: Answers between two refits of a group's posterior: at least this many …
@@ -140,9 +140,7 @@ def choose_next_pair(trial: Trial, *, rng: np.random.Generator | None = None) ->
             continue
         counts[k] += 1
         exposure[ids] += 1
-    avoid = np.zeros(m, dtype=bool)
-    if not allows_repeated_content(question):
-        avoid = np.isin(contents, list(seen_contents))
+    avoid = np.isin(contents, list(seen_contents))
 
     posterior, answered_at_fit = _posterior(
         participant.group_id, question.pk, candidate_ids, winners, losers, answered

@@ -239,7 +239,8 @@ class QuestionInline(_LiveInline, admin.StackedInline):
         per_language = [tuple(f"{part}__{code.replace('-', '_')}" for part in ("text", "low", "high"))
                         for code, _name in site_languages()]
         return [
-            (None, {"fields": [("order", "kind", "dimension"), ("scale_points", "n_candidates"),
+            # One row per response format's own fields: the form's script hides those of other formats.
+            (None, {"fields": [("order", "kind", "dimension"), "scale_points", "n_candidates",
                                ("pair_design", "min_exposure"), ("show_style", "show_content")]}),
             (_("Wording per language"), {"fields": per_language}),
         ]

@@ -382,6 +382,10 @@ def _question_fields():
 class _QuestionFormBase(forms.ModelForm):
     """A question with its text and Likert end labels as one field per language."""
 
+    class Media:
+        # Shows only the fields of the chosen response format (Question.kind_fields).
+        js = ["studies/admin_question_form.js"]
+
     class Meta:
         model = Question
         fields = ["study", "order", "kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
@@ -389,6 +393,8 @@ class _QuestionFormBase(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].widget.attrs["data-kind-fields"] = json.dumps(Question.kind_fields)
         texts, labels = self.instance.texts or {}, self.instance.scale_labels or {}
         for code, _name in site_languages():
             suffix = _lang_field(code)

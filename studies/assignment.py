@@ -127,11 +127,6 @@ def balanced_sequence(units: list[Unit], *, seed: object) -> list[Unit]:
     return sequence
 
 
-def allows_repeated_content(question: Question) -> bool:
-    """Whether a participant may see one content twice in this question (off unless configured)."""
-    return bool(getattr(question, "allow_repeated_content", False))
-
-
 @dataclass
 class QuestionPlan:
     """The balanced sequence of one question in one group, and trials per participant."""
@@ -157,7 +152,7 @@ def plan_questions(
 
     ``study.trials_per_participant`` is split evenly over the questions that
     have stimuli; a question never gets more trials than it has units, nor
-    (unless configured) more than it has distinct contents. ``candidates`` and
+    more than it has distinct contents. ``candidates`` and
     ``questions`` (the study's finished candidates and its questions) are read
     when not given.
     """
@@ -175,9 +170,7 @@ def plan_questions(
     plans = []
     for i, (q, sequence) in enumerate(built):
         k = base + (1 if i < extra else 0)
-        k = min(k, len(sequence))
-        if not allows_repeated_content(q):
-            k = min(k, len({u.content_id for u in sequence}))
+        k = min(k, len(sequence), len({u.content_id for u in sequence}))
         plans.append(QuestionPlan(q, sequence, k))
     return plans
 

@@ -244,10 +244,12 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
     if summary.rated and summary.rated < study.trials_per_participant:
         yield Finding(WARNING, "fewer_trials",
                       ngettext("trials per participant is %(trials)s but each participant gets %(rated)s rated screen: "
-                               "a question shows each content photo at most once and has only so many candidates",
+                               "a question shows each content photo at most once and has only so many candidates; "
+                               "upload more content photos for more rated screens, or lower trials per participant",
                                "trials per participant is %(trials)s but each participant gets %(rated)s rated "
                                "screens: a question shows each content photo at most once and has only so many "
-                               "candidates", summary.rated)
+                               "candidates; upload more content photos for more rated screens, or lower trials per "
+                               "participant", summary.rated)
                       % {"trials": study.trials_per_participant, "rated": summary.rated})
     for q in summary.questions:
         # At exactly the minimum every comparison goes to showing each candidate that often.

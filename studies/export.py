@@ -200,6 +200,8 @@ def _derive(frame: pd.DataFrame) -> pd.DataFrame:
     for col in ("candidate_id", "content_id", "style_id", "seed", "slot", "client_rt_ms",
                 "server_rt_ms", "scale_points"):
         frame[col] = frame[col].astype("Int64")
+    # Questions stored before other formats left the scale size empty still carry the default.
+    frame["scale_points"] = frame["scale_points"].mask(~likert)
     frame["passed_attention"] = frame["passed_attention"].astype("boolean")
     frame["attention_kind"] = frame["attention_kind"].fillna("")
     frame["group_culture"] = frame["group_culture"].fillna("")

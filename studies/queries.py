@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from .models import Candidate, MetricValue, SetMetricValue, Study
@@ -14,7 +14,11 @@ PREVIEW_PAIRS = 40
 
 
 def study_progress(study: Study, *, window: timedelta = timedelta(minutes=10)) -> dict:
-    """Generation progress of ``study``: counts, per-method counts, rate, ETA, failures."""
+    """Generation progress of ``study``: counts, per-method counts, rate, ETA, failures, metric values.
+
+    Each metric's row carries a stored reason why values are missing (one of
+    them when candidates differ), e.g. the weights file to fetch.
+    """
     statuses = [s for s, _ in Candidate.Status.choices]
     totals = dict.fromkeys(statuses, 0)
     per_method: dict[str, dict[str, int]] = {}
@@ -39,7 +43,8 @@ def study_progress(study: Study, *, window: timedelta = timedelta(minutes=10)) -
     )
     metrics = (
         MetricValue.objects.filter(candidate__study=study)
-        .values("name").annotate(n=Count("pk"), available=Count("pk", filter=Q(value__isnull=False)))
+        .values("name").annotate(n=Count("pk"), available=Count("pk", filter=Q(value__isnull=False)),
+                                 reason=Max("unavailable_reason", filter=Q(value__isnull=True)))
         .order_by("name")
     )
     return {

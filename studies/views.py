@@ -181,11 +181,14 @@ def _session_url(participant: Participant) -> str:
     return ParticipantLinks(participant.token)["session"]
 
 
-def _base_context(study: Study, language: str, participant: Participant | None = None) -> dict:
+def _base_context(study: Study, language: str, participant: Participant | None = None, *,
+                  preview: bool = False) -> dict:
+    """What every participant page shows; ``preview``: the visitor, with no session yet, would get a preview."""
     return {
         "links": ParticipantLinks(participant.token) if participant is not None else None,
         "study": study,
         "participant": participant,
+        "preview": participant.is_preview if participant is not None else preview,
         "language": language,
         "languages": [(code, translation.get_language_info(code)["name_local"]) for code in _study_languages(study)],
         "study_title": study.text("title", language) or study.title,
@@ -208,7 +211,7 @@ def participant_entry(request: HttpRequest, slug: str) -> HttpResponse:
     source = request.GET if request.method == "GET" else request.POST
     recruiter = actions.RecruiterInfo.from_params(source)
     preview = _is_preview(request, study)
-    context = _base_context(study, language)
+    context = _base_context(study, language, preview=preview)
     try:
         actions.check_study_open(study, preview=preview)
     except actions.StudyNotOpen:
@@ -402,7 +405,7 @@ def _presentation(trial: Trial) -> dict:
     if trial.attention_kind == Trial.AttentionKind.INSTRUCTED:
         points = question.scale_points if question.kind == Question.Kind.LIKERT else 5
         return {"kind": Question.Kind.LIKERT, "points": max(points, 2), "n_items": 0}
-    return {"kind": question.kind, "points": question.scale_points, "n_items": n_items}
+    return {"kind": question.kind, "points": question.scale_points or 0, "n_items": n_items}
 
 
 def _item_ref(item: TrialItem | ShownItem) -> str:

@@ -38,7 +38,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "question_id": ("integer", "Database id of the question."),
     "question_kind": ("string", "likert, 2afc or ranking."),
     "dimension": ("string", "Rated dimension, e.g. style_fidelity, overall."),
-    "scale_points": ("integer", "Number of Likert scale points."),
+    "scale_points": ("integer", "Number of Likert scale points; empty for other kinds."),
     "trial_position": ("integer", "Position of the trial in the participant's sequence (0-based)."),
     "is_practice": ("boolean", "Practice trial (never analysed)."),
     "attention_kind": ("string", "Attention-check kind, empty for ordinary trials."),

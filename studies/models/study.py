@@ -445,6 +445,10 @@ class Question(_FrozenWithStudy):
     frozen_fields = ("kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
                      "show_style", "show_content", "order")
     frozen_what = _("its questions")
+    #: The fields only some response formats use, by name or name prefix (the end labels' ``low__``/``high__``
+    #: per language); the question form shows each only for its formats.
+    kind_fields = {"scale_points": ("likert",), "low__": ("likert",), "high__": ("likert",),
+                   "n_candidates": ("ranking",), "pair_design": ("2afc",), "min_exposure": ("2afc",)}
 
     class Kind(models.TextChoices):
         LIKERT = "likert", _("Likert rating")
@@ -466,7 +470,8 @@ class Question(_FrozenWithStudy):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     dimension = models.CharField(_("dimension"), max_length=32, choices=Dimension.choices)
     texts = models.JSONField(_("text per language"), default=dict, help_text=_('{"en": "How well does …", "zh-hans": …, "ja": …}'))
-    scale_points = models.PositiveSmallIntegerField(_("scale points"), default=7, help_text=_("Likert only."))
+    scale_points = models.PositiveSmallIntegerField(_("scale points"), null=True, blank=True, default=7,
+                                                    help_text=_("Likert only."))
     scale_labels = models.JSONField(
         _("end labels per language"), default=dict, blank=True, help_text=_('{"en": ["Not at all", "Completely"]}')
     )
@@ -512,7 +517,13 @@ class Question(_FrozenWithStudy):
         return self.kind == self.Kind.TWO_AFC and self.pair_design == self.PairDesign.ADAPTIVE
 
     def clean(self) -> None:
+        if self.kind != self.Kind.LIKERT and self._frozen_study() is None:
+            # A Likert scale's size and end labels mean nothing for other formats: none is stored.
+            self.scale_points, self.scale_labels = None, {}
         super().clean()
+        if self.kind == self.Kind.LIKERT and self.scale_points is None:
+            raise ValidationError({"scale_points": _("A Likert question needs its number of scale points.")},
+                                  code="required")
         if self.pair_design == self.PairDesign.ADAPTIVE and self.kind != self.Kind.TWO_AFC:
             raise ValidationError(
                 {"pair_design": _("Only two-alternative (2AFC) questions can choose pairs adaptively.")},

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from studies.models import Study
 from tests.participants.factories import make_study
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,3 +44,49 @@ def test_admin_pages_run_under_the_csp(browser, live_server, artifacts):
     page.wait_for_selector("#erase-form")
     page.screenshot(path=str(artifacts / "admin-erase-confirm.png"), full_page=True)
     assert refused == [], refused
+
+
+def test_question_form_shows_only_the_chosen_formats_fields(browser, live_server, artifacts):
+    get_user_model().objects.create_superuser("root", password="pw-root-browser")
+    study = make_study(slug="b-kinds", status=Study.Status.DRAFT)
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-browser")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    page.goto(live_server.url + reverse("admin:studies_study_change", args=[study.pk]))
+    own = {"likert": ("scale_points", "low__en", "high__en"), "ranking": ("n_candidates",),
+           "2afc": ("pair_design", "min_exposure")}
+
+    def shown(row: int) -> dict[str, bool]:
+        return {name: page.locator(f"#id_questions-{row}-{name}").is_visible()
+                for name in ("text__en", *(n for names in own.values() for n in names))}
+
+    for row, kind in enumerate(["likert", "2afc", "ranking"]):
+        assert page.locator(f"#id_questions-{row}-kind").input_value() == kind
+        assert shown(row) == {"text__en": True, **{n: k == kind for k, names in own.items() for n in names}}, kind
+    page.locator("#questions-1").screenshot(path=str(artifacts / "admin-question-2afc.png"))
+    page.select_option("#id_questions-1-kind", "likert")
+    assert shown(1) == shown(0)
+    page.click("#questions-group .add-row a")
+    page.select_option("#id_questions-3-kind", "ranking")
+    assert shown(3) == shown(2)
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_method_choice_stays_inside_the_form(browser, live_server, artifacts, width):
+    """The method options carry long descriptions: the select shrinks to the form's width."""
+    get_user_model().objects.create_superuser("root", password="pw-root-browser")
+    study = make_study(slug="b-method", status=Study.Status.DRAFT)
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-browser")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    page.goto(live_server.url + reverse("admin:studies_methodconfig_add") + f"?study={study.pk}")
+    select = page.locator("#id_method").bounding_box()
+    row = page.locator(".form-row.field-method").bounding_box()
+    assert select["x"] + select["width"] <= row["x"] + row["width"], (select, row)
+    page.screenshot(path=str(artifacts / f"admin-method-add-{width}.png"), full_page=True)

@@ -116,6 +116,12 @@ def test_adaptive_pairs_through_the_views_keep_every_rule():
         practice = participant.trials.get(is_practice=True)
         pairs.append(frozenset(practice.items.values_list("candidate_id", flat=True)))
         assert len(pairs) == len(set(pairs)), participant.pk
+        # No content twice while unseen ones remain (the practice pair's content counts as seen).
+        contents = [practice.items.first().candidate.content_id] + [
+            TrialItem.objects.filter(trial_id=t).first().candidate.content_id
+            for t in participant.trials.filter(pk__in=real).order_by("position").values_list("pk", flat=True)]
+        n_contents = study.content_images.count()
+        assert len(set(contents[:n_contents])) == n_contents, (participant.pk, contents)
         # Attention checks are still mixed in, after the first trial.
         checks = participant.trials.exclude(attention_kind="")
         assert checks.count() == settings.STYLESTUDY_ATTENTION_CHECKS

@@ -119,7 +119,7 @@ def test_counts_per_candidate_within_one_after_dropouts():
 
 def test_no_content_repeats_within_a_question():
     """A participant never sees the same content twice in one question."""
-    study = make_study(contents=4, methods=3, trials=12, quota=20)
+    study = make_study(contents=4, methods=3, trials=24, quota=20)
     for i in range(8):
         p = do_consent(study, RecruiterInfo(), language="en")
         p = do_submit_background(p, dict(BACKGROUND_POST, cultural_background="western"))
@@ -130,7 +130,7 @@ def test_no_content_repeats_within_a_question():
             seen[trial.question_id].append(contents.pop())
         for question_id, contents in seen.items():
             assert len(contents) == len(set(contents)), (i, question_id, contents)
-            assert len(contents) == 4  # capped by the number of contents
+            assert len(contents) == 4  # 8 trials per question asked, capped by the number of contents
 
 
 def test_ineligible_and_full_groups_screen_out():

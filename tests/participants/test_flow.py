@@ -9,7 +9,8 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image as PILImage
 
-from studies.models import Participant, Response, Study
+from studies.export import study_frame
+from studies.models import Participant, Question, Response, Study
 
 from .factories import make_study
 from .helpers import (
@@ -52,6 +53,21 @@ def test_full_flow_reaches_completion_code():
     assert f"https://recruiter.example/complete?cc={participant.completion_code}".encode() in done.content
     assert Response.objects.filter(trial__participant=participant).count() == participant.trials.count()
     assert all(r.server_rt_ms is not None for r in Response.objects.filter(trial__participant=participant))
+
+
+def test_only_likert_rows_carry_a_scale_size_in_the_export():
+    """A 2AFC question stores no scale size (its trials still run); one stored with the old default exports none."""
+    study = make_study()
+    Question.objects.filter(study=study, kind="2afc").update(scale_points=None)
+    assert set(Question.objects.filter(study=study, kind="ranking").values_list("scale_points", flat=True)) == {5}
+    client = Client()
+    participant = consent(client, study)
+    submit_background(client, participant)
+    start(client, participant)
+    assert run_to_end(client, participant).status == Participant.Status.COMPLETED
+    frame = study_frame(study.pk)
+    sizes = frame.groupby("question_kind")["scale_points"].agg(lambda s: set(s.dropna()))
+    assert sizes.to_dict() == {"likert": {5}, "2afc": set(), "ranking": set()}
 
 
 def test_declining_stores_nothing():

@@ -15,7 +15,15 @@ from studies.models import Participant, Study
 from studies.permissions import make_researcher
 
 from .factories import make_study
-from .helpers import consent, run_to_end, start, submit_background
+from .helpers import (
+    answer,
+    consent,
+    entry_url,
+    run_to_end,
+    session_url,
+    start,
+    submit_background,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +63,42 @@ def test_preview_sessions_never_reach_quotas_exports_or_analysis():
     second = _complete(again, study)
     assert second.is_preview and second.group == chinese and second.status != Participant.Status.SCREENED_OUT
     assert set(study_frame(study.pk)["participant_id"]) == {real.pk}
+
+
+BANNER = 'class="preview-banner"'
+
+
+def _pages_of_a_session(client, study) -> list:
+    """Every page a participant meets: consent, background, instructions, a trial (shown and answered), the end."""
+    pages = [client.get(entry_url(study))]
+    participant = consent(client, study)
+    pages.append(client.get(session_url(participant.token)))
+    submit_background(client, participant)
+    pages.append(client.get(session_url(participant.token)))
+    start(client, participant)
+    pages.append(client.get(session_url(participant.token)))
+    pages.append(answer(client, participant, participant.trials.order_by("position").first()))
+    run_to_end(client, participant)
+    pages.append(client.get(session_url(participant.token)))
+    steps = ("consent", "background", "instructions", "trial", "trial", "done")
+    for page, step in zip(pages, steps, strict=True):
+        assert f"studies/participant/{step}.html" in {t.name for t in page.templates}, step
+    return pages
+
+
+def test_every_page_of_a_preview_says_so():
+    """An owner who opens the plain participant link gets a preview: each page carries the banner, translated."""
+    study = make_study()
+    owner, owner_client = _researcher("owner")
+    study.owners.add(owner)
+    for page in _pages_of_a_session(owner_client, study):
+        assert page.content.decode().count(BANNER) == 1
+    fresh = Client()
+    fresh.force_login(owner)
+    chinese = fresh.get(entry_url(study, lang="zh-hans")).content.decode()
+    assert BANNER in chinese and "不计入" in chinese
+    for page in _pages_of_a_session(Client(), study):
+        assert BANNER not in page.content.decode(), "an ordinary participant sees no banner"
 
 
 def test_only_the_studys_researchers_get_a_preview():

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import translation
 
 from studies.actions import (
     compute_config_hash,
@@ -160,6 +161,11 @@ class TestChecklist:
         assert warnings["failed_candidates"] == "1 candidate(s) failed and will not be shown"
         assert warnings["small_quota"] == "group “Everyone” has a quota of 3 (fewer than 10 participants)"
         assert warnings["fewer_trials"].startswith("trials per participant is 20 but each participant gets 2 rated")
+        assert warnings["fewer_trials"].endswith("upload more content photos for more rated screens, or lower trials "
+                                                 "per participant"), "the warning says what to do"
+        for language, advice in (("zh-hans", "请上传更多内容照片"), ("ja", "コンテンツ写真を追加でアップロード")):
+            with translation.override(language):
+                assert advice in dict(_codes(ready, "warnings"))["fewer_trials"], language
         assert warnings["no_completion"].startswith("there is no completion code or URL")
         assert _codes(ready) == []
         with pytest.raises(ValidationError, match="has warnings to confirm") as exc:
@@ -492,6 +498,33 @@ class TestPages:
         assert resp.context["still_running"] is False and 'http-equiv="refresh"' not in resp.content.decode()
         do_go_live(ready, confirm_warnings=True)
         assert "Cannot go live yet" not in c.get(url).content.decode()
+
+    def test_progress_page_says_why_metric_values_are_missing(self, client, researcher, ready):
+        fetch = "weights missing: run `python -m stylecore weights fetch lpips-alex`"
+        MetricValue.objects.bulk_create(MetricValue(candidate=x, name="lpips-alex", version="1", value=None,
+                                                    unavailable_reason=fetch) for x in ready.candidates.all())
+        resp = _client(client, researcher, "pw-alice").get(reverse("admin:studies_study_progress", args=[ready.pk]))
+        row = next(m for m in resp.context["progress"]["metrics"] if m["name"] == "lpips-alex")
+        assert (row["available"], row["reason"]) == (0, fetch)
+        table = resp.content.decode().split('id="metric-values"')[1].split("</table>")[0]
+        assert "python -m stylecore weights fetch lpips-alex" in table
+
+    def test_a_question_stores_only_its_formats_settings(self, client, researcher, study):
+        """A 2AFC question keeps no Likert scale size or end labels; a Likert question needs its size."""
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_question_add")
+        page = c.get(url)
+        assert page.context["adminform"].form.fields["kind"].widget.attrs["data-kind-fields"] == json.dumps(
+            Question.kind_fields), "the form's script hides the other formats' fields"
+        data = {**_form_data(page), "study": study.pk, "kind": "2afc", "dimension": "overall",
+                "text__en": "Which fits?", "low__en": "Poorly", "high__en": "Well"}
+        assert data["scale_points"] == "7", "the default is what a browser sends for the hidden field"
+        assert c.post(url, data).status_code == 302
+        question = study.questions.get(kind="2afc")
+        assert (question.scale_points, question.scale_labels) == (None, {})
+        refused = c.post(url, {**data, "kind": "likert", "scale_points": "", "text__en": "How well?"})
+        assert refused.status_code == 200 and "needs its number of scale points" in refused.content.decode()
+        assert not study.questions.filter(kind="likert", texts__en="How well?").exists()
 
 
 def test_bulk_delete_refuses_rows_of_a_live_study(client, researcher, ready, culture):
