@@ -13,17 +13,22 @@ from tests.participants.factories import make_study
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _sign_in(page, live_server) -> None:
+    """Sign in to the admin as the superuser the test created."""
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-browser")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
 def test_admin_pages_run_under_the_csp(browser, live_server, artifacts):
     get_user_model().objects.create_superuser("root", password="pw-root-browser")
     study = make_study(slug="b-admin")
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     refused: list[str] = []
     page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
-    page.goto(live_server.url + reverse("admin:login"))
-    page.fill("#id_username", "root")
-    page.fill("#id_password", "pw-root-browser")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    _sign_in(page, live_server)
     # The study form's scripts: the owners' two-box selector is built by JavaScript.
     page.goto(live_server.url + reverse("admin:studies_study_change", args=[study.pk]))
     page.wait_for_selector("#id_owners_from", state="attached")
@@ -50,11 +55,7 @@ def test_question_form_shows_only_the_chosen_formats_fields(browser, live_server
     get_user_model().objects.create_superuser("root", password="pw-root-browser")
     study = make_study(slug="b-kinds", status=Study.Status.DRAFT)
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(live_server.url + reverse("admin:login"))
-    page.fill("#id_username", "root")
-    page.fill("#id_password", "pw-root-browser")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    _sign_in(page, live_server)
     page.goto(live_server.url + reverse("admin:studies_study_change", args=[study.pk]))
     own = {"likert": ("scale_points", "low__en", "high__en"), "ranking": ("n_candidates",),
            "2afc": ("pair_design", "min_exposure")}
@@ -80,11 +81,7 @@ def test_method_choice_stays_inside_the_form(browser, live_server, artifacts, wi
     get_user_model().objects.create_superuser("root", password="pw-root-browser")
     study = make_study(slug="b-method", status=Study.Status.DRAFT)
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.goto(live_server.url + reverse("admin:login"))
-    page.fill("#id_username", "root")
-    page.fill("#id_password", "pw-root-browser")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    _sign_in(page, live_server)
     page.goto(live_server.url + reverse("admin:studies_methodconfig_add") + f"?study={study.pk}")
     select = page.locator("#id_method").bounding_box()
     row = page.locator(".form-row.field-method").bounding_box()
