@@ -533,7 +533,7 @@ def _fisher_weight(mean: np.ndarray, var: np.ndarray, fisher_weight: str) -> np.
     still uncertain counts as informative. ``"at_mean"``: ``p`` at the mean,
     for strengths that are known (the benchmark's oracle); with the posterior's
     uncertainty, far pairs of uncertain items would look far more informative
-    than they are (a 70-fold overestimate for a difference of 6.4 with variance
+    than they are (a 74-fold overestimate for a difference of 6.4 with variance
     30), and a greedy rule at known strengths then misses the optimal design by
     a wide margin (bench/README.md).
     """
