@@ -28,7 +28,7 @@ from .csvsafe import escape_formula_cells
 from .descriptives import DESCRIPTIVE_SCHEMA, describe, group_names, question_numbers
 from .document import render_html
 from .pdf import PdfError, print_pdf
-from .wording import adaptive_pairs_text, metric_name, people
+from .wording import adaptive_pair_totals, adaptive_pairs_text, metric_name, people
 
 Progress = Callable[[float, str], None]
 #: Candidate ids -> JPEG thumbnail bytes (those it can find).
@@ -136,9 +136,10 @@ def _labels(frame: pd.DataFrame, config: dict[str, Any]) -> guards.Labels:
                          group=lambda g: people(names.get(str(g), g)), metric=metric_name)
 
 
-def _is_adaptive(config: dict[str, Any] | None, qid: Any) -> bool:
+def _adaptive_question(config: dict[str, Any] | None, qid: Any) -> dict[str, Any] | None:
+    """The configured question ``qid`` if its pairs were chosen adaptively."""
     question = next((q for q in (config or {}).get("questions", []) if q.get("id") == qid), None)
-    return question is not None and question.get("pair_design") == "adaptive"
+    return question if question is not None and question.get("pair_design") == "adaptive" else None
 
 
 def _adaptive_pair_counts(part: pd.DataFrame) -> dict[str, int]:
@@ -158,9 +159,9 @@ def _adaptive_pair_counts(part: pd.DataFrame) -> dict[str, int]:
 
 def _pair_design_note(config: dict[str, Any] | None, qid: Any, counts: dict[str, int]) -> str:
     """How the question's pairs were chosen, for the Bradley-Terry table's caption."""
-    if not _is_adaptive(config, qid):
+    question = _adaptive_question(config, qid)
+    if question is None:
         return ""
-    question = next(q for q in config["questions"] if q.get("id") == qid)
     return (
         " Design: adaptive. Each participant's next pair was chosen from the answers of their "
         "group so far (expected reduction of the strengths' posterior variance, Laplace "
@@ -373,7 +374,7 @@ def build_report(
             comparisons = _comparisons(gpart)
             if comparisons["winner"].nunique() + comparisons["loser"].nunique() < 2 or len(comparisons) == 0:
                 continue
-            adaptive = _is_adaptive(config, qid)
+            adaptive = _adaptive_question(config, qid) is not None
             try:
                 # A participant bootstrap would credit resampled participants with pairs chosen
                 # from other answers; after an adaptive design the posterior is the valid interval.
@@ -390,8 +391,7 @@ def build_report(
                  "pair_design": "adaptive" if adaptive else "balanced", "interval": bt.interval,
                  **({"pairs": _adaptive_pair_counts(gpart)} if adaptive else {})})
         entries = [e for e in results["bradley_terry"] if e["question"] == qid]
-        totals = {key: sum(e.get("pairs", {}).get(key, 0) for e in entries)
-                  for key in ("comparisons", "information", "exposure", "unrecorded", "repeated")}
+        totals = adaptive_pair_totals(entries)
         for entry in entries:
             entry["design_note"] = _pair_design_note(config, qid, totals).strip()
     results["rankings"] = []

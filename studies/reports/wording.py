@@ -10,6 +10,7 @@ tables show an em dash and sentences are left out.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -837,12 +838,20 @@ def adaptive_design_text(min_exposure: Any) -> str:
         "each participant's next pair was selected from the answers of their group so far "
         "(expected reduction of the Bradley–Terry strengths' posterior variance, Laplace "
         f"approximation), once every candidate had been shown at least {fmt_int(min_exposure)} "
-        "times in the group; left and right were random. The selection depends only on earlier answers, so the design is ignorable "
-        "for likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
+        "times in the group; left and right were random. The selection depends only on "
+        "earlier answers, so the design is ignorable for likelihood-based inference (Rubin 1976; Berger & Wolpert 1988), but the usual "
         "intervals are only asymptotically valid after it (Chaudhuri & Mykland 1993): the "
         "question's Bradley–Terry strengths are therefore posterior means with Bayesian "
         "posterior intervals (normally distributed strengths, half-Cauchy(0, 2.5) prior of "
         "their spread; Gelman 2006).")
+
+
+def adaptive_pair_totals(entries: list[dict[str, Any]]) -> dict[str, int]:
+    """The ``pairs`` counts of Bradley-Terry entries (one per group) added up."""
+    totals: Counter[str] = Counter()
+    for entry in entries:
+        totals.update(entry.get("pairs") or {})
+    return dict(totals)
 
 
 def adaptive_pairs_text(counts: dict[str, int]) -> str:
@@ -878,11 +887,8 @@ def _pair_design_text(q: dict[str, Any], ctx: Context) -> str:
     which = f"question {q.get('number')}"
     design = q.get("pair_design")
     if design == "adaptive":
-        counts: dict[str, int] = {}
-        for entry in ctx.results.get("bradley_terry", []):
-            if entry.get("question") == q.get("id"):
-                for key, value in (entry.get("pairs") or {}).items():
-                    counts[key] = counts.get(key, 0) + int(value)
+        counts = adaptive_pair_totals([e for e in ctx.results.get("bradley_terry", [])
+                                       if e.get("question") == q.get("id")])
         return (f" Pairs of {which} were chosen adaptively: {adaptive_design_text(q.get('min_exposure'))}"
                 + (f" {adaptive_pairs_text(counts)}" if counts else ""))
     if design == "balanced":
