@@ -870,8 +870,9 @@ def adaptive_pairs_text(counts: dict[str, int]) -> str:
                 "balanced design.")
     else:
         text = (f"Of the {fmt_int(n)} analysed comparisons, {fmt_int(informative)} were chosen as "
-                f"the most informative pair and {fmt_int(exposure)} to show every candidate the "
-                "minimum number of times"
+                "the most informative pair"
+                + (f" and {fmt_int(exposure)} to show every candidate the minimum number of times"
+                   if exposure else "")
                 + (f" ({fmt_int(unrecorded)} not recorded)" if unrecorded else "") + ".")
     if repeated:
         text += (f" {fmt_int(repeated)} comparison{'s' if repeated != 1 else ''} showed a "

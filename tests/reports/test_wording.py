@@ -285,6 +285,8 @@ def test_adaptive_pairs_say_what_the_comparisons_were():
                             "and 12 to show every candidate the minimum number of times.")
     assert mixed.endswith("1 comparison showed a participant a pair they had already compared (the question "
                           "has fewer pairs than trials per participant).")
+    assert adaptive_pairs_text({"comparisons": 9, "information": 9}).startswith(
+        "Of the 9 analysed comparisons, 9 were chosen as the most informative pair. No participant")
     assert adaptive_pairs_text({"comparisons": 5, "unrecorded": 5}).startswith(
         "Why each pair was chosen is not recorded with these data.")
     assert adaptive_pairs_text({}) == ""
