@@ -585,9 +585,11 @@ def participant_withdraw(request: HttpRequest, participant: Participant) -> Http
         return _render(request, "withdraw.html", context)
     if request.POST.get("confirm") != "withdraw":
         return redirect(_session_url(participant))
+    # Read before the row goes: someone who finished has nothing to return on the recruitment site.
+    had_finished = participant.is_finished
     erasure.do_withdraw(participant)
     # No language links: they would point at the session that no longer exists.
-    context.update(participant=None, languages=[])
+    context.update(participant=None, languages=[], had_finished=had_finished)
     response = _render(request, "withdrawn.html", context)
     sessions = _known_sessions(request)
     if sessions.pop(study.slug, None) is not None:
