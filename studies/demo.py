@@ -88,17 +88,43 @@ def create_demo_study(
         languages=["en", "zh-hans", "ja"],
         texts={
             "en": {
-                "consent": "This demo study asks you to rate images. No personal data is collected.",
+                "consent": (
+                    "This demo study asks you to rate, compare and rank images made by computer programs. "
+                    "First you answer a few questions about your background: the cultural background you "
+                    "identify with, the country you grew up in, the languages you speak fluently, the years "
+                    "you have lived abroad, your training in visual art and your age band. These answers are "
+                    "stored with your ratings and response times. You are not asked for your name or contact "
+                    "details. If you came from a recruitment site, your participant id there is stored only "
+                    "in pseudonymised form (a keyed hash), with the site's study and session references. You "
+                    "may withdraw at any time with the link at the foot of each page: everything you answered "
+                    "is then deleted."
+                ),
                 "instructions": "You will see images made by computer programs. Answer each question honestly.",
                 "thanks": "Thank you for taking part.",
             },
             "zh-hans": {
-                "consent": "本演示研究请您对图像进行评分。不收集任何个人数据。",
+                "title": "演示：跨艺术文化的风格迁移",
+                "consent": (
+                    "本演示研究请您对计算机程序生成的图像进行评分、比较和排序。开始前，您需要回答几个关于您背景的"
+                    "问题：您最认同的文化背景、成长的国家、能流利使用的语言、在国外生活的年数、视觉艺术训练程度"
+                    "以及年龄段。这些回答会与您的评分和反应时间一起保存。我们不会询问您的姓名或联系方式。如果您"
+                    "来自招募网站，您在该网站的参与者编号仅以假名化形式（带密钥的哈希值）保存，同时保存该网站的"
+                    "研究编号和会话编号。您可以随时通过每页底部的链接退出研究，届时您的所有回答都会被删除。"
+                ),
                 "instructions": "您将看到由计算机程序生成的图像。请如实回答每个问题。",
                 "thanks": "感谢您的参与。",
             },
             "ja": {
-                "consent": "このデモ研究では画像を評価していただきます。個人データは収集しません。",
+                "title": "デモ：芸術文化を越えたスタイル変換",
+                "consent": (
+                    "このデモ研究では、コンピュータプログラムが作成した画像を評価・比較・順位付けしていただきます。"
+                    "最初に、あなたの背景についていくつかの質問にお答えいただきます：最も共感する文化的背景、育った"
+                    "国、流暢に話せる言語、海外で暮らした年数、視覚芸術の訓練の程度、年齢層です。これらの回答は、"
+                    "あなたの評価や回答時間とともに保存されます。お名前や連絡先はお尋ねしません。募集サイトから参加"
+                    "された場合、そのサイトでの参加者IDは仮名化された形（鍵付きハッシュ）でのみ保存され、サイトの"
+                    "研究IDとセッションIDも保存されます。各ページ下部のリンクからいつでも参加を取りやめることができ、"
+                    "その場合は回答がすべて削除されます。"
+                ),
                 "instructions": "コンピュータプログラムが作成した画像が表示されます。各質問に正直にお答えください。",
                 "thanks": "ご参加ありがとうございました。",
             },

@@ -106,8 +106,9 @@ class DatabaseUnavailableMiddleware:
         return service_unavailable(request)
 
 
-def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
-    """``handler500``: a database outage outside a view still becomes a 503."""
+def server_error(request: HttpRequest, template_name: str = "studies/500.html") -> HttpResponse:
+    """``handler500``: a database outage outside a view still becomes a 503; other errors get the
+    translated error page, which shows nothing of the error."""
     if is_service_outage(sys.exc_info()[1]):
         logger.warning("database unavailable outside a view: answered 503")
         return service_unavailable(request)

@@ -8,13 +8,20 @@ is reached only through :func:`studies.access.access_participant_by_token`.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db import DatabaseError, connection
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotFound,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, reverse
@@ -42,6 +49,7 @@ from .models import (
 )
 from .participant_sql import ShownItem, Upcoming, study_for_entry
 from .permissions import can_access_study
+from .privacy import TOKEN_PATTERN
 from .ratelimit import (
     RateLimited,
     check_rate_limit,
@@ -119,6 +127,39 @@ def _is_preview(request: HttpRequest, study: Study) -> bool:
     """Whether the visitor is one of ``study``'s researchers (its owners, or a superuser) trying it out."""
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and can_access_study(user, study))
+
+
+#: A session's address, known page or not (``/p/<token>/…``).
+_SESSION_ADDRESS = re.compile(f"^/p/({TOKEN_PATTERN})/")
+
+
+def _error_page_language(request: HttpRequest) -> str:
+    """The language of an error page: the participant's, when the address names a session that
+    exists; then ``?lang=``; then the browser's (as the locale middleware chose it)."""
+    offered = dict(settings.LANGUAGES)
+    match = _SESSION_ADDRESS.match(request.path_info)
+    if match:
+        try:
+            language = Participant.objects.filter(token=match.group(1)).values_list("language", flat=True).first()
+        except DatabaseError:
+            language = None
+        if language in offered:
+            return language
+    asked = request.GET.get("lang")
+    if asked in offered:
+        return asked
+    current = translation.get_language()
+    return current if current in offered else settings.LANGUAGE_CODE
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: one translated page for every unknown address (a withdrawn session's link, a
+    mistyped study link), which says no more than that there is no page there."""
+    with translation.override(_error_page_language(request)):
+        html = render_to_string("studies/404.html")
+    response = HttpResponseNotFound(html)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET
@@ -585,9 +626,11 @@ def participant_withdraw(request: HttpRequest, participant: Participant) -> Http
         return _render(request, "withdraw.html", context)
     if request.POST.get("confirm") != "withdraw":
         return redirect(_session_url(participant))
+    # Read before the row goes: someone who finished has nothing to return on the recruitment site.
+    had_finished = participant.is_finished
     erasure.do_withdraw(participant)
     # No language links: they would point at the session that no longer exists.
-    context.update(participant=None, languages=[])
+    context.update(participant=None, languages=[], had_finished=had_finished)
     response = _render(request, "withdrawn.html", context)
     sessions = _known_sessions(request)
     if sessions.pop(study.slug, None) is not None:

@@ -283,5 +283,10 @@ def test_withdrawal(browser, live_server, artifacts):
     assert not Participant.objects.filter(pk=participant.pk).exists()
     assert not Response.objects.filter(trial__participant_id=participant.pk).exists()
     assert page.locator("#withdraw-link").count() == 0
+    # The old session link now leads to the site's own not-found page, not Django's plain one.
+    session = live_server.url + reverse("studies:participant_session", args=[participant.token])
+    assert page.goto(session).status == 404
+    assert page.locator("h1").inner_text() == "Page not found"
+    page.screenshot(path=str(artifacts / "en-not-found.png"), full_page=True)
     assert refused == [], refused
     context.close()

@@ -142,6 +142,32 @@ class TestWithdrawal:
         assert client.post(url, {}).status_code == 302
         assert all(_rows_of(participant.pk)) and not ErasureRecord.objects.exists()
 
+    @pytest.mark.parametrize(
+        ("lang", "finished_text", "mid_session_text"),
+        [("en", "You had already finished the study", "please return the study there"),
+         ("zh-hans", "您此前已完成本研究", "请在该网站上退回本研究"),
+         ("ja", "この研究はすでに完了しているため", "そちらで研究を返却してください")],
+        ids=["en", "zh-hans", "ja"],
+    )
+    def test_withdrawn_page_says_what_is_left_to_do(self, study, lang, finished_text, mid_session_text):
+        """Only someone who withdraws mid-session is asked to return the study on the recruitment site;
+        someone who had finished (and has their completion code) is told nothing more is needed."""
+        pages = {}
+        for finished in (True, False):
+            client = Client()
+            participant = consent(client, study, lang=lang)
+            submit_background(client, participant)
+            start(client, participant)
+            if finished:
+                participant = run_to_end(client, participant)
+                assert participant.is_finished
+            reply = client.post(reverse("studies:participant_withdraw", args=[participant.token]),
+                                {"confirm": "withdraw"})
+            assert reply.status_code == 200 and b"withdrawn-message" in reply.content
+            pages[finished] = reply.content.decode()
+        assert finished_text in pages[True] and mid_session_text not in pages[True]
+        assert mid_session_text in pages[False] and finished_text not in pages[False]
+
     def test_the_studys_withdrawal_text_is_shown(self, study):
         study.texts["en"]["withdrawal"] = "Withdrawal deletes your answers, as the consent form says."
         study.save(update_fields=["texts"])
