@@ -19,6 +19,7 @@ from typing import Any
 from . import plots
 from .wording import (
     DASH,
+    NO_DATA,
     NO_RELIABILITY,
     Context,
     banner_lines,
@@ -146,6 +147,9 @@ def _title_block(doc: Document) -> str:
 
 
 def _banner(doc: Document) -> str:
+    if not doc.ctx.results.get("n_rows"):
+        return ('<aside class="banner" role="status"><p><strong>No data yet.</strong> '
+                f"{esc(NO_DATA)}</p></aside>")
     lines = banner_lines(doc.ctx.results)
     if not lines:
         return ""

@@ -591,6 +591,11 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     return sentences
 
 
+#: The banner of a report on a study without any response.
+NO_DATA = ("This study has no responses yet: nobody has taken part, or every participant's "
+           "data have been erased. There is nothing to analyse; the report gives the design and "
+           "the frozen configuration only. Build it again once participants have taken part.")
+
 #: Why a split-half value at or below zero is not shown as a reliability.
 NO_RELIABILITY = ("the two random halves of the raters did not order the candidates "
                   "consistently, so the ratings are too few or too noisy for a reliability "
