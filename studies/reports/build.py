@@ -448,6 +448,9 @@ def build_report(
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     files["config"].write_text(config_text)
     results["config_sha256"] = hashlib.sha256(config_text.encode()).hexdigest()
+    # The hash the study was frozen under (the admin's), unlike the file's own: the export
+    # also holds wording, the changes made while live, the status and the closing date.
+    results["config_hash"] = str((frozen.get("study") or {}).get("config_hash") or "")
     files["results"].write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
 
     progress(0.92, "rendering HTML and PDF")

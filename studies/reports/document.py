@@ -138,8 +138,10 @@ def _title_block(doc: Document) -> str:
     meta = []
     if r.get("generated_at"):
         meta.append(f"Generated {r['generated_at']}")
-    if r.get("config_sha256"):
-        meta.append(f"configuration SHA-256 {r['config_sha256']}")
+    if r.get("config_hash"):
+        meta.append(f"frozen configuration SHA-256 {r['config_hash']}")
+    elif r.get("config_sha256"):
+        meta.append(f"no frozen configuration hash; study_config.json SHA-256 {r['config_sha256']}")
     meta.append(f"seed {(r.get('options') or {}).get('seed', 0)}")
     return (f'<header class="title-block"><h1>{esc(title)}</h1>'
             f'<p class="subtitle">{esc(" · ".join(facts))}</p>'
@@ -753,8 +755,12 @@ def _appendix(doc: Document) -> str:
         parts.append(doc.table(Table(
             "Frozen study configuration", ["Setting", "Value"],
             [[k.replace("_", " "), _short(v)] for k, v in settings.items()],
-            f"Configuration SHA-256 {r.get('config_sha256', DASH)}; the full configuration, "
-            "with every candidate's provenance, is in study_config.json.", 2)))
+            (f"Frozen configuration SHA-256 {r['config_hash']} (as the admin shows it; fixed "
+             "when the study went live). " if r.get("config_hash") else "")
+            + "The full configuration, with every candidate's provenance, is in "
+            f"study_config.json (file SHA-256 {r.get('config_sha256', DASH)}; the file also "
+            "holds wording, the changes made while live, the status and the closing date, so "
+            "its hash changes with them).", 2)))
     design = r.get("design") or {}
     if design.get("methods"):
         departures = [f"{m['label']}: {'; '.join(m['departs_from_paper'])}"

@@ -265,6 +265,34 @@ class TestStudyReport:
         assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
         keep_artifacts("empty-study", tmp_path)
 
+    def test_header_gives_the_frozen_configuration_hash(self, tmp_path):
+        """The header's hash is the one the study was frozen under (the admin's); the export
+        file's own hash, which changes with a wording edit, is labelled as the file's."""
+        import re
+
+        from studies.actions import compute_config_hash
+        from studies.models import LiveEdit
+
+        study = _make_study()
+        Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE,
+                                                 config_hash=compute_config_hash(study))
+        study.refresh_from_db()
+        headers, files = [], []
+        for run in ("before", "after"):
+            if run == "after":
+                LiveEdit.objects.create(study=study, target="question 1", field="texts.en",
+                                        before="Rate", after="Rate the image")
+            out = tmp_path / run
+            result = build_study_report(study.pk, out, options=ReportOptions(n_resamples=20))
+            html = (out / "report.html").read_text()
+            headers.append(re.search(r'<p class="meta">(.*?)</p>', html).group(1))
+            files.append(result.results["config_sha256"])
+            assert result.results["config_hash"] == study.config_hash
+            assert f"frozen configuration SHA-256 {study.config_hash}" in headers[-1]
+            assert f"file SHA-256 {files[-1]}" in html
+        assert headers[0] == headers[1] and files[0] != files[1]
+        assert files[0] not in headers[0]
+
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
         _add_set_metrics(study)
