@@ -38,6 +38,7 @@ from .wording import (
     p_clause,
     params_text,
     reliable,
+    set_metric_gaps,
     summary_sentences,
     term_label,
 )
@@ -732,13 +733,13 @@ def _set_metrics(doc: Document) -> str:
         sizes = {r.get("n_candidates") for r in by_name.values()}
         body.append([method, doc.ctx.culture_name(culture), *values,
                      fmt_int(sizes.pop()) if len(sizes) == 1 else DASH])
-    missing = sorted({r.get("unavailable_reason") or "" for r in rows if number(r.get("value")) is None} - {""})
+    missing = set_metric_gaps(rows)
     note = ("Each value compares all finished candidates of a method whose style has the culture "
             "with that culture's style images; lower is closer. One value per set, so these "
             "metrics are not in the agreement with human ratings. Values and versions are in "
             "set_metrics.csv.")
     if missing:
-        note += " Unavailable: " + "; ".join(missing) + "."
+        note += " " + " ".join(missing)
     return "<section><h2>Set metrics</h2>" + doc.table(Table(
         "Set metrics per method and style culture",
         ["Method", "Style culture", *[metric_name(n) for n in names], "Candidates"],

@@ -8,6 +8,8 @@ nothing where a guard fired.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from studies.reports.descriptives import question_numbers
@@ -424,3 +426,25 @@ def test_disattenuated_table_only_for_groups_with_a_reliability():
     table = table[:table.index("</table>")]
     assert "Western (ceiling .64)" in table and "Chinese" not in table
     assert "No disattenuated agreement for Chinese participants" in html
+
+
+def test_set_metric_note_gives_each_reason_once():
+    """FID and KID store the missing Inception weights as their reason, ArtFID the same reason
+    joined with its own: the note names each reason once, without "unavailable" doubled."""
+    inception = ("unavailable: pt_inception-2015-12-05-6726825d.pth "
+                 "(fetch with: python -m stylecore.weights fetch inception-fid)")
+    lpips = "unavailable: the 'lpips' package is not installed"
+    rows = [{"method": method, "style_culture": "western-oil", "metric": metric, "value": None,
+             "n_candidates": 4, "unavailable_reason": reason}
+            for method in ("AdaIN", "WCT")
+            for metric, reason in (("fid", inception), ("kid", inception),
+                                   ("artfid", f"{inception}; {lpips}"))]
+    results = _results()
+    results["set_metrics"] = rows
+    note = re.search(r"Set metrics per method and style culture.*?<em>Note\.</em> (.*?)</p>",
+                     render_html(results)).group(1)
+    assert note.endswith(
+        "set_metrics.csv. ArtFID, FID, and KID unavailable: pt_inception-2015-12-05-6726825d.pth "
+        "(fetch with: python -m stylecore.weights fetch inception-fid). ArtFID unavailable: "
+        "the &#x27;lpips&#x27; package is not installed."), note
+    assert "unavailable: unavailable" not in note.lower() and note.count("pt_inception") == 1
