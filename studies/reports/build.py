@@ -428,7 +428,7 @@ def build_report(
     export = export.drop(columns=empty)
     _write_tables(export, files["csv"], files["parquet"])
     _write_tables(set_metrics, files["set_metrics_csv"], files["set_metrics_parquet"])
-    description = "One row per response x shown candidate; see tidy.py."
+    description = tidy.FRAME_DESCRIPTION
     if empty:
         description += (" Metrics without a value for any candidate are left out: "
                         + ", ".join(m.removeprefix(tidy.METRIC_PREFIX) for m in empty) + ".")

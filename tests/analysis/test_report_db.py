@@ -215,6 +215,10 @@ class TestStudyReport:
         assert (exported["exclusion"] != "").sum() == result.n_rows - result.n_rows_analysed
         codebook = json.loads((tmp_path / "codebook.json").read_text())
         assert [c["name"] for c in codebook["columns"]] == list(exported.columns)
+        # The file's rows are described in the codebook itself; a module is named by its path.
+        assert codebook["description"].startswith("responses.csv/.parquet: one row per response")
+        text = (tmp_path / "codebook.json").read_text()
+        assert text.count("tidy.py") == text.count("studies/analysis/tidy.py") == 1
         # Set metrics: their own table and codebook entry, never columns of the responses.
         assert not [c for c in exported.columns if "fid" in c or "kid" in c]
         set_table = pd.read_parquet(tmp_path / "set_metrics.parquet")
