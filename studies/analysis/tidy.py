@@ -18,6 +18,19 @@ import pandas as pd
 METRIC_PREFIX = "metric__"
 BACKGROUND_PREFIX = "bg__"
 
+#: What a row of the tidy frame (``responses.csv`` and ``.parquet``) is: the codebook's
+#: description of the file.
+FRAME_DESCRIPTION = (
+    "responses.csv/.parquet: one row per response x shown candidate. A Likert response has "
+    "one row, a 2AFC response two (chosen marks the picked one), a ranking one row per ranked "
+    "candidate (rank 1 = best), and a response to a screen without images (e.g. an "
+    "instructed-response attention check) one row without a candidate. score puts every kind "
+    "on one higher-is-better scale. metric__<name> columns hold the candidate's automatic "
+    "metrics, bg__<key> columns the participant's background answers; set metrics (FID, KID, "
+    "ArtFID) are in set_metrics.csv/.parquet. Excluded rows are kept, their exclusion column "
+    "naming the rule that removed them. The columns are defined in studies/analysis/tidy.py."
+)
+
 #: Column -> (type, description) of the tidy frame; prefixed columns are described
 #: by their prefix. The report's JSON codebook is generated from this table.
 COLUMNS: dict[str, tuple[str, str]] = {

@@ -61,7 +61,14 @@ def store_report(report: StudyReport, *, archive: Path, html: Path | None, summa
 
 
 def fail_report(report: StudyReport, error: str) -> bool:
-    return jobs.finish(StudyReport, report.pk, report.claim, JobStatus.FAILED, error)
+    """Mark a held report failed with ``error`` (also its current step, so the list shows it)."""
+    return jobs.finish(StudyReport, report.pk, report.claim, JobStatus.FAILED, error,
+                       message=f"failed: {error}"[:200])
+
+
+def release_report(report: StudyReport, reason: str) -> bool:
+    """Put a held report back in the queue (its task is retried); ``False`` if the claim was lost."""
+    return bool(jobs.release(StudyReport, [report.pk], report.claim, reason))
 
 
 def sweep_stale_reports(*, stale_after: float | None = None) -> list[int]:

@@ -428,7 +428,7 @@ def build_report(
     export = export.drop(columns=empty)
     _write_tables(export, files["csv"], files["parquet"])
     _write_tables(set_metrics, files["set_metrics_csv"], files["set_metrics_parquet"])
-    description = "One row per response x shown candidate; see tidy.py."
+    description = tidy.FRAME_DESCRIPTION
     if empty:
         description += (" Metrics without a value for any candidate are left out: "
                         + ", ".join(m.removeprefix(tidy.METRIC_PREFIX) for m in empty) + ".")
@@ -448,6 +448,9 @@ def build_report(
     config_text = json.dumps(frozen, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     files["config"].write_text(config_text)
     results["config_sha256"] = hashlib.sha256(config_text.encode()).hexdigest()
+    # The hash the study was frozen under (the admin's), unlike the file's own: the export
+    # also holds wording, the changes made while live, the status and the closing date.
+    results["config_hash"] = str((frozen.get("study") or {}).get("config_hash") or "")
     files["results"].write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
 
     progress(0.92, "rendering HTML and PDF")

@@ -10,6 +10,7 @@ stays a number), and the Parquet export keeps the raw value.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 #: First characters that make a spreadsheet read a cell as a formula.
@@ -31,11 +32,14 @@ def escape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
         series = out[column]
         if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
             continue
-        is_text = series.map(lambda v: isinstance(v, str))
-        risky = is_text & series.where(is_text, "").astype(str).str.startswith(FORMULA_PREFIXES)
+        # A plain NumPy bool mask: on pandas' "string" dtypes (Python or Arrow storage)
+        # ``str.startswith`` gives a nullable or string-typed result, which ``any()`` and
+        # ``&`` refuse, most visibly on an empty column.
+        values = series.to_numpy(dtype=object)
+        risky = np.fromiter((isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values),
+                            dtype=bool, count=len(values))
         if risky.any():
-            if pd.api.types.is_object_dtype(series):
-                out[column] = series.where(~risky, "'" + series.where(risky, "").astype(str))
-            else:
-                out[column] = series.mask(risky, "'" + series.astype(str))
+            escaped = values.copy()
+            escaped[risky] = ["'" + v for v in values[risky]]
+            out[column] = pd.Series(escaped, index=series.index, name=column).astype(series.dtype)
     return out

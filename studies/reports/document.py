@@ -19,6 +19,7 @@ from typing import Any
 from . import plots
 from .wording import (
     DASH,
+    NO_DATA,
     NO_RELIABILITY,
     Context,
     banner_lines,
@@ -37,6 +38,7 @@ from .wording import (
     p_clause,
     params_text,
     reliable,
+    set_metric_gaps,
     summary_sentences,
     term_label,
 )
@@ -137,8 +139,10 @@ def _title_block(doc: Document) -> str:
     meta = []
     if r.get("generated_at"):
         meta.append(f"Generated {r['generated_at']}")
-    if r.get("config_sha256"):
-        meta.append(f"configuration SHA-256 {r['config_sha256']}")
+    if r.get("config_hash"):
+        meta.append(f"frozen configuration SHA-256 {r['config_hash']}")
+    elif r.get("config_sha256"):
+        meta.append(f"no frozen configuration hash; study_config.json SHA-256 {r['config_sha256']}")
     meta.append(f"seed {(r.get('options') or {}).get('seed', 0)}")
     return (f'<header class="title-block"><h1>{esc(title)}</h1>'
             f'<p class="subtitle">{esc(" · ".join(facts))}</p>'
@@ -146,6 +150,9 @@ def _title_block(doc: Document) -> str:
 
 
 def _banner(doc: Document) -> str:
+    if not doc.ctx.results.get("n_rows"):
+        return ('<aside class="banner" role="status"><p><strong>No data yet.</strong> '
+                f"{esc(NO_DATA)}</p></aside>")
     lines = banner_lines(doc.ctx.results)
     if not lines:
         return ""
@@ -726,13 +733,13 @@ def _set_metrics(doc: Document) -> str:
         sizes = {r.get("n_candidates") for r in by_name.values()}
         body.append([method, doc.ctx.culture_name(culture), *values,
                      fmt_int(sizes.pop()) if len(sizes) == 1 else DASH])
-    missing = sorted({r.get("unavailable_reason") or "" for r in rows if number(r.get("value")) is None} - {""})
+    missing = set_metric_gaps(rows)
     note = ("Each value compares all finished candidates of a method whose style has the culture "
             "with that culture's style images; lower is closer. One value per set, so these "
             "metrics are not in the agreement with human ratings. Values and versions are in "
             "set_metrics.csv.")
     if missing:
-        note += " Unavailable: " + "; ".join(missing) + "."
+        note += " " + " ".join(missing)
     return "<section><h2>Set metrics</h2>" + doc.table(Table(
         "Set metrics per method and style culture",
         ["Method", "Style culture", *[metric_name(n) for n in names], "Candidates"],
@@ -749,8 +756,12 @@ def _appendix(doc: Document) -> str:
         parts.append(doc.table(Table(
             "Frozen study configuration", ["Setting", "Value"],
             [[k.replace("_", " "), _short(v)] for k, v in settings.items()],
-            f"Configuration SHA-256 {r.get('config_sha256', DASH)}; the full configuration, "
-            "with every candidate's provenance, is in study_config.json.", 2)))
+            (f"Frozen configuration SHA-256 {r['config_hash']} (as the admin shows it; fixed "
+             "when the study went live). " if r.get("config_hash") else "")
+            + "The full configuration, with every candidate's provenance, is in "
+            f"study_config.json (file SHA-256 {r.get('config_sha256', DASH)}; the file also "
+            "holds wording, the changes made while live, the status and the closing date, so "
+            "its hash changes with them).", 2)))
     design = r.get("design") or {}
     if design.get("methods"):
         departures = [f"{m['label']}: {'; '.join(m['departs_from_paper'])}"
@@ -774,11 +785,12 @@ def _appendix(doc: Document) -> str:
         parts.append(doc.table(Table(
             "Changes made while the study was live",
             ["When (UTC)", "By", "What", "Field", "Before", "After"],
-            [[str(e.get("changed_at", ""))[:19].replace("T", " "), e.get("changed_by_name") or DASH,
-              str(e.get("target", "")), str(e.get("field", "")),
-              _short(e.get("before")) or DASH, _short(e.get("after")) or DASH] for e in edits],
+            [row for e in edits for row in _edit_rows(e)],
             "Only wording, texts, redirects, the completion code, quotas and the closing date "
-            "may change while a study is live; every change is recorded.", 6)))
+            "may change while a study is live; every change is recorded. A change inside a "
+            "list or mapping (e.g. one label of a choice) is shown entry by entry, as "
+            "field[position].key; long text is shown around the change, with the number of "
+            "characters left out before and after.", 6)))
     elif edits is not None:
         parts.append("<p>No edits were made while the study was live.</p>")
     else:
@@ -811,6 +823,73 @@ def _appendix(doc: Document) -> str:
         parts.append(f"<h3>Analysis notes</h3><ul class=\"notes\">{items}</ul>")
     parts.append("</section>")
     return "".join(parts)
+
+
+#: A key or list entry that one side of a change does not have.
+_ABSENT = object()
+
+
+def _edit_rows(edit: dict[str, Any]) -> list[list[str]]:
+    """Rows of the live-changes table for one recorded change: one per entry that differs."""
+    when = str(edit.get("changed_at", ""))[:19].replace("T", " ")
+    by, target, name = edit.get("changed_by_name") or DASH, str(edit.get("target", "")), str(edit.get("field", ""))
+    rows = []
+    for path, before, after in json_differences(edit.get("before"), edit.get("after")):
+        shown = _changed_texts(before, after)
+        rows.append([when, by, target, name + path, shown[0] or DASH, shown[1] or DASH])
+    return rows
+
+
+def json_differences(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """``(path, before, after)`` of every entry of two JSON values that differs.
+
+    Mappings are compared key by key (``.key``), lists entry by entry
+    (``[i]``, from 0); a key or entry only one side has is :data:`_ABSENT` on
+    the other. Equal values give one row for ``path`` (a record of no change).
+
+    Example:
+        >>> json_differences([{"labels": {"ja": "その他"}}], [{"labels": {"ja": "その他の文化"}}])
+        [('[0].labels.ja', 'その他', 'その他の文化')]
+    """
+    if before == after:
+        return [] if path else [(path, before, after)]
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [*before, *(k for k in after if k not in before)]
+        return [d for k in keys for d in json_differences(before.get(k, _ABSENT), after.get(k, _ABSENT),
+                                                          f"{path}.{k}")]
+    if isinstance(before, list) and isinstance(after, list):
+        return [d for i in range(max(len(before), len(after)))
+                for d in json_differences(before[i] if i < len(before) else _ABSENT,
+                                          after[i] if i < len(after) else _ABSENT, f"{path}[{i}]")]
+    return [(path, before, after)]
+
+
+def _changed_texts(before: Any, after: Any, limit: int = 160, context: int = 40) -> tuple[str, str]:
+    """Both sides of a change as text, cut (if longer than ``limit``) around where they differ,
+    so what changed is never cut off; the characters left out are counted."""
+    texts = [_json_text(v) for v in (before, after)]
+    if all(len(t) <= limit for t in texts):
+        return texts[0], texts[1]
+    common = 0
+    while common < min(map(len, texts)) and texts[0][common] == texts[1][common]:
+        common += 1
+    start = max(0, common - context)
+    out = []
+    for text in texts:
+        if len(text) <= limit:
+            out.append(text)
+            continue
+        begin = min(start, len(text) - limit)
+        end = begin + limit
+        out.append((f"(+{begin} chars) " if begin else "") + text[begin:end]
+                   + (f" (+{len(text) - end} chars)" if end < len(text) else ""))
+    return out[0], out[1]
+
+
+def _json_text(value: Any) -> str:
+    if value is _ABSENT or value is None or value == "" or value == {} or value == []:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _short(value: Any, limit: int = 160) -> str:

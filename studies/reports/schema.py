@@ -78,5 +78,8 @@ RESULTS_SCHEMA: dict[str, str] = {
     "rankings": "Per ranking question and group: mean ranks with intervals and Plackett-Luce "
                 "log-strengths (responses with tied ranks left out).",
     "warnings": "Every guard that fired and every analysis that could not run, with why.",
-    "config_sha256": "SHA-256 of study_config.json.",
+    "config_sha256": "SHA-256 of study_config.json (this export: it changes with wording, the "
+                     "changes made while live, the status and the closing date).",
+    "config_hash": "The frozen configuration hash of the study, as the admin shows it (fixed "
+                   "when the study went live; empty for a draft or a tidy file).",
 }

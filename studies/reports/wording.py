@@ -10,6 +10,7 @@ tables show an em dash and sentences are left out.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -591,6 +592,11 @@ def _preference_sentences(ctx: Context, qid: Any) -> list[Sentence]:
     return sentences
 
 
+#: The banner of a report on a study without any response.
+NO_DATA = ("This study has no responses yet: nobody has taken part, or every participant's "
+           "data have been erased. There is nothing to analyse; the report gives the design and "
+           "the frozen configuration only. Build it again once participants have taken part.")
+
 #: Why a split-half value at or below zero is not shown as a reliability.
 NO_RELIABILITY = ("the two random halves of the raters did not order the candidates "
                   "consistently, so the ratings are too few or too noisy for a reliability "
@@ -654,6 +660,41 @@ def banner_lines(results: dict[str, Any]) -> list[str]:
     if not results.get("n_rows_analysed"):
         lines.insert(0, "No responses were analysed: nothing to estimate yet.")
     return lines
+
+
+#: How a metric's reason for having no value begins (``stylecore`` and the scoring worker),
+#: and the word the report gives it.
+_GAP_KINDS = {"unavailable": "unavailable", "not applicable": "not applicable", "error": "failed"}
+#: One stored reason may join several ("unavailable: A; unavailable: B", e.g. ArtFID's).
+_GAP_SPLIT = re.compile(r"; (?=(?:unavailable|not applicable|error): )")
+
+
+def set_metric_gaps(rows: list[dict[str, Any]]) -> list[str]:
+    """Why set metrics have no value: one sentence per distinct reason, naming its metrics.
+
+    A reason shared by several metrics or cells is given once, without the
+    stored ``"unavailable: "`` prefix doubled into the sentence.
+
+    Example:
+        >>> set_metric_gaps([{"metric": "fid", "value": None, "unavailable_reason": "unavailable: w.pth"},
+        ...                  {"metric": "kid", "value": None, "unavailable_reason": "unavailable: w.pth"}])
+        ['FID and KID unavailable: w.pth.']
+    """
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        if number(row.get("value")) is not None or not row.get("unavailable_reason"):
+            continue
+        for part in _GAP_SPLIT.split(str(row["unavailable_reason"])):
+            prefix, sep, detail = part.partition(": ")
+            kind = _GAP_KINDS.get(prefix.strip().lower()) if sep else None
+            key = (kind, detail.strip()) if kind else ("", part.strip())
+            names = reasons.setdefault(key, [])
+            name = metric_name(row.get("metric", ""))
+            if name not in names:
+                names.append(name)
+    return [f"{_join(sorted(names))} {kind}: {detail.rstrip('.')}." if kind else
+            f"{_join(sorted(names))}: {detail.rstrip('.')}."
+            for (kind, detail), names in reasons.items()]
 
 
 def methods_paragraphs(results: dict[str, Any]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import tempfile
 import zipfile
@@ -11,6 +12,8 @@ from ..lifecycle import jobs
 from ..lifecycle import reports as lifecycle
 from ..models import StudyReport
 from ..reports.database import build_study_report
+
+logger = logging.getLogger(__name__)
 
 # Progress is written at most this often: a report has hundreds of steps.
 PROGRESS_SECONDS = 2.0
@@ -36,9 +39,19 @@ def run_report_job(report_id: int, *, options=None, host: str | None = None) -> 
         out = Path(tmp) / "report"
         try:
             result = build_study_report(report.study_id, out, progress=progress, options=options)
-        except (ValueError, KeyError, RuntimeError, ArithmeticError) as exc:
-            # An analysis that cannot run on these data fails the same way on any worker.
-            lifecycle.fail_report(report, f"{type(exc).__name__}: {exc}")
+        except jobs.TRANSIENT_ERRORS as exc:
+            # The database or broker blinked: hand the report back for the task's retry.
+            try:
+                lifecycle.release_report(report, f"interrupted ({type(exc).__name__}: {exc}); re-queued")
+            except jobs.TRANSIENT_ERRORS:
+                logger.exception("could not release report %s; the stale sweep will", report_id)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a build error fails this report, not the worker
+            # Any other error comes from the study's data or the code and fails the same way on
+            # every worker: fail the report now with the error, rather than leave it running
+            # until the stale sweep takes it for a dead worker and builds it again.
+            logger.exception("report %s of study %s failed", report_id, report.study_id)
+            lifecycle.fail_report(report, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             return StudyReport.objects.values_list("status", flat=True).get(pk=report_id)
         archive = Path(tmp) / f"study-{report.study_id}-report-{report_id}.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:

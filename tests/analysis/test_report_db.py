@@ -31,6 +31,7 @@ from studies.models import (
 )
 from studies.reports import REPORT_FILES, ReportOptions, build_report
 from studies.reports.database import build_study_report
+from tests.reports.checks import keep_artifacts
 
 RAW_RECRUITER_SESSION = "RAW-SESSION-5f2c"
 RAW_RECRUITER_STUDY = "RAW-STUDY-77ab"
@@ -214,6 +215,10 @@ class TestStudyReport:
         assert (exported["exclusion"] != "").sum() == result.n_rows - result.n_rows_analysed
         codebook = json.loads((tmp_path / "codebook.json").read_text())
         assert [c["name"] for c in codebook["columns"]] == list(exported.columns)
+        # The file's rows are described in the codebook itself; a module is named by its path.
+        assert codebook["description"].startswith("responses.csv/.parquet: one row per response")
+        text = (tmp_path / "codebook.json").read_text()
+        assert text.count("tidy.py") == text.count("studies/analysis/tidy.py") == 1
         # Set metrics: their own table and codebook entry, never columns of the responses.
         assert not [c for c in exported.columns if "fid" in c or "kid" in c]
         set_table = pd.read_parquet(tmp_path / "set_metrics.parquet")
@@ -249,6 +254,48 @@ class TestStudyReport:
         assert result.n_rows == 0
         assert any("agreement skipped" in w for w in result.warnings)
         assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
+
+    def test_study_whose_participants_were_erased(self, tmp_path):
+        """Questions, candidates and groups but no response (erased, or nobody took part yet):
+        the exports keep their columns and the report says plainly there are no data."""
+        study = _make_study()
+        Participant.objects.filter(study=study).delete()
+        result = build_study_report(study.pk, tmp_path, options=ReportOptions(n_resamples=20))
+        assert (result.n_rows, result.n_participants) == (0, 0)
+        assert "participant_id" in pd.read_csv(tmp_path / "responses.csv").columns
+        html = (tmp_path / "report.html").read_text()
+        assert "<strong>No data yet.</strong> This study has no responses yet" in html
+        assert "Data not sufficient" not in html
+        assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+        keep_artifacts("empty-study", tmp_path)
+
+    def test_header_gives_the_frozen_configuration_hash(self, tmp_path):
+        """The header's hash is the one the study was frozen under (the admin's); the export
+        file's own hash, which changes with a wording edit, is labelled as the file's."""
+        import re
+
+        from studies.actions import compute_config_hash
+        from studies.models import LiveEdit
+
+        study = _make_study()
+        Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE,
+                                                 config_hash=compute_config_hash(study))
+        study.refresh_from_db()
+        headers, files = [], []
+        for run in ("before", "after"):
+            if run == "after":
+                LiveEdit.objects.create(study=study, target="question 1", field="texts.en",
+                                        before="Rate", after="Rate the image")
+            out = tmp_path / run
+            result = build_study_report(study.pk, out, options=ReportOptions(n_resamples=20))
+            html = (out / "report.html").read_text()
+            headers.append(re.search(r'<p class="meta">(.*?)</p>', html).group(1))
+            files.append(result.results["config_sha256"])
+            assert result.results["config_hash"] == study.config_hash
+            assert f"frozen configuration SHA-256 {study.config_hash}" in headers[-1]
+            assert f"file SHA-256 {files[-1]}" in html
+        assert headers[0] == headers[1] and files[0] != files[1]
+        assert files[0] not in headers[0]
 
     def test_management_command(self, tmp_path, capsys):
         study = _make_study()
@@ -290,3 +337,52 @@ class TestStudyReport:
         assert run_report_job(report.pk) == StudyReport.Status.DONE
         report.refresh_from_db()
         assert report.archive.name == archive
+
+
+@pytest.mark.django_db
+class TestReportJobFailures:
+    """A build that raises fails its report at once with the error; only a dead worker is swept."""
+
+    def _job(self, monkeypatch, exc):
+        from studies.models import StudyReport
+
+        def broken(*args, **kwargs):
+            raise exc
+
+        monkeypatch.setattr("studies.workers.report.build_study_report", broken)
+        return StudyReport.objects.create(study=_make_study())
+
+    def test_an_exception_fails_the_report_with_its_message(self, monkeypatch, admin_client):
+        from django.urls import reverse
+
+        from studies.lifecycle.reports import sweep_stale_reports
+        from studies.models import StudyReport
+        from studies.workers.report import run_report_job
+
+        report = self._job(monkeypatch, TypeError("Cannot perform reduction 'any' with string dtype"))
+        assert run_report_job(report.pk) == StudyReport.Status.FAILED
+        report.refresh_from_db()
+        assert report.error == "TypeError: Cannot perform reduction 'any' with string dtype"
+        assert report.message == "failed: " + report.error and report.attempts == 1
+        assert report.finished_at is not None and report.claim
+        # Nothing left running for the sweep to take for a dead worker and build again.
+        assert sweep_stale_reports(stale_after=0) == []
+        report.refresh_from_db()
+        assert report.status == StudyReport.Status.FAILED and report.attempts == 1
+        listing = admin_client.get(reverse("admin:studies_studyreport_changelist")).content.decode()
+        page = admin_client.get(reverse("admin:studies_studyreport_change", args=[report.pk])).content.decode()
+        for html in (listing, page):
+            assert "TypeError: Cannot perform reduction &#x27;any&#x27; with string dtype" in html
+
+    def test_a_transient_error_hands_the_report_back_for_the_retry(self, monkeypatch):
+        from django.db import OperationalError
+
+        from studies.models import StudyReport
+        from studies.workers.report import run_report_job
+
+        report = self._job(monkeypatch, OperationalError("server closed the connection"))
+        with pytest.raises(OperationalError):
+            run_report_job(report.pk)
+        report.refresh_from_db()
+        assert report.status == StudyReport.Status.QUEUED and report.claim == ""
+        assert report.error == "interrupted (OperationalError: server closed the connection); re-queued"

@@ -8,6 +8,8 @@ nothing where a guard fired.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from studies.reports.descriptives import question_numbers
@@ -149,10 +151,59 @@ def test_changes_while_live_appendix():
                         "before": {"en": "How faithful?"},
                         "after": {"en": "How faithful is the style?"}}]}
     cells = scan(render_html(results)).cells
-    assert ["2026-11-02 10:15:00", "alice", "question 1", "texts"] == \
-        cells[cells.index("2026-11-02 10:15:00"):][:4]
+    assert ["2026-11-02 10:15:00", "alice", "question 1", "texts.en", "How faithful?",
+            "How faithful is the style?"] == cells[cells.index("2026-11-02 10:15:00"):][:6]
     results["configuration_summary"]["live_edits"] = []
     assert "No edits were made while the study was live." in render_html(results)
+
+
+def _live_edit(field: str, before, after) -> dict:
+    return {"changed_at": "2026-11-02T10:15:00+00:00", "changed_by_name": "alice",
+            "target": "background question cultural_background", "field": field,
+            "before": before, "after": after}
+
+
+def _edit_rows(results: dict) -> list[list[str]]:
+    cells = scan(render_html(results)).cells
+    first = cells.index("2026-11-02 10:15:00")
+    rows = [cells[i:i + 6] for i in range(first, len(cells), 6)]
+    return [row for row in rows if row[0] == "2026-11-02 10:15:00"]
+
+
+def test_a_changed_choice_label_is_shown_by_itself():
+    """A live edit of one Japanese choice label is recorded as the whole choices list; the
+    table shows the one label that changed, not the list cut off before the change."""
+    from studies.actions.participants import DEFAULT_BACKGROUND
+
+    choices = [{"value": v, "labels": labels} for v, labels in DEFAULT_BACKGROUND[0][4]]
+    edited = [{**c, "labels": {**c["labels"]}} for c in choices]
+    edited[3]["labels"]["ja"] = "その他の文化"
+    results = _results()
+    results["configuration_summary"] = {"study": {"title": "Documented shape"}, "groups": [],
+                                        "live_edits": [_live_edit("choices", choices, edited)]}
+    assert _edit_rows(results) == [["2026-11-02 10:15:00", "alice",
+                                    "background question cultural_background",
+                                    "choices[3].labels.ja", "その他", "その他の文化"]]
+
+
+def test_entries_added_and_removed_and_long_text_cut_around_the_change():
+    long_before = "Please read carefully. " * 20 + "You may stop at any time."
+    long_after = "Please read carefully. " * 20 + "You may withdraw at any time."
+    results = _results()
+    results["configuration_summary"] = {"study": {"title": "Documented shape"}, "groups": [], "live_edits": [
+        _live_edit("choices", [{"value": "a"}], [{"value": "a"}, {"value": "b", "labels": {"en": "B"}}]),
+        _live_edit("texts", {"en": {"consent": long_before, "title": "T"}},
+                   {"en": {"consent": long_after, "title": "T"}, "ja": {"title": "題"}}),
+        _live_edit("quota", 20, 40),
+    ]}
+    rows = [row[3:] for row in _edit_rows(results)]
+    assert rows[0] == ["choices[1]", "—", '{"value": "b", "labels": {"en": "B"}}']
+    assert rows[1][0] == "texts.en.consent"
+    for text, changed in zip(rows[1][1:], ("stop", "withdraw")):
+        assert text.startswith("(+") and f"You may {changed} at any time." in text
+        assert len(text) < 200
+    assert rows[2] == ["texts.ja", "—", '{"title": "題"}']
+    assert rows[3] == ["quota", "20", "40"]
 
 
 def test_pdf_without_a_browser_is_a_clear_error(tmp_path, monkeypatch):
@@ -375,3 +426,25 @@ def test_disattenuated_table_only_for_groups_with_a_reliability():
     table = table[:table.index("</table>")]
     assert "Western (ceiling .64)" in table and "Chinese" not in table
     assert "No disattenuated agreement for Chinese participants" in html
+
+
+def test_set_metric_note_gives_each_reason_once():
+    """FID and KID store the missing Inception weights as their reason, ArtFID the same reason
+    joined with its own: the note names each reason once, without "unavailable" doubled."""
+    inception = ("unavailable: pt_inception-2015-12-05-6726825d.pth "
+                 "(fetch with: python -m stylecore.weights fetch inception-fid)")
+    lpips = "unavailable: the 'lpips' package is not installed"
+    rows = [{"method": method, "style_culture": "western-oil", "metric": metric, "value": None,
+             "n_candidates": 4, "unavailable_reason": reason}
+            for method in ("AdaIN", "WCT")
+            for metric, reason in (("fid", inception), ("kid", inception),
+                                   ("artfid", f"{inception}; {lpips}"))]
+    results = _results()
+    results["set_metrics"] = rows
+    note = re.search(r"Set metrics per method and style culture.*?<em>Note\.</em> (.*?)</p>",
+                     render_html(results)).group(1)
+    assert note.endswith(
+        "set_metrics.csv. ArtFID, FID, and KID unavailable: pt_inception-2015-12-05-6726825d.pth "
+        "(fetch with: python -m stylecore.weights fetch inception-fid). ArtFID unavailable: "
+        "the &#x27;lpips&#x27; package is not installed."), note
+    assert "unavailable: unavailable" not in note.lower() and note.count("pt_inception") == 1
