@@ -43,7 +43,11 @@ from .actions import (
     do_start_training_run,
 )
 from .actions.participants import do_add_default_background_questions
-from .admin_erasure import ParticipantErasureMixin, StudyErasureMixin
+from .admin_erasure import (
+    ParticipantErasureMixin,
+    StudyErasureMixin,
+    notify_deleted_reports,
+)
 from .admin_forms import (
     STUDY_TEXTS,
     BackgroundQuestionForm,
@@ -892,6 +896,11 @@ class StudyReportAdmin(OwnedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # Reports an erasure deleted (a withdrawal, say) are named here, with the reason.
+        notify_deleted_reports(self, request)
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("in the archive"))
     def archive_contents(self, obj):

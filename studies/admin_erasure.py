@@ -7,11 +7,14 @@ never reaches participant rows, so no erasure escapes the audit log.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -62,6 +65,33 @@ def _report(admin_obj, request, record: ErasureRecord) -> None:
            "b": record.background_answers, "rep": record.reports},
         messages.SUCCESS,
     )
+    if record.deleted_reports:
+        admin_obj.message_user(request, _("Deleted reports: %(reports)s.") % {"reports": record.deleted_reports_text()},
+                               messages.WARNING)
+
+
+#: The report list names the reports that erasures deleted in this many recent days.
+REPORT_NOTICE_DAYS = 30
+#: At most this many erasures are named there (the erasure log has them all).
+REPORT_NOTICE_MAX = 5
+
+
+def notify_deleted_reports(admin_obj, request: HttpRequest) -> None:
+    """Tell a researcher on the report list which of their reports recent erasures deleted, and why.
+
+    A withdrawal happens while no researcher is looking; this is where they notice a report gone.
+    """
+    since = timezone.now() - timedelta(days=REPORT_NOTICE_DAYS)
+    records = filter_owned(ErasureRecord.objects.filter(performed_at__gte=since, reports__gt=0),
+                           request.user, "study").order_by("-performed_at")
+    for record in [r for r in records if r.deleted_reports][:REPORT_NOTICE_MAX]:
+        admin_obj.message_user(
+            request,
+            _("%(study)s: an erasure on %(when)s (%(scope)s) deleted %(reports)s. See the erasure log.")
+            % {"study": record.study_label, "when": timezone.localtime(record.performed_at).strftime("%Y-%m-%d %H:%M"),
+               "scope": record.get_scope_display(), "reports": record.deleted_reports_text()},
+            messages.WARNING,
+        )
 
 
 class StudyErasureMixin:
@@ -163,9 +193,16 @@ class ErasureRecordAdmin(admin.ModelAdmin):
     """The audit log: read-only, a researcher sees the entries of their own studies."""
 
     list_display = ["performed_at", "study_label", "scope", "performed_by_name", "participants", "responses",
-                    "trials", "background_answers", "reports"]
+                    "trials", "background_answers", "reports", "which_reports"]
     list_filter = ["scope"]
-    readonly_fields = list_display
+    # The deleted reports as sentences (id, when requested, why), not the stored JSON.
+    fields = readonly_fields = ["performed_at", "study", "study_label", "scope", "performed_by", "performed_by_name",
+                                "participants", "responses", "trials", "trial_items", "background_answers", "reports",
+                                "which_reports"]
+
+    @admin.display(description=_("deleted reports"))
+    def which_reports(self, obj):
+        return obj.deleted_reports_text() or "—"
 
     def get_queryset(self, request):
         return filter_owned(super().get_queryset(request), request.user, "study")

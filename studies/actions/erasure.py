@@ -2,11 +2,16 @@
 
 Each function deletes the rows and writes one :class:`~studies.models.ErasureRecord`
 in the same transaction, so an erasure without its audit entry (or the
-reverse) cannot happen. Stored reports of the study hold copies of the data
-(``responses.csv``), so they are deleted too; their files go after commit.
+reverse) cannot happen. Stored reports hold copies of the data
+(``responses.csv``, the HTML and PDF): those that hold, or may hold, the erased
+participants' data are deleted too (:func:`delete_reports_holding`, one rule for
+withdrawal and every researcher's erasure), named with the reason in the audit
+entry; their files go after commit.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
@@ -37,39 +42,81 @@ def _study_label(study: Study) -> str:
     return f"{study.title} ({study.slug})"[:300]
 
 
-def _delete_reports(study: Study) -> int:
-    """Delete the study's stored reports; their files are removed once the transaction commits."""
-    reports = list(StudyReport.objects.filter(study=study))
-    files = [f for r in reports for f in (r.archive, r.html) if f]
-    names = [(f.storage, f.name) for f in files]
-    StudyReport.objects.filter(pk__in=[r.pk for r in reports]).delete()
+def _delete_reports(reports: list[tuple[StudyReport, str]]) -> list[dict]:
+    """Delete ``(report, reason)`` pairs; their files are removed once the transaction commits.
+
+    Returns:
+        The erasure record's entries: id, when the report was requested, why it was deleted.
+    """
+    names = [(f.storage, f.name) for report, _reason in reports for f in (report.archive, report.html) if f]
+    StudyReport.objects.filter(pk__in=[report.pk for report, _reason in reports]).delete()
 
     def remove_files() -> None:
         for storage, name in names:
             storage.delete(name)
 
     transaction.on_commit(remove_files)
-    return len(reports)
+    return [{"id": report.pk, "requested": report.created_at.isoformat(), "reason": reason}
+            for report, reason in reports]
+
+
+def delete_reports_holding(study: Study, participant_ids: Collection[int]) -> list[dict]:
+    """Delete the stored reports of ``study`` that hold, or may hold, data of ``participant_ids``.
+
+    Call it inside the erasure's transaction, after the participants' rows are deleted. A report
+    is kept only when it provably holds none of their data:
+
+    * it is still queued: it reads the data when it runs, after this erasure commits (its row is
+      locked here until then — on SQLite the whole database, already written to — so no worker
+      claims it and reads the data before);
+    * it was built and recorded the participants with rows in its files
+      (:attr:`~studies.models.StudyReport.participant_ids`), none of them erased — e.g. a report
+      built before the participant's first response.
+
+    Every other report is deleted: one built from their responses, one running, failed or
+    cancelled (it may have read them), one built before reports recorded their participants.
+
+    Returns:
+        One entry per deleted report (id, when requested, reason) for the erasure record.
+    """
+    erased = set(participant_ids)
+    if not erased:
+        return []
+    Reason = ErasureRecord.ReportReason
+    doomed = []
+    for report in StudyReport.objects.select_for_update().filter(study=study).order_by("pk"):
+        if report.status == StudyReport.Status.QUEUED:
+            continue
+        if report.status != StudyReport.Status.DONE:
+            doomed.append((report, Reason.NOT_BUILT))
+        elif report.participant_ids is None:
+            doomed.append((report, Reason.UNRECORDED))
+        elif erased.intersection(report.participant_ids):
+            doomed.append((report, Reason.HELD_DATA))
+    return _delete_reports(doomed)
 
 
 def _erase(
     study: Study, participants: QuerySet[Participant], *, scope: str, by: AbstractBaseUser | None
 ) -> ErasureRecord:
+    ids = list(participants.values_list("pk", flat=True))
     counts = {
-        "participants": participants.count(),
+        "participants": len(ids),
         "trials": Trial.objects.filter(participant__in=participants).count(),
         "trial_items": TrialItem.objects.filter(trial__participant__in=participants).count(),
         "responses": Response.objects.filter(trial__participant__in=participants).count(),
         "background_answers": participants.exclude(background={}).count(),
     }
     participants.delete()
+    deleted_reports = delete_reports_holding(study, ids)
     return ErasureRecord.objects.create(
         study=study,
         study_label=_study_label(study),
         scope=scope,
         performed_by=by if by is not None and by.is_authenticated else None,
         performed_by_name=by.get_username() if by is not None else PARTICIPANT_ACTOR,
-        reports=_delete_reports(study) if counts["participants"] else 0,
+        reports=len(deleted_reports),
+        deleted_reports=deleted_reports,
         **counts,
     )
 
@@ -147,8 +194,10 @@ def do_delete_study(study: Study, *, by: AbstractBaseUser) -> ErasureRecord:
     """
     with transaction.atomic():
         record = _erase(study, Participant.objects.filter(study=study), scope=ErasureRecord.Scope.STUDY_DELETED, by=by)
-        reports = record.reports + _delete_reports(study)
-        ErasureRecord.objects.filter(pk=record.pk).update(reports=reports)
+        rest = StudyReport.objects.select_for_update().filter(study=study).order_by("pk")
+        deleted = record.deleted_reports + _delete_reports(
+            [(report, ErasureRecord.ReportReason.STUDY_DELETED) for report in rest])
+        ErasureRecord.objects.filter(pk=record.pk).update(reports=len(deleted), deleted_reports=deleted)
         files = _study_files(study)
         study.delete()
         transaction.on_commit(lambda: [storage.delete(name) for storage, name in files])

@@ -44,8 +44,14 @@ def report_progress(report: StudyReport, fraction: float, message: str) -> bool:
     return jobs.update_held(StudyReport, report.pk, report.claim, progress=fraction, message=message[:200])
 
 
-def store_report(report: StudyReport, *, archive: Path, html: Path | None, summary: dict) -> bool:
-    """Put the archive (and HTML) in storage and mark the report done, only under its claim."""
+def store_report(report: StudyReport, *, archive: Path, html: Path | None, summary: dict,
+                 participant_ids: list[int] | None = None) -> bool:
+    """Put the archive (and HTML) in storage and mark the report done, only under its claim.
+
+    ``participant_ids`` (those with rows in the files) is recorded in the same update, so an
+    erasure keeps the report only if none of them is erased; ``None`` (not known) means any
+    erasure deletes it.
+    """
     names = {}
     for field, path, name in (("archive", archive, archive.name), ("html", html, "report.html")):
         if path is None:
@@ -53,7 +59,7 @@ def store_report(report: StudyReport, *, archive: Path, html: Path | None, summa
         with open(path, "rb") as f:
             names[field] = default_storage.save(getattr(report, field).field.generate_filename(report, name), File(f))
     if jobs.finish(StudyReport, report.pk, report.claim, JobStatus.DONE, progress=1.0, message="done",
-                   summary=summary, **names):
+                   summary=summary, participant_ids=participant_ids, **names):
         return True
     for name in names.values():
         default_storage.delete(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -23,6 +25,15 @@ class ErasureRecord(models.Model):
         RECRUITER_ID = "recruiter_id", _("One participant, found by recruiter id")
         STUDY = "study", _("All participant data of the study")
         STUDY_DELETED = "study_deleted", _("Study deleted")
+
+    class ReportReason(models.TextChoices):
+        """Why an erasure deleted a stored report (see :func:`studies.actions.erasure.delete_reports_holding`)."""
+
+        HELD_DATA = "held_data", _("it was built from the erased participants' responses")
+        NOT_BUILT = "not_built", _("it was not built to the end (running, failed or cancelled) and may have read "
+                                   "the erased data")
+        UNRECORDED = "unrecorded", _("it does not record which participants it holds, so it may hold the erased data")
+        STUDY_DELETED = "study_deleted", _("the study was deleted")
 
     study = models.ForeignKey(
         Study, on_delete=models.SET_NULL, null=True, blank=True, related_name="erasures", verbose_name=_("study")
@@ -49,6 +60,10 @@ class ErasureRecord(models.Model):
     reports = models.PositiveIntegerField(
         _("reports deleted"), default=0, help_text=_("Stored reports of the study, which held copies of the data.")
     )
+    deleted_reports = models.JSONField(
+        _("deleted reports"), default=list, blank=True,
+        help_text=_("Each deleted report: its id, when it was requested and why it was deleted."),
+    )
 
     class Meta:
         verbose_name = _("erasure record")
@@ -57,3 +72,17 @@ class ErasureRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_scope_display()}: {self.study_label} ({self.performed_at:%Y-%m-%d %H:%M})"
+
+    def deleted_reports_text(self) -> str:
+        """The deleted reports, one sentence each: id, when it was requested, why it was deleted."""
+        reasons = dict(self.ReportReason.choices)
+        lines = []
+        for entry in self.deleted_reports or []:
+            try:
+                requested = timezone.localtime(datetime.fromisoformat(entry["requested"])).strftime("%Y-%m-%d %H:%M")
+            except (KeyError, TypeError, ValueError):
+                requested = "?"
+            lines.append(_("report %(id)s (requested %(requested)s): %(reason)s") % {
+                "id": entry.get("id", "?"), "requested": requested,
+                "reason": reasons.get(entry.get("reason"), entry.get("reason", "?"))})
+        return "; ".join(str(line) for line in lines)

@@ -24,6 +24,10 @@ class StudyReport(Job):
     archive = models.FileField(_("report archive (zip)"), upload_to=report_upload_to, blank=True)
     html = models.FileField(_("HTML report"), upload_to=report_upload_to, blank=True)
     summary = models.JSONField(_("summary"), default=dict, blank=True)
+    participant_ids = models.JSONField(
+        _("participants in the data"), null=True, blank=True, editable=False,
+        help_text=_("Participants with rows in the report's files, recorded when it is built; empty until then."),
+    )
     created_at = models.DateTimeField(_("requested"), default=timezone.now, editable=False)
 
     class Meta:

@@ -92,6 +92,7 @@ class ReportResult:
         n_rows: Tidy rows before exclusions.
         n_rows_analysed: Rows after exclusions.
         n_participants: Participants analysed.
+        participant_ids: Participants with rows in the exports (before exclusions), sorted.
         seconds: Wall time of the run.
         warnings: Analyses that could not run and why.
         results: The JSON-ready results (also in ``results.json``).
@@ -105,6 +106,7 @@ class ReportResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict, repr=False)
+    participant_ids: list[Any] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         lines = [
@@ -460,6 +462,7 @@ def build_report(
         out_dir=out, files=files, n_rows=len(frame), n_rows_analysed=results["n_rows_analysed"],
         n_participants=results["n_participants"], seconds=time.perf_counter() - start,
         warnings=problems, results=results,
+        participant_ids=sorted(frame["participant_id"].dropna().unique().tolist()),
     )
 
 

@@ -64,5 +64,6 @@ def run_report_job(report_id: int, *, options=None, host: str | None = None) -> 
             summary={"rows": result.n_rows, "rows_analysed": result.n_rows_analysed,
                      "participants": result.n_participants, "seconds": round(result.seconds, 1),
                      "warnings": result.warnings},
+            participant_ids=[int(pk) for pk in result.participant_ids],
         )
     return StudyReport.objects.values_list("status", flat=True).get(pk=report_id)

@@ -87,3 +87,38 @@ def test_method_choice_stays_inside_the_form(browser, live_server, artifacts, wi
     row = page.locator(".form-row.field-method").bounding_box()
     assert select["x"] + select["width"] <= row["x"] + row["width"], (select, row)
     page.screenshot(path=str(artifacts / f"admin-method-add-{width}.png"), full_page=True)
+
+
+def test_reports_deleted_by_a_withdrawal_are_named_on_the_report_list_and_in_the_log(browser, live_server, artifacts):
+    from django.test import Client
+
+    from studies.actions.erasure import do_withdraw
+    from studies.models import ErasureRecord, StudyReport
+    from tests.participants.helpers import consent, run_to_end, start, submit_background
+
+    get_user_model().objects.create_superuser("root", password="pw-root-browser")
+    study = make_study(slug="b-withdraw")
+    client = Client()
+    leaving = consent(client, study)
+    submit_background(client, leaving)
+    start(client, leaving)
+    run_to_end(client, leaving, stop_after=2)
+    kept = StudyReport.objects.create(study=study, status="done", participant_ids=[])
+    held = StudyReport.objects.create(study=study, status="done", participant_ids=[leaving.pk])
+    do_withdraw(leaving)
+    assert list(StudyReport.objects.values_list("pk", flat=True)) == [kept.pk]
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    _sign_in(page, live_server)
+    page.goto(live_server.url + reverse("admin:studies_studyreport_changelist"))
+    notice = page.locator("ul.messagelist li.warning")
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text(f"report {held.pk} (requested ")
+    expect(notice).to_contain_text("built from the erased participants' responses")
+    page.screenshot(path=str(artifacts / "admin-report-list-erasure-notice.png"), full_page=True)
+    page.goto(live_server.url + reverse("admin:studies_erasurerecord_changelist"))
+    expect(page.locator("td.field-which_reports")).to_contain_text(f"report {held.pk} (requested ")
+    record = ErasureRecord.objects.get()
+    assert record.reports == 1
+    page.goto(live_server.url + reverse("admin:studies_erasurerecord_change", args=[record.pk]))
+    expect(page.locator(".field-which_reports")).to_contain_text("built from the erased participants' responses")
+    page.screenshot(path=str(artifacts / "admin-erasure-record-reports.png"), full_page=True)

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
+from studies.actions import erasure
 from studies.assignment import group_fill
 from studies.export import study_frame
 from studies.models import (
@@ -23,6 +24,8 @@ from studies.models import (
     TrialItem,
 )
 from studies.permissions import make_researcher
+from studies.reports import ReportOptions
+from studies.workers.report import run_report_job
 
 from .factories import make_study
 from .helpers import (
@@ -270,6 +273,136 @@ class TestResearcherErasure:
         other = Client()
         other.force_login(bob)
         assert list(other.get(reverse("admin:studies_erasurerecord_changelist")).context["cl"].queryset) == []
+
+
+def _built_report(study) -> StudyReport:
+    """A report built by the worker, as the admin action builds it, from the data stored now."""
+    report = StudyReport.objects.create(study=study, requested_by="alice")
+    assert run_report_job(report.pk, options=ReportOptions(n_resamples=20)) == StudyReport.Status.DONE
+    report.refresh_from_db()
+    assert report.html and report.archive
+    return report
+
+
+def _mid_session(study, client=None, **params) -> Participant:
+    """A participant who started and answered two trials."""
+    client = client or Client()
+    participant = consent(client, study, **params)
+    submit_background(client, participant)
+    start(client, participant)
+    run_to_end(client, participant, stop_after=2)
+    assert Response.objects.filter(trial__participant=participant).count() == 2
+    return participant
+
+
+def _withdraw(participant: Participant) -> ErasureRecord:
+    Client().post(reverse("studies:participant_withdraw", args=[participant.token]), {"confirm": "withdraw"})
+    return ErasureRecord.objects.get(scope=ErasureRecord.Scope.WITHDRAWAL)
+
+
+class TestReportsOnErasure:
+    """An erasure deletes the stored reports that hold (or may hold) the erased data, and only those."""
+
+    def test_a_report_built_before_the_participant_started_survives_their_withdrawal(
+            self, study, django_capture_on_commit_callbacks):
+        earlier = _finished(study)
+        report = _built_report(study)
+        assert report.participant_ids == [earlier.pk]
+        leaving = _mid_session(study)
+        with django_capture_on_commit_callbacks(execute=True):
+            record = _withdraw(leaving)
+        assert not Participant.objects.filter(pk=leaving.pk).exists()
+        assert StudyReport.objects.filter(pk=report.pk).exists(), "the report cannot hold the leaver's data"
+        assert os.path.exists(report.html.path) and os.path.exists(report.archive.path)
+        assert (record.responses, record.reports, record.deleted_reports) == (2, 0, [])
+
+    def test_a_report_built_after_the_first_response_goes_with_the_withdrawal(
+            self, study, django_capture_on_commit_callbacks):
+        _finished(study)
+        before = _built_report(study)
+        leaving = _mid_session(study)
+        after = _built_report(study)
+        assert leaving.pk in after.participant_ids and leaving.pk not in before.participant_ids
+        queued = StudyReport.objects.create(study=study)  # not built yet: it will read the data without them
+        files = [after.html.path, after.archive.path]
+        with django_capture_on_commit_callbacks(execute=True):
+            record = _withdraw(leaving)
+        assert set(StudyReport.objects.filter(study=study).values_list("pk", flat=True)) == {before.pk, queued.pk}
+        assert not any(os.path.exists(f) for f in files), "the report holding the leaver's answers is erased"
+        assert record.reports == 1
+        assert record.deleted_reports == [{"id": after.pk, "requested": after.created_at.isoformat(),
+                                           "reason": ErasureRecord.ReportReason.HELD_DATA}]
+        assert f"report {after.pk} (" in record.deleted_reports_text()
+
+    def test_researcher_erasure_follows_the_same_rule(self, study):
+        alice = _researcher("alice")
+        study.owners.add(alice)
+        first = _finished(study)
+        only_first = _built_report(study)
+        second = _finished(study, PROLIFIC_PID=PID)
+        both = _built_report(study)
+        unrecorded = StudyReport.objects.create(study=study, status="done")  # built before reports recorded it
+        failed = StudyReport.objects.create(study=study, status="failed", error="ValueError: no data")
+        client = Client()
+        client.force_login(alice)
+
+        done = _admin_post(client, "study", "erase_by_recruiter_id", [study.pk], confirmed="yes", recruiter_id=PID)
+        record = ErasureRecord.objects.get()
+        assert record.participants == 1 and not Participant.objects.filter(pk=second.pk).exists()
+        Reason = ErasureRecord.ReportReason
+        assert [(e["id"], e["reason"]) for e in record.deleted_reports] == [
+            (both.pk, Reason.HELD_DATA), (unrecorded.pk, Reason.UNRECORDED), (failed.pk, Reason.NOT_BUILT)]
+        assert record.reports == 3
+        assert list(StudyReport.objects.filter(study=study).values_list("pk", flat=True)) == [only_first.pk]
+        shown = [str(m) for m in done.wsgi_request._messages]
+        assert any(f"report {both.pk} (" in m and "built from the erased participants' responses" in m
+                   for m in shown), shown
+
+        _admin_post(client, "participant", "erase_selected", [first.pk], confirmed="yes")
+        record = ErasureRecord.objects.get(scope=ErasureRecord.Scope.PARTICIPANT)
+        assert (record.participants, record.reports) == (1, 1)
+        assert [e["id"] for e in record.deleted_reports] == [only_first.pk]
+        assert not StudyReport.objects.filter(study=study).exists()
+
+    def test_erasing_all_participant_data_keeps_only_a_queued_report(self, study):
+        alice = _researcher("alice")
+        study.owners.add(alice)
+        _finished(study)
+        built = _built_report(study)
+        queued = StudyReport.objects.create(study=study)
+        record = erasure.do_erase_study_participants(study, by=alice)
+        assert (record.participants, record.reports) == (1, 1)
+        assert [e["id"] for e in record.deleted_reports] == [built.pk]
+        assert list(StudyReport.objects.filter(study=study).values_list("pk", flat=True)) == [queued.pk]
+
+    def test_the_report_list_names_the_reports_an_erasure_deleted(self, study):
+        alice, bob = _researcher("alice"), _researcher("bob")
+        study.owners.add(alice)
+        leaving = _mid_session(study)
+        report = _built_report(study)
+        _withdraw(leaving)
+        client = Client()
+        client.force_login(alice)
+        page = client.get(reverse("admin:studies_studyreport_changelist"))
+        shown = [str(m) for m in page.context["messages"]]
+        assert any(f"report {report.pk} (" in m and "built from the erased participants' responses" in m
+                   and "Participant withdrew" in m for m in shown), shown
+        log = client.get(reverse("admin:studies_erasurerecord_changelist"))
+        assert f"report {report.pk} (".encode() in log.content
+        other = Client()
+        other.force_login(bob)
+        assert not list(other.get(reverse("admin:studies_studyreport_changelist")).context["messages"])
+
+    def test_deleting_the_study_names_every_report(self, study):
+        root = get_user_model().objects.create_superuser("root", password="pw-root")
+        _finished(study)
+        held = _built_report(study)
+        spare = StudyReport.objects.create(study=study)
+        record = erasure.do_delete_study(study, by=root)
+        Reason = ErasureRecord.ReportReason
+        assert record.reports == 2
+        assert [(e["id"], e["reason"]) for e in record.deleted_reports] == [
+            (held.pk, Reason.HELD_DATA), (spare.pk, Reason.STUDY_DELETED)]
 
 
 class TestStudyDeletion:
