@@ -162,7 +162,8 @@ class LiveEditAdmin(OwnedAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if self._frozen(obj):
-            fields += [f for f in self.model.frozen_fields if f.removesuffix("_id") not in fields]
+            # Moving a row to another study is a change of both designs.
+            fields += [f for f in ("study", *self.model.frozen_fields) if f.removesuffix("_id") not in fields]
             fields = [f.removesuffix("_id") for f in fields]
         return fields
 
@@ -285,7 +286,12 @@ class ParticipantGroupInline(_LiveInline, admin.StackedInline):
 
     @admin.display(description=_("eligibility"))
     def eligibility_rule(self, obj):
-        return json.dumps(obj.eligibility, ensure_ascii=False) if obj and obj.pk else "—"
+        return _eligibility_rule(obj)
+
+
+def _eligibility_rule(group: ParticipantGroup | None) -> str:
+    """A group's frozen eligibility rule as shown read-only on a live study."""
+    return json.dumps(group.eligibility, ensure_ascii=False) if group and group.pk else "—"
 
 
 @admin.register(Study)
@@ -937,6 +943,20 @@ class ParticipantGroupAdmin(LiveEditAdmin):
     @admin.display(description=_("completed participants"))
     def n_participants(self, obj):
         return obj._n
+
+    def get_fields(self, request, obj=None):
+        if self._frozen(obj):
+            # The form has no eligibility editor on a live study: the rule is shown as it is.
+            return ["study", "slug", "name", "culture", "quota", "eligibility_rule"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [f if f != "eligibility" else "eligibility_rule" for f in fields]
+
+    @admin.display(description=_("eligibility"))
+    def eligibility_rule(self, obj):
+        return _eligibility_rule(obj)
 
 
 @admin.register(BackgroundQuestion)

@@ -345,6 +345,32 @@ class TestLiveEdits:
         assert (question.scale_points, question.texts["en"]) == (7, "How well, really?")
         assert LiveEdit.objects.get(study=live, target="question 1").field == "texts.en"
 
+    def test_group_page_shows_eligibility_read_only_and_saves_the_quota(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        group = live.participant_groups.get()
+        ParticipantGroup.objects.filter(pk=group.pk).update(eligibility={"cultural_background": ["chinese"]})
+        url = reverse("admin:studies_participantgroup_change", args=[group.pk])
+        page = c.get(url)
+        assert page.status_code == 200
+        data = _form_data(page)
+        assert "eligibility_answers" not in data and "slug" not in data and "study" not in data
+        assert '{"cultural_background": ["chinese"]}' in page.content.decode().replace("&quot;", '"')
+        data.update(quota="35", name="All of them")
+        resp = c.post(url, data)
+        assert resp.status_code == 302, resp.context and resp.context["adminform"].form.errors
+        group.refresh_from_db()
+        assert (group.quota, group.name, group.eligibility) == (35, "All of them", {"cultural_background": ["chinese"]})
+        assert LiveEdit.objects.get(study=live, target="group everyone", field="quota").after == 35
+
+    def test_every_change_page_of_a_live_study_opens(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        rows = [live, live.questions.first(), live.background_questions.first(), live.participant_groups.first(),
+                live.method_configs.first(), live.content_images.first(), live.style_images.first(),
+                live.candidates.first()]
+        for row in rows:
+            url = reverse(f"admin:studies_{row._meta.model_name}_change", args=[row.pk])
+            assert c.get(url).status_code == 200, url
+
     def test_culture_tags_in_use_cannot_be_renamed(self, live, culture):
         culture.name = "Ink"
         with pytest.raises(StudyFrozenError, match="culture tags it uses"):
