@@ -12,6 +12,7 @@ import zipfile
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -129,11 +130,30 @@ class OwnedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class FrozenAwareAdmin(OwnedAdmin):
-    """Stimuli and methods of a live or closed study become read-only."""
+class _FrozenRowDelete:
+    """A row of a live or closed study has no delete button; its delete page says why instead of a bare 403."""
 
     def _frozen(self, obj) -> bool:
         return obj is not None and obj.study.is_frozen
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if not self._frozen(obj) or not self.has_view_or_change_permission(request, obj):
+            return super().delete_view(request, object_id, extra_context)
+        self.message_user(
+            request,
+            _("“%(row)s” cannot be deleted: study “%(study)s” is %(status)s and its design is frozen (configuration "
+              "hash %(hash)s). Duplicate the study as a new draft to change its design.")
+            % {"row": obj, "study": obj.study, "status": obj.study.get_status_display().lower(),
+               "hash": (obj.study.config_hash or "")[:12]},
+            messages.ERROR,
+        )
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+
+
+class FrozenAwareAdmin(_FrozenRowDelete, OwnedAdmin):
+    """Stimuli and methods of a live or closed study become read-only."""
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and not self._frozen(obj)
@@ -153,11 +173,20 @@ class FrozenAwareAdmin(OwnedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-class LiveEditAdmin(OwnedAdmin):
+class LiveEditAdmin(_FrozenRowDelete, OwnedAdmin):
     """A row of a study's design: wording stays editable while live (and is recorded), structure is read-only."""
 
-    def _frozen(self, obj) -> bool:
-        return obj is not None and obj.study.is_frozen
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if request.method == "GET" and self._frozen(obj):
+            self.message_user(
+                request,
+                _("Study “%(study)s” is %(status)s: this row cannot be deleted and its design is read-only.")
+                % {"study": obj.study, "status": obj.study.get_status_display().lower()}
+                + " " + obj.frozen_detail(),
+                messages.INFO,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
