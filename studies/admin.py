@@ -12,6 +12,7 @@ import zipfile
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -133,11 +134,30 @@ class OwnedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class FrozenAwareAdmin(OwnedAdmin):
-    """Stimuli and methods of a live or closed study become read-only."""
+class _FrozenRowDelete:
+    """A row of a live or closed study has no delete button; its delete page says why instead of a bare 403."""
 
     def _frozen(self, obj) -> bool:
         return obj is not None and obj.study.is_frozen
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if not self._frozen(obj) or not self.has_view_or_change_permission(request, obj):
+            return super().delete_view(request, object_id, extra_context)
+        self.message_user(
+            request,
+            _("“%(row)s” cannot be deleted: study “%(study)s” is %(status)s and its design is frozen (configuration "
+              "hash %(hash)s). Duplicate the study as a new draft to change its design.")
+            % {"row": obj, "study": obj.study, "status": obj.study.get_status_display().lower(),
+               "hash": (obj.study.config_hash or "")[:12]},
+            messages.ERROR,
+        )
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+
+
+class FrozenAwareAdmin(_FrozenRowDelete, OwnedAdmin):
+    """Stimuli and methods of a live or closed study become read-only."""
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and not self._frozen(obj)
@@ -157,16 +177,26 @@ class FrozenAwareAdmin(OwnedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-class LiveEditAdmin(OwnedAdmin):
+class LiveEditAdmin(_FrozenRowDelete, OwnedAdmin):
     """A row of a study's design: wording stays editable while live (and is recorded), structure is read-only."""
 
-    def _frozen(self, obj) -> bool:
-        return obj is not None and obj.study.is_frozen
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if request.method == "GET" and self._frozen(obj):
+            self.message_user(
+                request,
+                _("Study “%(study)s” is %(status)s: this row cannot be deleted and its design is read-only.")
+                % {"study": obj.study, "status": obj.study.get_status_display().lower()}
+                + " " + obj.frozen_detail(),
+                messages.INFO,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if self._frozen(obj):
-            fields += [f for f in self.model.frozen_fields if f.removesuffix("_id") not in fields]
+            # Moving a row to another study is a change of both designs.
+            fields += [f for f in ("study", *self.model.frozen_fields) if f.removesuffix("_id") not in fields]
             fields = [f.removesuffix("_id") for f in fields]
         return fields
 
@@ -289,7 +319,12 @@ class ParticipantGroupInline(_LiveInline, admin.StackedInline):
 
     @admin.display(description=_("eligibility"))
     def eligibility_rule(self, obj):
-        return json.dumps(obj.eligibility, ensure_ascii=False) if obj and obj.pk else "—"
+        return _eligibility_rule(obj)
+
+
+def _eligibility_rule(group: ParticipantGroup | None) -> str:
+    """A group's frozen eligibility rule as shown read-only on a live study."""
+    return json.dumps(group.eligibility, ensure_ascii=False) if group and group.pk else "—"
 
 
 @admin.register(Study)
@@ -946,6 +981,20 @@ class ParticipantGroupAdmin(LiveEditAdmin):
     @admin.display(description=_("completed participants"))
     def n_participants(self, obj):
         return obj._n
+
+    def get_fields(self, request, obj=None):
+        if self._frozen(obj):
+            # The form has no eligibility editor on a live study: the rule is shown as it is.
+            return ["study", "slug", "name", "culture", "quota", "eligibility_rule"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [f if f != "eligibility" else "eligibility_rule" for f in fields]
+
+    @admin.display(description=_("eligibility"))
+    def eligibility_rule(self, obj):
+        return _eligibility_rule(obj)
 
 
 @admin.register(BackgroundQuestion)

@@ -7,6 +7,7 @@ researcher's confirmation. The admin's checklist page shows the same list.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from .analysis.minimums import DesignMinimums
 from .assignment import _attention_count, plan_questions, question_units
 from .models import (
     BackgroundQuestion,
@@ -58,6 +60,17 @@ class QuestionSummary:
     ratings_per_candidate: dict[str, float]
     min_exposure: int = 0  # adaptive 2AFC: showings per candidate and group before pairs follow information
     note: str = ""
+    per_trial: int = 1  # candidates one trial shows (and rates): 1 Likert, 2 a pair, n a ranking
+    #: The question's screens per participant are limited by its contents (a participant rates each content
+    #: photo at most once per question), not by trials per participant: more trials would not add any.
+    at_most: bool = False
+
+    def quota_for(self, ratings_per_candidate: float) -> int:
+        """The least quota at which each candidate gets this many ratings (balanced plan)."""
+        per_participant = self.trials * self.per_trial
+        if not per_participant:
+            return 0
+        return math.ceil(ratings_per_candidate * self.candidates / per_participant - 1e-9)
 
 
 @dataclass
@@ -93,7 +106,8 @@ class Checklist:
 
     @property
     def can_go_live(self) -> bool:
-        return not self.errors
+        """Nothing blocks, and the study has not gone live already (then the findings are for information)."""
+        return not self.errors and not self.study.is_frozen
 
 
 def language_name(code: str) -> str:
@@ -113,9 +127,18 @@ def _languages(study: Study) -> list[str]:
     return list(study.languages or [study.default_language or "en"])
 
 
+def already_open(study: Study) -> str:
+    """Why a live or closed study cannot go live (again); empty for a study that can.
+
+    Not a checklist finding: the checklist of a live study describes the study
+    as it runs, and its being live blocks nothing.
+    """
+    if study.is_frozen:
+        return _("the study is %(status)s") % {"status": study.get_status_display().lower()}
+    return ""
+
+
 def _status(study: Study, counts: dict[str, int]) -> Iterator[Finding]:
-    if study.status not in (Study.Status.READY, Study.Status.DRAFT, Study.Status.GENERATING):
-        yield Finding(ERROR, "status", _("the study is %(status)s") % {"status": study.get_status_display().lower()})
     if not counts.get(Candidate.Status.DONE):
         yield Finding(ERROR, "no_candidates", _("no candidates have been generated"))
     pending = counts.get(Candidate.Status.QUEUED, 0) + counts.get(Candidate.Status.RUNNING, 0)
@@ -261,6 +284,33 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
                             "(%(groups)s); raise the quotas or lower the minimum showings, or no pair is chosen by "
                             "information")
                           % {"question": q.label, "min": q.min_exposure, "groups": ", ".join(short)})
+    minimum = DesignMinimums().min_ratings_per_candidate
+    for q in summary.questions:
+        # The report's own test (studies.analysis.guards.design_counts), at full quota.
+        short = [(g, n) for g, n in q.ratings_per_candidate.items() if n < minimum]
+        if not short or not q.candidates:
+            continue
+        if not q.trials:
+            yield Finding(WARNING, "too_few_ratings",
+                          _("%(question)s: no screens at all, as trials per participant (%(trials)s) is fewer than the "
+                            "questions, so it is never answered; raise trials per participant")
+                          % {"question": q.label, "trials": study.trials_per_participant})
+            continue
+        values = {"question": q.label, "minimum": f"{minimum:g}", "quota": q.quota_for(minimum),
+                  "ratings": ", ".join(f"{n:.1f} ({g})" for g, n in short)}
+        if q.at_most:
+            message = _("%(question)s: at full quota each candidate gets only %(ratings)s ratings, fewer than the "
+                        "%(minimum)s the report needs for inference, so its results can only be described: raise the "
+                        "quotas to at least %(quota)s participants per group, or show fewer candidates (fewer styles, "
+                        "methods or seeds); more trials per participant would not help, as a participant rates each "
+                        "content photo at most once per question") % values
+        else:
+            message = _("%(question)s: at full quota each candidate gets only %(ratings)s ratings, fewer than the "
+                        "%(minimum)s the report needs for inference, so its results can only be described: raise the "
+                        "quotas to at least %(quota)s participants per group, raise trials per participant (this "
+                        "question gets %(trials)s of each participant's rated screens), or show fewer candidates "
+                        "(fewer styles, methods or seeds)") % {**values, "trials": q.trials}
+        yield Finding(WARNING, "too_few_ratings", message)
     if not study.completion_url and not study.completion_code:
         yield Finding(WARNING, "no_completion", _("there is no completion code or URL: a recruiter cannot confirm "
                                                   "who finished"))
@@ -294,6 +344,8 @@ def design_summary(study: Study, groups: list[ParticipantGroup]) -> DesignSummar
                     "participant's next pair is the most informative one given the group's answers so far (the "
                     "counts here are those of the balanced plan)") % {"min": q.min_exposure})
             if q.is_adaptive else "",
+            per_trial=size,
+            at_most=plan.per_participant >= min(len(plan.sequence), len({u.content_id for u in plan.sequence})),
         ))
     summary.seconds = seconds
     return summary

@@ -37,6 +37,11 @@ DEMO_METHODS = [
     ("AdaIN", "adain", {}),
 ]
 
+# Participants per group. Each participant rates one candidate per content photo in the Likert question (3 of
+# the 3 contents × 6 styles × 3 methods = 54 candidates), so a full group gives each candidate 30 × 3 / 54 = 1.7
+# ratings, above the report's minimum for inference (1.5; 20 would give 1.1 and leave the question described only).
+DEMO_QUOTA = 30
+
 # Sample folder name → culture tag (slug, English name, translations).
 CULTURES = {
     "western": ("western-oil", "Western oil painting", {"zh-hans": "西方油画", "ja": "西洋油彩画"}),
@@ -166,7 +171,8 @@ def create_demo_study(
     for folder, (slug, _name, _names) in CULTURES.items():
         ParticipantGroup.objects.create(
             study=study, slug=folder, name=f"{folder.title()} participants",
-            culture=CultureTag.objects.get(slug=slug), eligibility={"cultural_background": [folder]}, quota=20,
+            culture=CultureTag.objects.get(slug=slug), eligibility={"cultural_background": [folder]},
+            quota=DEMO_QUOTA,
         )
     return study
 

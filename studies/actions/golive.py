@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ..checklist import check_go_live
+from ..checklist import already_open, check_go_live
 from ..models import (
     BackgroundQuestion,
     Candidate,
@@ -72,7 +72,8 @@ def compute_config_hash(study: Study) -> str:
 
 def check_can_go_live(study: Study) -> list[str]:
     """Reasons ``study`` cannot go live now (the checklist's errors; empty when it can)."""
-    return [f.message for f in check_go_live(study).errors]
+    status = already_open(study)
+    return [*([status] if status else []), *(f.message for f in check_go_live(study).errors)]
 
 
 def do_go_live(study: Study, *, confirm_warnings: bool = False) -> Study:
@@ -88,6 +89,9 @@ def do_go_live(study: Study, *, confirm_warnings: bool = False) -> Study:
     """
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
+        status = already_open(study)
+        if status:
+            raise ValidationError(f"“{study.title}” cannot go live: {status}.", code="not_ready")
         checklist = check_go_live(study)
         if checklist.errors:
             problems = [f.message for f in checklist.errors]

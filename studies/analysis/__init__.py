@@ -11,5 +11,6 @@ Modules:
         contrasts with Satterthwaite df, the in-group contrast, an ordinal check.
     crossed: REML from sufficient statistics, Satterthwaite degrees of freedom.
     guards: minimum data for inference and the warnings when data fall short.
+    minimums: the minimums themselves (no pandas: the go-live checklist reads them too).
     simulate: simulated studies with known truths (tests, calibration).
 """

@@ -15,29 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-
-@dataclass
-class DesignMinimums:
-    """Per group and question, the least data inference is attempted on.
-
-    Attributes:
-        min_participants: Participants. The participant bootstrap has only
-            ``C(2n-1, n)`` distinct resamples (126 for n = 5), and a variance
-            component estimated from fewer levels is mostly noise.
-        min_candidates: Distinct candidates rated: the unit of the
-            correlations; below ten a correlation's interval spans most of
-            ``[-1, 1]`` and the candidate bootstrap is coarse.
-        min_ratings_per_candidate: Mean ratings per candidate; at least two
-            so that most candidates have two or more raters, as the noise ceiling
-            (split halves of the raters) needs.
-        straight_lining_min_ratings: A participant with at least this many
-            ratings in a question, all identical, is reported as straight-lining.
-    """
-
-    min_participants: int = 5
-    min_candidates: int = 10
-    min_ratings_per_candidate: float = 1.5
-    straight_lining_min_ratings: int = 5
+from .minimums import DesignMinimums
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ class ParticipantGroup(_FrozenWithStudy):
 
     frozen_fields = ("slug", "culture_id", "eligibility")
     frozen_what = _("its groups' eligibility and cultures")
+    editable_what = _("the group's name and quota")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participant_groups", verbose_name=_("study"))
     slug = models.SlugField(_("slug"), max_length=64)
@@ -86,6 +87,8 @@ class BackgroundQuestion(_FrozenWithStudy):
 
     frozen_fields = ("key", "kind", "choices", "required", "order")
     frozen_what = _("its background questions")
+    editable_what = _("the question's wording and the answers' labels")
+    frozen_labels = {"choices": _("answer values")}
 
     class Kind(models.TextChoices):
         CHOICE = "choice", _("Single choice")

@@ -29,16 +29,18 @@ def candidate_upload_to(instance: Candidate, filename: str) -> str:
 
 
 class StudyFrozenError(ValidationError):
-    """An edit that would change the stimuli or methods of a live or closed study."""
+    """An edit that would change the stimuli or methods of a live or closed study.
 
-    def __init__(self, study: Study, what: str | None = None) -> None:
+    ``detail`` says, where known, what the edit changed that cannot change and
+    what may still change (:meth:`_FrozenWithStudy.frozen_detail`).
+    """
+
+    def __init__(self, study: Study, what: str | None = None, detail: str = "") -> None:
         what = what or _("its stimuli and methods")
-        super().__init__(
-            _("Study “%(study)s” is %(status)s: %(what)s are frozen (configuration hash %(hash)s).")
-            % {"study": study.title, "status": study.get_status_display().lower(), "what": what,
-               "hash": (study.config_hash or "")[:12]},
-            code="frozen",
-        )
+        message = (_("Study “%(study)s” is %(status)s: %(what)s are frozen (configuration hash %(hash)s).")
+                   % {"study": study.title, "status": study.get_status_display().lower(), "what": what,
+                      "hash": (study.config_hash or "")[:12]})
+        super().__init__(f"{message} {detail}" if detail else message, code="frozen")
         self.study = study
 
 
@@ -54,6 +56,10 @@ class _FrozenWithStudy(models.Model):
 
     frozen_fields: tuple[str, ...] | None = None
     frozen_what = _("its stimuli and methods")
+    #: What of such a row may still change while live (None: nothing).
+    editable_what = None
+    #: How a frozen field is named in messages where its verbose name would mislead.
+    frozen_labels: dict = {}
 
     class Meta:
         abstract = True
@@ -96,10 +102,29 @@ class _FrozenWithStudy(models.Model):
         )
         return [f for f in fields if stored.design_value(f) != self.design_value(f)]
 
+    def frozen_label(self, field: str) -> str:
+        if field in self.frozen_labels:
+            return str(self.frozen_labels[field])
+        return str(self._meta.get_field(field.removesuffix("_id")).verbose_name)
+
+    def frozen_detail(self, changed: list[str] | None = None) -> str:
+        """``Cannot change: … Still editable: …`` for a row of a live study (``changed``: the fields an edit changed)."""
+        fields = changed if changed is not None else [
+            f for f in self.frozen_fields or () if f.removesuffix("_id") in {x.name for x in self._meta.fields}]
+        parts = []
+        if fields:
+            parts.append(_("Cannot change: %(fields)s.") % {"fields": ", ".join(self.frozen_label(f) for f in fields)})
+        if self.editable_what:
+            parts.append(_("Still editable: %(editable)s (each change is recorded).")
+                         % {"editable": self.editable_what})
+        return " ".join(parts)
+
     def _check_not_frozen(self) -> None:
         changed = self.frozen_changes()
         if changed:
-            raise StudyFrozenError(self._frozen_study(), self.frozen_what)
+            # A new row has nothing of its own to name.
+            detail = "" if changed == ["new row"] else self.frozen_detail(changed)
+            raise StudyFrozenError(self._frozen_study(), self.frozen_what, detail)
 
 
 def frozen_studies_using_culture(tag_id: int):
@@ -445,6 +470,8 @@ class Question(_FrozenWithStudy):
     frozen_fields = ("kind", "dimension", "scale_points", "n_candidates", "pair_design", "min_exposure",
                      "show_style", "show_content", "order")
     frozen_what = _("its questions")
+    editable_what = _("the question's text and end labels")
+    frozen_labels = {"kind": _("response format")}
     #: The fields only some response formats use, by name or name prefix (the end labels' ``low__``/``high__``
     #: per language); the question form shows each only for its formats.
     kind_fields = {"scale_points": ("likert",), "low__": ("likert",), "high__": ("likert",),

@@ -38,7 +38,7 @@ from studies.models import (
 from studies.models.study import StudyFrozenError
 from studies.workers.generate import run_generation
 
-from .conftest import build_study, complete_design
+from .conftest import build_study, complete_design, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -195,6 +195,62 @@ class TestChecklist:
         assert check_go_live(ready).summary.questions[-1].note == ""
         assert "adaptive_never_starts" not in dict(_codes(ready, "warnings"))
 
+    def test_questions_that_never_reach_the_reports_minimum_ratings_warn(self, ready):
+        from studies.analysis import guards, minimums
+
+        assert guards.DesignMinimums is minimums.DesignMinimums, "one definition for the report and the checklist"
+        assert minimums.DesignMinimums().min_ratings_per_candidate == 1.5
+        # 8 Likert candidates, 2 contents: each participant rates 2 (one per content), whatever the trials.
+        ParticipantGroup.objects.filter(study=ready).update(quota=4)
+        warnings = dict(_codes(ready, "warnings"))
+        assert warnings["too_few_ratings"] == (
+            f"{ready.questions.get()}: at full quota each candidate gets only 1.0 (Everyone) ratings, fewer than "
+            "the 1.5 the report needs for inference, so its results can only be described: raise the quotas to at "
+            "least 6 participants per group, or show fewer candidates (fewer styles, methods or seeds); more trials "
+            "per participant would not help, as a participant rates each content photo at most once per question")
+        for language, advice in (("zh-hans", "至少 6 名"), ("ja", "6 人以上")):
+            with translation.override(language):
+                assert advice in dict(_codes(ready, "warnings"))["too_few_ratings"], language
+        ParticipantGroup.objects.filter(study=ready).update(quota=6)  # 6 × 2 / 8 = 1.5, the minimum itself
+        assert "too_few_ratings" not in dict(_codes(ready, "warnings"))
+        # One trial per participant where two contents allow two: more trials would help.
+        Study.objects.filter(pk=ready.pk).update(trials_per_participant=1)
+        ready.refresh_from_db()
+        warning = dict(_codes(ready, "warnings"))["too_few_ratings"]
+        assert warning.startswith(f"{ready.questions.get()}: at full quota each candidate gets only 0.8 "
+                                  "(Everyone) ratings")
+        assert "at least 12 participants per group, raise trials per participant (this question gets 1 of each " \
+               "participant's rated screens), or show fewer candidates" in warning
+        # A second question with no screens left at all.
+        Question.objects.create(study=ready, kind="likert", dimension="overall", order=5,
+                                texts={"en": "Overall?", "zh-hans": "总体？"})
+        messages = [m for code, m in _codes(ready, "warnings") if code == "too_few_ratings"]
+        assert messages[-1].endswith(": no screens at all, as trials per participant (1) is fewer than the questions, "
+                                     "so it is never answered; raise trials per participant")
+        assert _codes(ready) == [], "a warning, not a blocking problem"
+
+    def test_the_demo_reaches_the_reports_minimum_ratings_at_full_quota(self, researcher, tmp_path):
+        """The demo's questions are analysed, not only described, once its groups are full."""
+        from studies.demo import DEMO_METHODS, create_demo_study
+
+        palette = iter([(20 * i, 255 - 20 * i, (90 * i) % 256) for i in range(1, 12)])
+        images = [("content", f"content/c{i}.png") for i in range(3)]
+        images += [("style", f"style/{culture}/{culture}{i}.png") for culture in ("western", "chinese", "japanese")
+                   for i in range(2)]
+        for _kind, name in images:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_bytes(png_bytes(next(palette)))
+        (tmp_path / "manifest.json").write_text(json.dumps({"images": [{"kind": k, "file": f} for k, f in images]}))
+        study = create_demo_study(tmp_path, researcher, image_size=32)
+        for label, method, params in DEMO_METHODS:
+            MethodConfig.objects.create(study=study, label=label, method=method, params=params)
+        Candidate.objects.bulk_create(
+            Candidate(study=study, content=c, style=s, method_config=m, status=Candidate.Status.DONE, image="x.png")
+            for c in study.content_images.all() for s in study.style_images.all() for m in study.method_configs.all())
+        summary = check_go_live(study).summary
+        assert [q.candidates for q in summary.questions] == [54, 54, 54]
+        assert "too_few_ratings" not in dict(_codes(study, "warnings"))
+
     def test_checklist_page_blocks_then_goes_live(self, client, researcher, ready):
         c = _client(client, researcher, "pw-alice")
         ready.texts = {"en": TEXTS, "zh-hans": {**TEXTS_ZH, "consent": ""}}
@@ -226,6 +282,28 @@ class TestChecklist:
         en = c.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
         assert "The consent text is missing in Simplified Chinese." in en and "缺少" not in en
         assert re.search(r"<strong>\d+ min \d\d s</strong>", en)
+
+    def test_checklist_of_a_live_study_says_it_is_live_and_keeps_the_warnings(self, client, researcher, ready):
+        live = do_go_live(ready, confirm_warnings=True)
+        Study.objects.filter(pk=live.pk).update(completion_code="")
+        live.refresh_from_db()
+        checklist = check_go_live(live)
+        assert checklist.errors == [] and not checklist.can_go_live
+        assert "no_completion" in dict(_codes(live, "warnings"))
+        c = _client(client, researcher, "pw-alice")
+        url = reverse("admin:studies_study_checklist", args=[live.pk])
+        page = c.get(url).content.decode()
+        assert 'id="checklist-live"' in page and "The study is live (since " in page
+        assert "block" not in page.lower() and "checklist-errors" not in page and "go-live-form" not in page
+        assert 'id="checklist-warnings"' in page and "There is no completion code or URL" in page
+        assert "confirm to go live" not in page
+        zh = c.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        assert "The study is live" not in zh and 'id="checklist-live"' in zh
+        with translation.override("en"), pytest.raises(ValidationError, match="cannot go live: the study is live") \
+                as exc:
+            do_go_live(live, confirm_warnings=True)
+        assert exc.value.code == "not_ready"
+        assert Study.objects.get(pk=live.pk).live_at == live.live_at
 
     def test_go_live_action_on_one_study_opens_its_checklist(self, client, researcher, ready):
         c = _client(client, researcher, "pw-alice")
@@ -344,6 +422,78 @@ class TestLiveEdits:
         question.refresh_from_db()
         assert (question.scale_points, question.texts["en"]) == (7, "How well, really?")
         assert LiveEdit.objects.get(study=live, target="question 1").field == "texts.en"
+
+    def test_group_page_shows_eligibility_read_only_and_saves_the_quota(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        group = live.participant_groups.get()
+        ParticipantGroup.objects.filter(pk=group.pk).update(eligibility={"cultural_background": ["chinese"]})
+        url = reverse("admin:studies_participantgroup_change", args=[group.pk])
+        page = c.get(url)
+        assert page.status_code == 200
+        data = _form_data(page)
+        assert "eligibility_answers" not in data and "slug" not in data and "study" not in data
+        assert '{"cultural_background": ["chinese"]}' in page.content.decode().replace("&quot;", '"')
+        data.update(quota="35", name="All of them")
+        resp = c.post(url, data)
+        assert resp.status_code == 302, resp.context and resp.context["adminform"].form.errors
+        group.refresh_from_db()
+        assert (group.quota, group.name, group.eligibility) == (35, "All of them", {"cultural_background": ["chinese"]})
+        assert LiveEdit.objects.get(study=live, target="group everyone", field="quota").after == 35
+
+    def test_every_change_page_of_a_live_study_opens(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        rows = [live, live.questions.first(), live.background_questions.first(), live.participant_groups.first(),
+                live.method_configs.first(), live.content_images.first(), live.style_images.first(),
+                live.candidates.first()]
+        for row in rows:
+            url = reverse(f"admin:studies_{row._meta.model_name}_change", args=[row.pk])
+            assert c.get(url).status_code == 200, url
+
+    def test_refused_answer_values_are_named_and_labels_still_change(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        bq = live.background_questions.get(key="cultural_background")
+        url = reverse("admin:studies_backgroundquestion_change", args=[bq.pk])
+        page = c.get(url)
+        shown = " ".join(str(m) for m in page.context["messages"])
+        assert "this row cannot be deleted and its design is read-only. Cannot change: key, kind, answer values, " \
+               "required, order. Still editable: the question's wording and the answers' labels" in shown
+        data = _form_data(page)
+        renamed = data["choices_text"].replace("western |", "westerner |", 1)
+        assert renamed != data["choices_text"]
+        refused = c.post(url, {**data, "choices_text": renamed})
+        assert refused.status_code == 200
+        error = " ".join(refused.context["adminform"].form.non_field_errors())
+        assert "its background questions are frozen" in error
+        assert error.endswith("Cannot change: answer values. Still editable: the question's wording and the "
+                              "answers' labels (each change is recorded).")
+        bq.refresh_from_db()
+        assert bq.values()[0] == "western"
+        relabelled = data["choices_text"].replace("western | Western", "western | The West", 1)
+        assert c.post(url, {**data, "choices_text": relabelled}).status_code == 302
+        bq.refresh_from_db()
+        assert (bq.values()[0], bq.choices[0]["labels"]["en"]) == ("western", "The West (Europe, the Americas, Oceania)")
+        with translation.override("ja"):
+            question = live.questions.get()
+            question.scale_points = 3
+            with pytest.raises(StudyFrozenError) as exc:
+                question.save()
+            assert exc.value.messages[0].endswith("変更できないもの：尺度の段階数。 引き続き変更できるもの：質問文と両端の"
+                                                  "ラベル（変更はすべて記録されます）。")
+
+    def test_delete_pages_of_a_live_study_say_why(self, client, researcher, live):
+        c = _client(client, researcher, "pw-alice")
+        rows = [live.questions.get(), live.background_questions.get(key="age_band"), live.participant_groups.get(),
+                live.method_configs.first(), live.content_images.first(), live.style_images.first()]
+        for row in rows:
+            change = reverse(f"admin:studies_{row._meta.model_name}_change", args=[row.pk])
+            assert 'class="deletelink"' not in c.get(change).content.decode(), change
+            resp = c.post(reverse(f"admin:studies_{row._meta.model_name}_delete", args=[row.pk]), {"post": "yes"},
+                          follow=True)
+            assert resp.redirect_chain[0] == (change, 302)
+            shown = " ".join(str(m) for m in resp.context["messages"])
+            assert f"“{row}” cannot be deleted: study “{live.title}” is live and its design is frozen" in shown
+            assert "Duplicate the study as a new draft to change its design." in shown
+            assert type(row).objects.filter(pk=row.pk).exists()
 
     def test_culture_tags_in_use_cannot_be_renamed(self, live, culture):
         culture.name = "Ink"
