@@ -323,8 +323,10 @@ class _StudyFormBase(forms.ModelForm):
                   "trials_per_participant", "session_timeout_minutes", "max_attention_failures", "closes_at",
                   "completion_url", "screenout_url", "completion_code"]
         help_texts = {
-            "image_size": _("Longer side of generated images, in pixels. Participants see candidates and artworks "
-                            "at most this large (never enlarged), so small sizes that generate fast also look small."),
+            "image_size": _("Longer side of generated images, in pixels. Participants see candidates at most this "
+                            "large (never enlarged), the artwork and content photo in a box of the same size, so "
+                            "small sizes that generate fast also look small. Enlarge shows each image at its stored "
+                            "size: artworks and photos as uploaded."),
             "max_attention_failures": _("Participants failing more attention checks than this are marked excluded "
                                         "and left out of the analysis; they may still finish and are shown the "
                                         "completion code (each session has STYLESTUDY_ATTENTION_CHECKS checks, "
