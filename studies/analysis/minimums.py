@@ -21,9 +21,9 @@ class DesignMinimums:
         min_candidates: Distinct candidates rated: the unit of the
             correlations; below ten a correlation's interval spans most of
             ``[-1, 1]`` and the candidate bootstrap is coarse.
-        min_ratings_per_candidate: Mean ratings per candidate; at least two
-            so that most candidates have two or more raters, as the noise ceiling
-            (split halves of the raters) needs.
+        min_ratings_per_candidate: Mean ratings per candidate; at 1.5 about
+            half the candidates have two or more raters, the least the noise
+            ceiling (split halves of the raters) can work with.
         straight_lining_min_ratings: A participant with at least this many
             ratings in a question, all identical, is reported as straight-lining.
     """
