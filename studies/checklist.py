@@ -284,7 +284,14 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
                             "(%(groups)s); raise the quotas or lower the minimum showings, or no pair is chosen by "
                             "information")
                           % {"question": q.label, "min": q.min_exposure, "groups": ", ".join(short)})
-    minimum = DesignMinimums().min_ratings_per_candidate
+    least = DesignMinimums()
+    for group in groups:
+        if group.quota < least.min_participants:
+            yield Finding(WARNING, "too_few_participants",
+                          _("group “%(group)s” has a quota of %(quota)s, fewer than the %(minimum)s participants the "
+                            "report needs for inference, so its results can only be described; raise the quota")
+                          % {"group": group.name, "quota": group.quota, "minimum": least.min_participants})
+    minimum = least.min_ratings_per_candidate
     for q in summary.questions:
         # The report's own test (studies.analysis.guards.design_counts), at full quota.
         short = [(g, n) for g, n in q.ratings_per_candidate.items() if n < minimum]
