@@ -211,5 +211,7 @@ def tied_ranking_responses(frame: pd.DataFrame) -> np.ndarray:
     ranking = frame[frame["question_kind"] == "ranking"]
     if not len(ranking):
         return np.array([])
-    tied = ranking.groupby("response_id")["rank"].agg(lambda r: r.dropna().duplicated().any())
-    return tied[tied].index.to_numpy()
+    # A plain bool per response: on the database frame's nullable Int64 ranks ``agg`` returns
+    # integers, which as a mask would be read as row labels.
+    tied = ranking.groupby("response_id")["rank"].agg(lambda r: bool(r.dropna().duplicated().any())).astype(bool)
+    return tied.index[tied.to_numpy()].to_numpy()

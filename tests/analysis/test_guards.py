@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from studies.analysis.guards import DesignMinimums, check_study, design_counts
+from studies.analysis.guards import (
+    DesignMinimums,
+    check_study,
+    design_counts,
+    tied_ranking_responses,
+)
 from studies.analysis.simulate import simulate_study
 from studies.analysis.tidy import REQUIRED_INPUT, read_tidy
 from studies.reports import ReportOptions, build_report
@@ -100,7 +105,9 @@ def test_identical_ratings_fit_no_mixed_model(study, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["mixed_models"] == []
 
 
-def test_tied_ranks_are_reported_and_left_out_of_plackett_luce():
+@pytest.mark.parametrize("rank_dtype", ["int64", "Int64", "float64"])
+def test_tied_ranks_are_reported_and_left_out_of_plackett_luce(rank_dtype):
+    """Ranks as a tidy file gives them (int or float) and as the database export does (nullable Int64)."""
     rows = []
     for response in range(12):
         ranks = [1, 1, 3] if response < 2 else [1 + (response + i) % 3 for i in range(3)]
@@ -109,9 +116,11 @@ def test_tied_ranks_are_reported_and_left_out_of_plackett_luce():
                          "question_kind": "ranking", "response_id": response,
                          "candidate_id": slot, "rank": rank, "score": (3 - rank) / 2,
                          "metric__m": float(slot)})
-    warnings = check_study(pd.DataFrame(rows), ["metric__m"]).warnings
+    frame = pd.DataFrame(rows).astype({"rank": rank_dtype})
+    warnings = check_study(frame, ["metric__m"]).warnings
     assert ("question 3: 2 ranking response(s) contain tied ranks; tied items share their "
             "score and those responses are left out of the Plackett-Luce fit") in warnings
+    assert sorted(tied_ranking_responses(frame)) == [0, 1]
 
 
 def test_study_report_from_a_tidy_file(study, tmp_path, capsys):

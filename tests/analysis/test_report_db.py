@@ -255,6 +255,31 @@ class TestStudyReport:
         assert any("agreement skipped" in w for w in result.warnings)
         assert (tmp_path / "report.html").is_file() and (tmp_path / "responses.csv").is_file()
 
+    def test_ranking_responses_from_the_database(self, tmp_path):
+        """Rankings as the database exports them (nullable integer ranks) give mean ranks and a
+        Plackett-Luce fit per group."""
+        study = _make_study()
+        ranking = Question.objects.create(study=study, kind=Question.Kind.RANKING, dimension="overall",
+                                          texts={"en": "Order"}, n_candidates=3)
+        candidates = list(Candidate.objects.filter(study=study).order_by("pk"))
+        for p in range(10):
+            group = ParticipantGroup.objects.get(study=study, slug="cn" if p % 2 else "west")
+            part = Participant.objects.create(study=study, group=group, external_id_hash=f"rank{p:02d}",
+                                              status=Participant.Status.COMPLETED,
+                                              background={"cultural_background": group.slug})
+            for t in range(4):
+                trial = Trial.objects.create(participant=part, question=ranking, position=t)
+                for slot in range(3):
+                    TrialItem.objects.create(trial=trial, slot=slot, candidate=candidates[(3 * t + slot + p) % 12])
+                Response.objects.create(trial=trial, ranking=[1, 0, 2] if (p + t) % 3 else [0, 2, 1],
+                                        client_rt_ms=2500)
+        assert study_frame(study.pk)["rank"].dtype == "Int64"
+        result = build_study_report(study.pk, tmp_path, options=ReportOptions(n_resamples=20))
+        rankings = json.loads((tmp_path / "results.json").read_text())["rankings"]
+        assert {entry["group"] for entry in rankings} == {"cn", "west"}
+        assert all(row["plackett_luce"] is not None for entry in rankings for row in entry["table"])
+        assert not [w for w in result.warnings if "Plackett-Luce" in w]
+
     def test_study_whose_participants_were_erased(self, tmp_path):
         """Questions, candidates and groups but no response (erased, or nobody took part yet):
         the exports keep their columns and the report says plainly there are no data."""
