@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studies.security.ContentSecurityPolicyMiddleware",
+    # Participants meet the translated not-found page, also with DEBUG on (the demo).
+    "studies.middleware.ParticipantNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -13,6 +13,11 @@ is installed as ``handler500`` so those get the same answer.
 
 Nothing here touches the database: the reply is rendered without a request
 context (whose context processors would read the session and the user).
+
+:class:`ParticipantNotFoundMiddleware` gives participants the translated
+not-found page even when ``DEBUG`` is on (the demo), where Django would show
+its technical page: a withdrawn session's link must not answer with the URL
+patterns of the site.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ import re
 import sys
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseServerError,
+    JsonResponse,
+)
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -116,3 +127,25 @@ def server_error(request: HttpRequest, template_name: str = "studies/500.html") 
         return django_server_error(request, template_name=template_name)
     except Exception:  # noqa: BLE001 - the last resort must not fail
         return HttpResponseServerError("<h1>Server Error (500)</h1>", content_type="text/html")
+
+
+class ParticipantNotFoundMiddleware:
+    """A participant page's ``Http404`` answers with the translated not-found page, whatever ``DEBUG``.
+
+    Only views of the ``studies`` app (participant pages and images); the admin keeps Django's pages.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        match = getattr(request, "resolver_match", None)
+        if not isinstance(exception, Http404) or match is None or match.app_name != "studies":
+            return None
+        # Imported here: the views load the models and forms.
+        from .views import page_not_found
+
+        return page_not_found(request, exception)

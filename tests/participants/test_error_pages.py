@@ -94,3 +94,17 @@ def test_a_server_error_is_a_translated_page_without_details(monkeypatch, lang):
     assert reply.status_code == 500
     assert f'<html lang="{lang}">' in text and f"<h1>{SERVER_ERROR[lang]}</h1>" in text
     assert "secret detail" not in text and "KeyError" not in text and "Traceback" not in text
+
+
+def test_participants_get_the_translated_page_also_with_debug_on(settings):
+    """The demo runs with DEBUG on: a withdrawn session's link still shows the participants' page,
+    not Django's technical one with the site's URL patterns; the admin keeps Django's."""
+    settings.DEBUG = True
+    study = make_study(slug="debug-on")
+    client = Client(HTTP_ACCEPT_LANGUAGE=ACCEPT["ja"])
+    participant = consent(client, study, lang="ja")
+    submit_background(client, participant)
+    client.post(reverse("studies:participant_withdraw", args=[participant.token]), {"confirm": "withdraw"})
+    text = _assert_not_found_page(client.get(session_url(participant.token)), "ja")
+    assert "URLconf" not in text and participant.token not in text
+    assert client.get("/admin/studies/study/999999/change/").status_code in (302, 404)
