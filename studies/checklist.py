@@ -260,8 +260,10 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
         yield Finding(WARNING, "failed_candidates",
                       _("%(n)s candidate(s) failed and will not be shown")
                       % {"n": f"{counts[Candidate.Status.FAILED]:,}"})
+    least = DesignMinimums()
     for group in groups:
-        if group.quota < SMALL_QUOTA:
+        # Below the report's minimum the warning below says more: one warning per group.
+        if least.min_participants <= group.quota < SMALL_QUOTA:
             yield Finding(WARNING, "small_quota", _("group “%(group)s” has a quota of %(quota)s (fewer than %(small)s participants)")
                           % {"group": group.name, "quota": group.quota, "small": SMALL_QUOTA})
     if summary.rated and summary.rated < study.trials_per_participant:
@@ -284,7 +286,6 @@ def _warnings(study: Study, counts: dict[str, int], groups: list[ParticipantGrou
                             "(%(groups)s); raise the quotas or lower the minimum showings, or no pair is chosen by "
                             "information")
                           % {"question": q.label, "min": q.min_exposure, "groups": ", ".join(short)})
-    least = DesignMinimums()
     for group in groups:
         if group.quota < least.min_participants:
             yield Finding(WARNING, "too_few_participants",
