@@ -1050,9 +1050,17 @@ class ResponseAdmin(_ReadOnlyAdmin):
 class LiveEditAdmin_(_ReadOnlyAdmin):
     """The record of changes made while a study was live (also in the report's configuration appendix)."""
 
-    list_display = ["changed_at", "study", "changed_by_name", "target", "field", "before", "after"]
+    list_display = ["changed_at", "study", "changed_by_name", "target", "field", "changes"]
     list_filter = ["study"]
     list_select_related = ["study"]
+    readonly_fields = ["changes"]
+
+    @admin.display(description=_("what changed (before → after)"))
+    def changes(self, obj):
+        """One line per entry that differs, so a changed label is not lost in the whole list."""
+        return format_html("<ul class=\"live-edit-changes\">{}</ul>", format_html_join(
+            "", "<li><code>{}</code> · {} → {}</li>",
+            ((field, before or "—", after or "—") for field, before, after in obj.changes())))
 
 
 # --- Researcher onboarding ------------------------------------------------------

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..jsondiff import changed_entries
 from .study import Study
 
 
@@ -36,3 +37,11 @@ class LiveEdit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target} · {self.field}"
+
+    def changes(self) -> list[tuple[str, str, str]]:
+        """``(field, before, after)`` as text, one per entry that differs.
+
+        A change inside a list or mapping names the entry (``choices[1].labels.ja``);
+        long text is cut around the change, as in the report's appendix.
+        """
+        return changed_entries(self.field, self.before, self.after)

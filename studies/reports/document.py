@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsondiff import changed_entries
 from . import plots
 from .wording import (
     DASH,
@@ -825,71 +826,12 @@ def _appendix(doc: Document) -> str:
     return "".join(parts)
 
 
-#: A key or list entry that one side of a change does not have.
-_ABSENT = object()
-
-
 def _edit_rows(edit: dict[str, Any]) -> list[list[str]]:
     """Rows of the live-changes table for one recorded change: one per entry that differs."""
     when = str(edit.get("changed_at", ""))[:19].replace("T", " ")
     by, target, name = edit.get("changed_by_name") or DASH, str(edit.get("target", "")), str(edit.get("field", ""))
-    rows = []
-    for path, before, after in json_differences(edit.get("before"), edit.get("after")):
-        shown = _changed_texts(before, after)
-        rows.append([when, by, target, name + path, shown[0] or DASH, shown[1] or DASH])
-    return rows
-
-
-def json_differences(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """``(path, before, after)`` of every entry of two JSON values that differs.
-
-    Mappings are compared key by key (``.key``), lists entry by entry
-    (``[i]``, from 0); a key or entry only one side has is :data:`_ABSENT` on
-    the other. Equal values give one row for ``path`` (a record of no change).
-
-    Example:
-        >>> json_differences([{"labels": {"ja": "その他"}}], [{"labels": {"ja": "その他の文化"}}])
-        [('[0].labels.ja', 'その他', 'その他の文化')]
-    """
-    if before == after:
-        return [] if path else [(path, before, after)]
-    if isinstance(before, dict) and isinstance(after, dict):
-        keys = [*before, *(k for k in after if k not in before)]
-        return [d for k in keys for d in json_differences(before.get(k, _ABSENT), after.get(k, _ABSENT),
-                                                          f"{path}.{k}")]
-    if isinstance(before, list) and isinstance(after, list):
-        return [d for i in range(max(len(before), len(after)))
-                for d in json_differences(before[i] if i < len(before) else _ABSENT,
-                                          after[i] if i < len(after) else _ABSENT, f"{path}[{i}]")]
-    return [(path, before, after)]
-
-
-def _changed_texts(before: Any, after: Any, limit: int = 160, context: int = 40) -> tuple[str, str]:
-    """Both sides of a change as text, cut (if longer than ``limit``) around where they differ,
-    so what changed is never cut off; the characters left out are counted."""
-    texts = [_json_text(v) for v in (before, after)]
-    if all(len(t) <= limit for t in texts):
-        return texts[0], texts[1]
-    common = 0
-    while common < min(map(len, texts)) and texts[0][common] == texts[1][common]:
-        common += 1
-    start = max(0, common - context)
-    out = []
-    for text in texts:
-        if len(text) <= limit:
-            out.append(text)
-            continue
-        begin = min(start, len(text) - limit)
-        end = begin + limit
-        out.append((f"(+{begin} chars) " if begin else "") + text[begin:end]
-                   + (f" (+{len(text) - end} chars)" if end < len(text) else ""))
-    return out[0], out[1]
-
-
-def _json_text(value: Any) -> str:
-    if value is _ABSENT or value is None or value == "" or value == {} or value == []:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return [[when, by, target, path, before or DASH, after or DASH]
+            for path, before, after in changed_entries(name, edit.get("before"), edit.get("after"))]
 
 
 def _short(value: Any, limit: int = 160) -> str:

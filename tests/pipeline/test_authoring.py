@@ -490,6 +490,27 @@ class TestLiveEdits:
             assert exc.value.messages[0].endswith("変更できないもの：尺度の段階数。 引き続き変更できるもの：質問文と両端の"
                                                   "ラベル（変更はすべて記録されます）。")
 
+    def test_run_panel_and_audit_list_show_which_label_changed(self, client, researcher, live):
+        from studies.actions import do_save_live_edit
+
+        bq = live.background_questions.get(key="cultural_background")
+        before = bq.choices[1]["labels"]["ja"]
+        bq.choices[1]["labels"]["ja"] = before + "（改訂）"
+        do_save_live_edit(bq, user=researcher)
+        record = LiveEdit.objects.get(study=live, target="background question cultural_background")
+        assert record.field == "choices" and len(record.before) == len(record.after) > 2
+        assert record.changes() == [("choices[1].labels.ja", before, before + "（改訂）")]
+        c = _client(client, researcher, "pw-alice")
+        panel = c.get(reverse("admin:studies_study_run", args=[live.pk])).content.decode()
+        edits = panel[panel.index('id="live-edits"'):]
+        assert "background question cultural_background · <code>choices[1].labels.ja</code>" in edits
+        assert f"<td>{before}</td><td>{before}（改訂）</td>" in edits
+        assert "[{" not in edits, "the whole list is not shown"
+        listed = c.get(reverse("admin:studies_liveedit_changelist")).content.decode()
+        assert f"<li><code>choices[1].labels.ja</code> · {before} → {before}（改訂）</li>" in listed
+        detail = c.get(reverse("admin:studies_liveedit_change", args=[record.pk])).content.decode()
+        assert f"<li><code>choices[1].labels.ja</code> · {before} → {before}（改訂）</li>" in detail
+
     def test_delete_pages_of_a_live_study_say_why(self, client, researcher, live):
         c = _client(client, researcher, "pw-alice")
         rows = [live.questions.get(), live.background_questions.get(key="age_band"), live.participant_groups.get(),
