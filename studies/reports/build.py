@@ -238,6 +238,14 @@ def build_report(
     scored = kept[kept["candidate_id"].notna() & kept["score"].notna()]
     checks = guards.check_study(kept, metrics, minimums=options.minimums, labels=labels)
     problems.extend(checks.warnings)
+    if metrics and len(scored):
+        # Typically a report built while scoring was still running: say so, or the correlations
+        # silently rest on fewer candidates than were rated.
+        unscored = int(scored.loc[scored[metrics].isna().all(axis=1), "candidate_id"].nunique())
+        if unscored:
+            problems.append(f"{unscored} of {scored['candidate_id'].nunique()} rated candidates have no metric "
+                            "value (scoring unfinished when the data were read, or failed for them): they are "
+                            "left out of the metric-human correlations")
     eligible = pd.MultiIndex.from_frame(scored[["question_id", "group"]]).isin(
         list(checks.eligible)) if len(scored) else np.zeros(0, bool)
     inferable = scored[eligible]

@@ -280,6 +280,16 @@ class TestStudyReport:
         assert all(row["plackett_luce"] is not None for entry in rankings for row in entry["table"])
         assert not [w for w in result.warnings if "Plackett-Luce" in w]
 
+    def test_unscored_candidates_are_named(self, tmp_path):
+        """A report built while scoring is unfinished says how many rated candidates lack metrics."""
+        study = _make_study()
+        MetricValue.objects.filter(candidate__in=Candidate.objects.filter(study=study).order_by("pk")[:3]).delete()
+        result = build_study_report(study.pk, tmp_path, options=ReportOptions(n_resamples=20))
+        note = ("3 of 12 rated candidates have no metric value (scoring unfinished when the data were read, "
+                "or failed for them): they are left out of the metric-human correlations")
+        assert note in result.warnings
+        assert note in (tmp_path / "report.html").read_text()
+
     def test_study_whose_participants_were_erased(self, tmp_path):
         """Questions, candidates and groups but no response (erased, or nobody took part yet):
         the exports keep their columns and the report says plainly there are no data."""
