@@ -40,6 +40,7 @@ from django.utils.translation import gettext as _
 from django.views.defaults import server_error as django_server_error
 
 from .privacy import TOKEN_PATTERN
+from .views import page_not_found
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,4 @@ class ParticipantNotFoundMiddleware:
         match = getattr(request, "resolver_match", None)
         if not isinstance(exception, Http404) or match is None or match.app_name != "studies":
             return None
-        # Imported here: the views load the models and forms.
-        from .views import page_not_found
-
         return page_not_found(request, exception)
